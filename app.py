@@ -1,0 +1,41 @@
+"""The application factory and CLI registration."""
+import os
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from config import Config
+from engine.db import db
+
+migrate = Migrate()
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance"))
+    app.config.from_object(config or Config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"))
+
+    import engine.models  # noqa: F401  every table, so migrations and queries see them
+    import handlers  # noqa: F401  registers the permit operators
+    from engine import cli as engine_cli
+    engine_cli.register(app)
+    import web
+    web.register(app)
+
+    if app.config.get("DEPLOY_ON_START"):
+        _deploy_processes(app)
+    return app
+
+
+def _deploy_processes(app):
+    import sqlalchemy as sa
+    from engine import definitions
+    with app.app_context():
+        if not sa.inspect(db.engine).has_table("process_definition"):
+            app.logger.warning("database schema missing: run `flask db upgrade`; diagrams not deployed")
+            return
+        for result in definitions.deploy_directory(app.config["PROCESSES_DIR"], app.config, actor="startup"):
+            if result.created:
+                app.logger.info("deployed %s version %s", result.process_id, result.version)

@@ -1,0 +1,106 @@
+"""Configuration from the environment, with the documented defaults.
+
+Every setting can be overridden by an environment variable of the same name (JSON for
+mappings and lists). Values the law leaves open (DOMAIN.md "[default]") live here, never
+as constants in code; reference data that changes yearly (quotas, MCI, tax rates) is
+administered data in the database instead (`flask reference ...`).
+"""
+import json
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _env(name, default):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, (dict, list)):
+        return json.loads(raw)
+    return raw
+
+
+def _database_url():
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'instance' / 'permits.db'}"
+    # Accept the common short forms and use psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    # --- service ---
+    SECRET_KEY = _env("SECRET_KEY", "dev-only-change-me")
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    PROCESSES_DIR = _env("PROCESSES_DIR", str(BASE_DIR / "processes"))
+    FORMS_DIR = _env("FORMS_DIR", str(BASE_DIR / "processes" / "forms"))
+    DEPLOY_ON_START = _env("DEPLOY_ON_START", True)
+    MAX_CONTENT_LENGTH = _env("MAX_CONTENT_LENGTH", 1024 * 1024)
+
+    # --- engine ---
+    # Lane name in a diagram -> role of the people who do its user tasks.
+    LANE_ROLES = _env("LANE_ROLES", {
+        "Intake and automatic checks": "system",
+        "Automated checks": "system",
+        "System": "system",
+        "Local executive body officer": "officer",
+        "Officer": "officer",
+        "Supervisor": "supervisor",
+    })
+    # Key of the instance data that holds the region a case belongs to.
+    REGION_DATA_KEY = _env("REGION_DATA_KEY", "region")
+    SCHEDULER_ENABLED = _env("SCHEDULER_ENABLED", False)
+    SWEEP_INTERVAL_SECONDS = _env("SWEEP_INTERVAL_SECONDS", 5.0)
+    TIMER_LEASE_SECONDS = _env("TIMER_LEASE_SECONDS", 60)
+    CALENDAR_TIMEZONE = _env("CALENDAR_TIMEZONE", "Asia/Almaty")
+    CALENDAR_COUNTRY = _env("CALENDAR_COUNTRY", "KZ")
+    # Government day transfers known before they reach the `holidays` package:
+    # {"YYYY-MM-DD": false} an extra day off, {"YYYY-MM-DD": true} a working Saturday.
+    # Administrators change them with `flask calendar ...` (stored and audited); these seed it.
+    CALENDAR_OVERRIDES = _env("CALENDAR_OVERRIDES", {})
+    # Expression sandbox bounds.
+    EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)
+    EXPRESSION_MAX_SIZE = _env("EXPRESSION_MAX_SIZE", 100_000)
+
+    # --- permit domain defaults (DOMAIN.md) ---
+    DECISION_TERM_WORKING_DAYS = _env("DECISION_TERM_WORKING_DAYS", 2)
+    POLICE_ANSWER_WORKING_DAYS = _env("POLICE_ANSWER_WORKING_DAYS", 1)
+    EMPLOYER_CONSENT_WORKING_DAYS = _env("EMPLOYER_CONSENT_WORKING_DAYS", 3)
+    REMINDER_LOCAL_TIME = _env("REMINDER_LOCAL_TIME", "09:00")
+    PERMIT_MIN_MONTHS = _env("PERMIT_MIN_MONTHS", 1)
+    PERMIT_MAX_MONTHS = _env("PERMIT_MAX_MONTHS", 12)
+    MAX_TOTAL_MONTHS = _env("MAX_TOTAL_MONTHS", 12)
+    ELIGIBLE_CITIZENSHIPS = _env("ELIGIBLE_CITIZENSHIPS", ["UZ", "TJ", "AZ", "MD", "GE", "UA"])
+    EAEU_CITIZENSHIPS = _env("EAEU_CITIZENSHIPS", ["RU", "KG", "BY", "AM"])
+    REGIONS = _env("REGIONS", {
+        "ABA": "Abai", "AKM": "Akmola", "AKT": "Aktobe", "ALM": "Almaty region", "ATY": "Atyrau",
+        "ZAP": "West Kazakhstan", "ZHA": "Zhambyl", "ZHT": "Zhetysu", "KAR": "Karaganda",
+        "KUS": "Kostanay", "KZY": "Kyzylorda", "MAN": "Mangystau", "PAV": "Pavlodar",
+        "SEV": "North Kazakhstan", "TUR": "Turkistan", "ULT": "Ulytau", "VOS": "East Kazakhstan",
+        "AST": "Astana", "ALA": "Almaty", "SHY": "Shymkent",
+    })
+    # External systems: "simulator" (built in) or "http".
+    POLICE_ADAPTER = _env("POLICE_ADAPTER", "simulator")
+    POLICE_URL = _env("POLICE_URL", "")
+    POLICE_SIMULATOR_DELAY_SECONDS = _env("POLICE_SIMULATOR_DELAY_SECONDS", 0)
+    ESUTD_ADAPTER = _env("ESUTD_ADAPTER", "simulator")
+    ESUTD_URL = _env("ESUTD_URL", "")
+    NOTIFY_ADAPTER = _env("NOTIFY_ADAPTER", "simulator")
+    NOTIFY_URL = _env("NOTIFY_URL", "")
+    HTTP_TIMEOUT_SECONDS = _env("HTTP_TIMEOUT_SECONDS", 10.0)
+
+
+class TestConfig(Config):
+    TESTING = True
+    DEPLOY_ON_START = False
+    SCHEDULER_ENABLED = False
+    WTF_CSRF_ENABLED = True

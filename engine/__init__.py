@@ -1,0 +1,1 @@
+"""Generic workflow runtime around SpiffWorkflow. Knows nothing of permits."""

@@ -1,0 +1,41 @@
+"""The append-only audit log: who changed what, when, on which instance.
+
+Events are only ever inserted; this module offers no update or delete.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from . import clock
+from .db import UTCDateTime, db
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_instance_at", "instance_id", "id"),)
+
+    id = sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    at = sa.Column(UTCDateTime, nullable=False)
+    actor = sa.Column(sa.String(200), nullable=False)
+    event = sa.Column(sa.String(64), nullable=False, index=True)
+    instance_id = sa.Column(sa.String(36))
+    task_id = sa.Column(sa.String(36))
+    details = sa.Column(sa.JSON, nullable=False, default=dict)
+
+    def as_dict(self):
+        return {"id": self.id, "at": self.at.isoformat(), "actor": self.actor, "event": self.event,
+                "instance_id": self.instance_id, "task_id": self.task_id, "details": self.details}
+
+
+def record(event: str, *, actor: str, instance_id: str | None = None, task_id: str | None = None,
+           details: dict | None = None) -> AuditEvent:
+    """Add an event to the current transaction: it commits or rolls back with the change it records."""
+    row = AuditEvent(at=clock.now(), actor=actor or "system", event=event, instance_id=instance_id,
+                     task_id=task_id, details=details or {})
+    db.session.add(row)
+    return row
+
+
+def trail(instance_id: str) -> list[AuditEvent]:
+    return list(db.session.execute(
+        sa.select(AuditEvent).filter_by(instance_id=instance_id).order_by(AuditEvent.id)).scalars())

@@ -1,0 +1,184 @@
+"""Process definitions: deployed once per content hash, versioned per process id, parsed once.
+
+A definition row holds the BPMN file and a snapshot of the form schemas it names, so a
+running instance keeps the diagram and forms it started with after a new version arrives.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from SpiffWorkflow.spiff.parser import SpiffBpmnParser
+
+from . import audit, clock
+from .db import UTCDateTime, db
+from .validation import BPMN_NS, DeployProblem, parse_processes, validate_bpmn
+
+
+class DeployError(Exception):
+    """A diagram refused at deploy; `problems` name each element and the reason."""
+
+    def __init__(self, problems: list[DeployProblem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class ProcessDefinition(db.Model):
+    __tablename__ = "process_definition"
+    __table_args__ = (
+        sa.UniqueConstraint("process_id", "version", name="uq_definition_version"),
+        sa.UniqueConstraint("process_id", "content_hash", name="uq_definition_hash"),
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    process_id = sa.Column(sa.String(200), nullable=False, index=True)
+    name = sa.Column(sa.String(300))
+    version = sa.Column(sa.Integer, nullable=False)
+    content_hash = sa.Column(sa.String(64), nullable=False)
+    filename = sa.Column(sa.String(300), nullable=False)
+    bpmn_xml = sa.Column(sa.Text, nullable=False)
+    forms = sa.Column(sa.JSON, nullable=False, default=dict)
+    deployed_at = sa.Column(UTCDateTime, nullable=False)
+    deployed_by = sa.Column(sa.String(200), nullable=False)
+
+    def as_dict(self):
+        return {"id": self.id, "process_id": self.process_id, "name": self.name,
+                "version": self.version, "content_hash": self.content_hash,
+                "filename": self.filename, "deployed_at": self.deployed_at.isoformat(),
+                "deployed_by": self.deployed_by}
+
+
+@dataclass
+class Deployed:
+    process_id: str
+    version: int
+    created: bool
+    definition_id: int
+
+
+def deploy_file(path: str | Path, config, actor: str = "system") -> list[Deployed]:
+    path = Path(path)
+    forms = _read_named_forms(path.read_bytes(), Path(config["FORMS_DIR"]))
+    return deploy(path.name, path.read_bytes(), forms, config, actor)
+
+
+def deploy_directory(directory: str | Path, config, actor: str = "system") -> list[Deployed]:
+    results = []
+    for path in sorted(Path(directory).glob("*.bpmn")):
+        results.extend(deploy_file(path, config, actor))
+    return results
+
+
+def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: str = "system",
+           commit: bool = True) -> list[Deployed]:
+    """Validate and store a BPMN file; an unchanged file deploys nothing.
+
+    `forms` maps a form file name to its bytes (the files the diagram names).
+    Raises DeployError with every problem found; nothing is stored then.
+    """
+    problems = validate(filename, bpmn, forms, config)
+    if problems:
+        raise DeployError(problems)
+    form_snapshot = {name: json.loads(raw) for name, raw in sorted(forms.items())}
+    content_hash = _content_hash(bpmn, form_snapshot)
+    results = []
+    for process_id, name in parse_processes(bpmn):
+        existing = db.session.execute(
+            sa.select(ProcessDefinition).filter_by(process_id=process_id, content_hash=content_hash)
+        ).scalar_one_or_none()
+        if existing is not None:
+            results.append(Deployed(process_id, existing.version, False, existing.id))
+            continue
+        latest = db.session.execute(
+            sa.select(sa.func.max(ProcessDefinition.version)).filter_by(process_id=process_id)
+        ).scalar() or 0
+        row = ProcessDefinition(
+            process_id=process_id, name=name, version=latest + 1, content_hash=content_hash,
+            filename=filename, bpmn_xml=bpmn.decode("utf-8"), forms=form_snapshot,
+            deployed_at=clock.now(), deployed_by=actor,
+        )
+        db.session.add(row)
+        db.session.flush()
+        audit.record("definition_deployed", actor=actor, details={
+            "process_id": process_id, "version": row.version, "filename": filename,
+            "content_hash": content_hash})
+        results.append(Deployed(process_id, row.version, True, row.id))
+    if commit:
+        db.session.commit()
+    return results
+
+
+def validate(filename: str, bpmn: bytes, forms: dict[str, bytes], config) -> list[DeployProblem]:
+    """Every problem that would refuse this diagram; deploys nothing."""
+    return validate_bpmn(filename, bpmn, forms, config)
+
+
+def latest(process_id: str) -> ProcessDefinition | None:
+    return db.session.execute(
+        sa.select(ProcessDefinition).filter_by(process_id=process_id)
+        .order_by(ProcessDefinition.version.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def get(definition_id: int) -> ProcessDefinition | None:
+    return db.session.get(ProcessDefinition, definition_id)
+
+
+def all_latest() -> list[ProcessDefinition]:
+    newest = (sa.select(ProcessDefinition.process_id, sa.func.max(ProcessDefinition.version).label("v"))
+              .group_by(ProcessDefinition.process_id).subquery())
+    return list(db.session.execute(
+        sa.select(ProcessDefinition).join(newest, sa.and_(
+            ProcessDefinition.process_id == newest.c.process_id,
+            ProcessDefinition.version == newest.c.v)).order_by(ProcessDefinition.process_id)
+    ).scalars())
+
+
+# Parsed specs by (process id, content hash): the same content parses to the same spec.
+_SPEC_CACHE: dict[tuple[str, str], tuple[object, dict]] = {}
+
+
+def spec_for(definition: ProcessDefinition):
+    """The parsed (spec, subprocess_specs) of a definition, parsed once per process."""
+    key = (definition.process_id, definition.content_hash)
+    cached = _SPEC_CACHE.get(key)
+    if cached is None:
+        parser = SpiffBpmnParser()
+        parser.add_bpmn_str(definition.bpmn_xml.encode("utf-8"), filename=definition.filename)
+        cached = (parser.get_spec(definition.process_id),
+                  parser.get_subprocess_specs(definition.process_id))
+        _SPEC_CACHE[key] = cached
+    return cached
+
+
+def form_schema(definition: ProcessDefinition, form_name: str | None) -> dict | None:
+    if not form_name:
+        return None
+    return (definition.forms or {}).get(form_name)
+
+
+def _read_named_forms(bpmn: bytes, forms_dir: Path) -> dict[str, bytes]:
+    from .validation import form_names
+    forms = {}
+    for name in form_names(bpmn):
+        candidate = forms_dir / name
+        if _is_plain_name(name) and candidate.is_file():
+            forms[name] = candidate.read_bytes()
+    return forms
+
+
+def _is_plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _content_hash(bpmn: bytes, forms: dict) -> str:
+    digest = hashlib.sha256(bpmn)
+    digest.update(json.dumps(forms, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
+
+
+__all__ = ["BPMN_NS", "DeployError", "ProcessDefinition", "deploy", "deploy_file",
+           "deploy_directory", "validate", "latest", "spec_for", "form_schema", "all_latest"]

@@ -1,0 +1,292 @@
+"""Process instances: start, advance one step at a time, persist with an optimistic lock.
+
+One step = load the instance, change it (complete a task, deliver a message, fire a
+timer), run the engine to its next wait, save. Everything the step changed (state, human
+tasks, timers, subscriptions, audit events, domain rows written by handlers) commits in one
+transaction or not at all. A concurrent writer of the same instance gets `Conflict`.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask import current_app
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import audit, clock, definitions
+from .db import UTCDateTime, db
+from .exceptions import Conflict, InvalidData, NotFound
+from .script_engine import EngineScriptEngine, StepInfo, current_step
+from .serializer import dump_state, load_state
+
+IN_PROGRESS, COMPLETED, INCIDENT, TERMINATED = "in_progress", "completed", "incident", "terminated"
+
+
+class ProcessInstance(db.Model):
+    __tablename__ = "process_instance"
+    __table_args__ = (sa.Index("ix_instance_process_status", "process_id", "status"),)
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    definition_id = sa.Column(sa.Integer, sa.ForeignKey("process_definition.id"), nullable=False,
+                              index=True)
+    process_id = sa.Column(sa.String(200), nullable=False)
+    business_key = sa.Column(sa.String(200), index=True)
+    region = sa.Column(sa.String(20), index=True)
+    status = sa.Column(sa.String(20), nullable=False, index=True)
+    state = sa.Column(sa.LargeBinary, nullable=False)
+    version = sa.Column(sa.Integer, nullable=False)
+    started_by = sa.Column(sa.String(200), nullable=False)
+    created_at = sa.Column(UTCDateTime, nullable=False)
+    updated_at = sa.Column(UTCDateTime, nullable=False)
+    completed_at = sa.Column(UTCDateTime)
+    incident_task_id = sa.Column(sa.String(36))
+    incident_task_name = sa.Column(sa.String(300))
+    incident_error_type = sa.Column(sa.String(200))
+    incident_message = sa.Column(sa.Text)
+    incident_at = sa.Column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def summary(self):
+        return {"id": self.id, "process_id": self.process_id, "definition_id": self.definition_id,
+                "business_key": self.business_key, "region": self.region, "status": self.status,
+                "version": self.version, "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(),
+                "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+                "incident": self.incident()}
+
+    def incident(self):
+        if self.status != INCIDENT:
+            return None
+        return {"task_id": self.incident_task_id, "task": self.incident_task_name,
+                "error_type": self.incident_error_type, "message": self.incident_message,
+                "at": self.incident_at.isoformat() if self.incident_at else None}
+
+
+def start(process_id: str, data: dict, actor: str = "system", business_key: str | None = None,
+          commit: bool = True) -> ProcessInstance:
+    """Start the newest version of `process_id` and run it to its first wait state."""
+    definition = definitions.latest(process_id)
+    if definition is None:
+        raise NotFound(f"no deployed process {process_id!r}")
+    _refuse_reserved_keys(data)
+    spec, subprocess_specs = definitions.spec_for(definition)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
+    workflow.task_tree.data.update(data)
+    now = clock.now()
+    row = ProcessInstance(id=str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
+                          business_key=business_key, region=_region(data), status=IN_PROGRESS,
+                          started_by=actor, created_at=now, updated_at=now, state=b"")
+    db.session.add(row)
+    audit.record("instance_started", actor=actor, instance_id=row.id,
+                 details={"process_id": process_id, "version": definition.version,
+                          "business_key": business_key})
+    with _running(row, actor):
+        advance(row, workflow, actor)
+    save(row, workflow)
+    if commit:
+        _commit(row, workflow)
+    return row
+
+
+@contextmanager
+def step(instance_id: str, actor: str = "system", commit: bool = True):
+    """Load an instance for one change; on exit run it to its next wait and save it.
+
+    `with step(id, actor) as (row, workflow): ...` — an exception inside rolls everything back.
+    """
+    row = db.session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"no process instance {instance_id!r}")
+    workflow = load(row)
+    try:
+        with _running(row, actor):
+            yield row, workflow
+            advance(row, workflow, actor)
+        save(row, workflow)
+        if commit:
+            _commit(row, workflow)
+    except StaleDataError as err:
+        db.session.rollback()
+        raise Conflict(f"instance {instance_id} was changed by someone else; reload and try again") from err
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def load(row: ProcessInstance) -> BpmnWorkflow:
+    """The instance's workflow: from the in-process cache when it holds this very version."""
+    cached = _CACHE.take(row.id, row.version)
+    if cached is not None:
+        return cached
+    definition = definitions.get(row.definition_id)
+    spec, subprocess_specs = definitions.spec_for(definition)
+    return load_state(row.state, spec, subprocess_specs, script_engine())
+
+
+def advance(row: ProcessInstance, workflow: BpmnWorkflow, actor: str = "system") -> None:
+    """Run every automatic task that can run; a failure becomes an incident, keeping prior work."""
+    if row.status == INCIDENT:
+        return
+    try:
+        for _ in range(1000):
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+            if not any(not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
+                break
+    except WorkflowException as err:
+        _raise_incident(row, workflow, err, actor)
+
+
+def retry(instance_id: str, actor: str) -> ProcessInstance:
+    """Put the failed task back to READY and run on (an operator's answer to an incident)."""
+    with step(instance_id, actor) as (row, workflow):
+        if row.status != INCIDENT:
+            raise Conflict(f"instance {instance_id} has no incident to retry")
+        for task in workflow.get_tasks(state=TaskState.ERROR):
+            task._set_state(TaskState.READY)
+        audit.record("incident_retried", actor=actor, instance_id=row.id,
+                     task_id=row.incident_task_id, details={"message": row.incident_message})
+        _clear_incident(row)
+    return row
+
+
+def save(row: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Write state and every index derived from it into the current transaction."""
+    from . import tasks  # the human-task index is derived from the state saved here
+    now = clock.now()
+    row.state = dump_state(workflow)
+    row.updated_at = now
+    if row.status != INCIDENT:
+        if workflow.is_completed():
+            if row.status != COMPLETED:
+                row.status, row.completed_at = COMPLETED, now
+                audit.record("instance_completed", actor="system", instance_id=row.id)
+        else:
+            row.status = IN_PROGRESS if row.status != TERMINATED else row.status
+    region = _region(current_data(workflow))
+    if region:
+        row.region = region
+    tasks.sync(row, workflow)
+
+
+def current_data(workflow: BpmnWorkflow) -> dict:
+    """The case data as it stands now: final data when done, else the newest task's data."""
+    if workflow.is_completed():
+        return workflow.data
+    latest = max(workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED |
+                                    TaskState.ERROR | TaskState.COMPLETED),
+                 key=lambda t: t.last_state_change, default=None)
+    return latest.data if latest is not None else workflow.task_tree.data
+
+
+def get(instance_id: str) -> ProcessInstance:
+    row = db.session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"no process instance {instance_id!r}")
+    return row
+
+
+def incidents() -> list[ProcessInstance]:
+    return list(db.session.execute(sa.select(ProcessInstance).filter_by(status=INCIDENT)
+                                   .order_by(ProcessInstance.incident_at)).scalars())
+
+
+def script_engine() -> EngineScriptEngine:
+    app = current_app._get_current_object()
+    engine = app.extensions.get("script_engine")
+    if engine is None:
+        engine = EngineScriptEngine(functions=app.extensions.get("expression_functions", {}),
+                                    max_power=app.config["EXPRESSION_MAX_POWER"],
+                                    max_size=app.config["EXPRESSION_MAX_SIZE"])
+        app.extensions["script_engine"] = engine
+    return engine
+
+
+@contextmanager
+def _running(row, actor):
+    token = current_step.set(StepInfo(session=db.session, config=current_app.config,
+                                      instance_id=row.id, process_id=row.process_id, actor=actor))
+    try:
+        yield
+    finally:
+        current_step.reset(token)
+
+
+def _commit(row, workflow):
+    db.session.commit()
+    _CACHE.put(row.id, row.version, workflow)
+
+
+def _raise_incident(row, workflow, err, actor):
+    failed = workflow.get_tasks(state=TaskState.ERROR)
+    task = failed[0] if failed else getattr(err, "task", None)
+    cause = getattr(err, "exception", None) or err.__cause__ or err
+    cause = getattr(cause, "error", cause)  # unwrap OperatorFailed to the handler's own error
+    row.status = INCIDENT
+    row.incident_task_id = str(task.id) if task is not None else None
+    row.incident_task_name = (task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None
+    row.incident_error_type = type(cause).__name__
+    row.incident_message = str(err)[:4000]
+    row.incident_at = clock.now()
+    audit.record("incident_raised", actor=actor, instance_id=row.id, task_id=row.incident_task_id,
+                 details={"task": row.incident_task_name, "error_type": row.incident_error_type,
+                          "message": row.incident_message})
+
+
+def _clear_incident(row):
+    row.status = IN_PROGRESS
+    row.incident_task_id = row.incident_task_name = row.incident_error_type = None
+    row.incident_message = None
+    row.incident_at = None
+
+
+def _region(data) -> str | None:
+    value = (data or {}).get(current_app.config["REGION_DATA_KEY"])
+    return value if isinstance(value, str) else None
+
+
+def _refuse_reserved_keys(data):
+    bad = [k for k in data if not isinstance(k, str) or k.startswith("__")]
+    if bad:
+        raise InvalidData("instance data keys may not start with '__'",
+                          {str(k): ["reserved name"] for k in bad})
+
+
+class _WorkflowCache:
+    """Live workflows of recently saved instances, keyed by the version they were saved as.
+
+    A step takes a workflow out (so no two steps share one) and puts it back only after its
+    commit succeeded; a stale version is never used because the database row says which is current.
+    """
+
+    def __init__(self, size=2000):
+        self._items: OrderedDict[str, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def take(self, instance_id, version):
+        with self._lock:
+            item = self._items.pop(instance_id, None)
+        if item is not None and item[0] == version:
+            return item[1]
+        return None
+
+    def put(self, instance_id, version, workflow):
+        with self._lock:
+            self._items[instance_id] = (version, workflow)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+
+
+_CACHE = _WorkflowCache()

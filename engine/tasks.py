@@ -1,0 +1,222 @@
+"""Human tasks: READY user and manual tasks indexed as rows for inboxes and the API.
+
+Listing and claiming read only these rows (never a workflow); completing is an engine step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from flask import current_app
+from SpiffWorkflow.util.task import TaskState
+
+from . import audit, clock, definitions, forms
+from .db import UTCDateTime, db
+from .exceptions import Conflict, Forbidden, InvalidData, NotFound
+
+READY, COMPLETED, CANCELLED = "ready", "completed", "cancelled"
+FORM_PROPERTY = "formJsonSchemaFilename"
+DEADLINE_PROPERTY = "deadline"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a name, the roles they hold, the regions they work in (None = every region)."""
+
+    name: str
+    roles: frozenset = field(default_factory=frozenset)
+    regions: frozenset | None = frozenset()
+
+    def may_work_on(self, task: "HumanTask") -> bool:
+        return task.role in self.roles and (self.regions is None or task.region in self.regions)
+
+
+class HumanTask(db.Model):
+    __tablename__ = "human_task"
+    __table_args__ = (
+        sa.Index("ix_human_task_queue", "status", "role", "region", "due_at"),
+        sa.Index("ix_human_task_assignee", "assignee", "status"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    instance_id = sa.Column(sa.String(36), sa.ForeignKey("process_instance.id"), nullable=False,
+                            index=True)
+    definition_id = sa.Column(sa.Integer, nullable=False)
+    process_id = sa.Column(sa.String(200), nullable=False)
+    bpmn_id = sa.Column(sa.String(200), nullable=False)
+    name = sa.Column(sa.String(300), nullable=False)
+    lane = sa.Column(sa.String(200))
+    role = sa.Column(sa.String(50), nullable=False)
+    region = sa.Column(sa.String(20))
+    form = sa.Column(sa.String(200))
+    deadline = sa.Column(sa.String(100))
+    due_at = sa.Column(UTCDateTime)
+    assignee = sa.Column(sa.String(200))
+    status = sa.Column(sa.String(20), nullable=False)
+    escalated = sa.Column(sa.Boolean, nullable=False, default=False)
+    created_at = sa.Column(UTCDateTime, nullable=False)
+    claimed_at = sa.Column(UTCDateTime)
+    completed_at = sa.Column(UTCDateTime)
+    completed_by = sa.Column(sa.String(200))
+
+    def as_dict(self):
+        iso = lambda v: v.isoformat() if v else None  # noqa: E731
+        return {"id": self.id, "instance_id": self.instance_id, "process_id": self.process_id,
+                "bpmn_id": self.bpmn_id, "name": self.name, "lane": self.lane, "role": self.role,
+                "region": self.region, "form": self.form, "deadline": self.deadline,
+                "due_at": iso(self.due_at), "assignee": self.assignee, "status": self.status,
+                "escalated": self.escalated, "created_at": iso(self.created_at),
+                "claimed_at": iso(self.claimed_at), "completed_at": iso(self.completed_at),
+                "completed_by": self.completed_by}
+
+
+def sync(row, workflow) -> None:
+    """Make the index match the workflow: new READY tasks in, finished ones out of the queue."""
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    open_rows = {r.id: r for r in db.session.execute(
+        sa.select(HumanTask).filter_by(instance_id=row.id, status=READY)).scalars()}
+    now = clock.now()
+    lane_roles = current_app.config["LANE_ROLES"]
+    for task_id, task in ready.items():
+        if task_id in open_rows:
+            open_rows[task_id].due_at = _due_at(task) or open_rows[task_id].due_at
+            open_rows[task_id].region = row.region
+            continue
+        spec = task.task_spec
+        props = (spec.extensions or {}).get("properties", {})
+        db.session.add(HumanTask(
+            id=task_id, instance_id=row.id, definition_id=row.definition_id,
+            process_id=row.process_id, bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+            lane=spec.lane, role=lane_roles.get(spec.lane, "system"), region=row.region,
+            form=props.get(FORM_PROPERTY), deadline=props.get(DEADLINE_PROPERTY),
+            due_at=_due_at(task), status=READY, escalated=False, created_at=now))
+    for task_id, open_row in open_rows.items():
+        if task_id not in ready:
+            task = workflow.get_task_from_id(UUID(task_id)) if _exists(workflow, task_id) else None
+            open_row.status = COMPLETED if task is not None and task.state == TaskState.COMPLETED else CANCELLED
+            open_row.completed_at = open_row.completed_at or now
+
+
+def get(task_id: str) -> HumanTask:
+    row = db.session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound(f"no task {task_id!r}")
+    return row
+
+
+def visible_to(actor: Actor, task_id: str) -> HumanTask:
+    """The task, if this actor's role and region allow seeing it (else it does not exist for them)."""
+    row = get(task_id)
+    if not actor.may_work_on(row):
+        raise NotFound(f"no task {task_id!r}")
+    return row
+
+
+def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, unassigned: bool = False,
+          bpmn_id: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0):
+    """Tasks of the actor's roles and regions, soonest deadline first."""
+    query = sa.select(HumanTask).where(HumanTask.status == status, HumanTask.role.in_(actor.roles))
+    if actor.regions is not None:
+        query = query.where(HumanTask.region.in_(actor.regions))
+    if assignee is not None:
+        query = query.where(HumanTask.assignee == assignee)
+    if unassigned:
+        query = query.where(HumanTask.assignee.is_(None))
+    if bpmn_id:
+        query = query.where(HumanTask.bpmn_id == bpmn_id)
+    if process_id:
+        query = query.where(HumanTask.process_id == process_id)
+    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at,
+                           HumanTask.id)
+    return list(db.session.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def claim(task_id: str, actor: Actor) -> HumanTask:
+    row = visible_to(actor, task_id)
+    if row.status != READY:
+        raise Conflict("the task is no longer open")
+    if row.assignee == actor.name:
+        return row
+    now = clock.now()
+    done = db.session.execute(
+        sa.update(HumanTask).where(HumanTask.id == task_id, HumanTask.status == READY,
+                                   HumanTask.assignee.is_(None))
+        .values(assignee=actor.name, claimed_at=now).execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        db.session.rollback()
+        current = get(task_id)
+        raise Conflict(f"the task is already claimed by {current.assignee}" if current.assignee
+                       else "the task is no longer open")
+    audit.record("task_claimed", actor=actor.name, instance_id=row.instance_id, task_id=task_id)
+    db.session.commit()
+    db.session.refresh(row)
+    return row
+
+
+def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_supervisor: bool = False):
+    """Give a task back (its assignee), or move it to someone else (a supervisor)."""
+    row = visible_to(actor, task_id)
+    if row.status != READY:
+        raise Conflict("the task is no longer open")
+    if row.assignee != actor.name and not as_supervisor:
+        raise Forbidden("only the officer who claimed the task may give it back")
+    previous = row.assignee
+    row.assignee = reassign_to
+    row.claimed_at = clock.now() if reassign_to else None
+    audit.record("task_reassigned" if reassign_to else "task_unclaimed", actor=actor.name,
+                 instance_id=row.instance_id, task_id=task_id,
+                 details={"from": previous, "to": reassign_to})
+    db.session.commit()
+    return row
+
+
+def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
+    """Validate the form, complete the task, run the instance on: one transaction."""
+    from . import instances
+    row = visible_to(actor, task_id)
+    if row.status != READY:
+        raise Conflict("the task is no longer open")
+    if row.assignee != actor.name:
+        raise Forbidden("only the officer who claimed the task may complete it"
+                        if row.assignee else "claim the task before completing it")
+    if not isinstance(submitted, dict):
+        raise InvalidData("the form data must be an object", {"": ["expected an object"]})
+    schema = definitions.form_schema(definitions.get(row.definition_id), row.form)
+    if schema is not None:
+        errors = forms.validate(schema, submitted)
+        if errors:
+            raise InvalidData("the form has errors", errors)
+    instance_id = row.instance_id
+    with instances.step(instance_id, actor.name) as (instance, workflow):
+        task = workflow.get_task_from_id(UUID(task_id)) if _exists(workflow, task_id) else None
+        if task is None or task.state != TaskState.READY:
+            raise Conflict("the task is no longer open")
+        check = current_app.extensions.get("task_completion_checks", [])
+        for rule in check:
+            rule(actor, row, task, submitted)
+        task.set_data(**{row.bpmn_id: submitted})
+        task.run()
+        audit.record("task_completed", actor=actor.name, instance_id=instance_id, task_id=task_id,
+                     details={"task": row.name, "data": submitted})
+        row.completed_by = actor.name
+    return get(task_id)
+
+
+def _due_at(task) -> datetime | None:
+    name = ((task.task_spec.extensions or {}).get("properties", {}) or {}).get(DEADLINE_PROPERTY)
+    if not name:
+        return None
+    record = (task.data.get("deadlines") or {}).get(name)
+    if not isinstance(record, dict) or not record.get("due_at"):
+        return None
+    due = datetime.fromisoformat(record["due_at"])
+    return due if due.tzinfo else None
+
+
+def _exists(workflow, task_id):
+    try:
+        return workflow.get_task_from_id(UUID(task_id)) is not None
+    except Exception:
+        return False

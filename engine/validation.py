@@ -1,0 +1,192 @@
+"""What a diagram must satisfy before it is deployed.
+
+Each check returns problems naming the element id and the reason; deploy refuses a
+diagram with any problem and stores nothing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+NS = {"bpmn": BPMN_NS, "bpmndi": DI_NS, "spiffworkflow": SPIFF_NS}
+
+FLOW_NODE_TAGS = (
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "task", "userTask", "serviceTask", "scriptTask", "manualTask", "sendTask", "receiveTask",
+    "businessRuleTask", "callActivity", "subProcess", "transaction", "exclusiveGateway",
+    "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
+)
+HUMAN_TASK_TAGS = ("userTask", "manualTask")
+FORM_PROPERTY = "formJsonSchemaFilename"
+
+
+@dataclass(frozen=True)
+class DeployProblem:
+    element_id: str
+    reason: str
+
+    def __str__(self):
+        return f"{self.element_id}: {self.reason}"
+
+    def as_dict(self):
+        return {"element_id": self.element_id, "reason": self.reason}
+
+
+def validate_bpmn(filename: str, bpmn: bytes, forms: dict[str, bytes], config) -> list[DeployProblem]:
+    try:
+        root = etree.fromstring(bpmn, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as err:
+        return [DeployProblem(filename, f"not well-formed XML: {err}")]
+    problems = _schema_problems(filename, bpmn)
+    if problems:
+        return problems
+    if not root.findall("bpmn:process", NS):
+        return [DeployProblem(filename, "the file defines no bpmn:process")]
+    if not any(p.get("isExecutable") == "true" for p in root.findall("bpmn:process", NS)):
+        problems.append(DeployProblem(filename, "no process is marked isExecutable=\"true\""))
+    for check in CHECKS:
+        problems.extend(check(root, forms, config))
+    if not problems:
+        problems.extend(_parse_problems(filename, bpmn))
+    return problems
+
+
+def parse_processes(bpmn: bytes) -> list[tuple[str, str | None]]:
+    root = etree.fromstring(bpmn)
+    return [(p.get("id"), p.get("name")) for p in root.findall("bpmn:process", NS)
+            if p.get("isExecutable") == "true"]
+
+
+def form_names(bpmn: bytes) -> list[str]:
+    try:
+        root = etree.fromstring(bpmn)
+    except etree.XMLSyntaxError:
+        return []
+    return sorted({name for _, name in _forms_by_task(root)})
+
+
+def check_diagram_interchange(root, forms, config):
+    """Every flow node has a shape and every flow an edge, so the file opens in a modeler."""
+    shapes = {s.get("bpmnElement") for s in root.iter(f"{{{DI_NS}}}BPMNShape")}
+    edges = {e.get("bpmnElement") for e in root.iter(f"{{{DI_NS}}}BPMNEdge")}
+    problems = []
+    for tag in FLOW_NODE_TAGS:
+        for node in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            if node.get("id") not in shapes:
+                problems.append(DeployProblem(node.get("id"), f"{tag} has no diagram shape (BPMNShape)"))
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        if flow.get("id") not in edges:
+            problems.append(DeployProblem(flow.get("id"), "sequence flow has no diagram edge (BPMNEdge)"))
+    return problems
+
+
+def check_operators(root, forms, config):
+    from . import operators
+    known = operators.names()
+    problems = []
+    for task in root.iter(f"{{{BPMN_NS}}}serviceTask"):
+        op = task.find(".//spiffworkflow:serviceTaskOperator", NS)
+        if op is None:
+            problems.append(DeployProblem(task.get("id"), "service task names no operator "
+                                          "(spiffworkflow:serviceTaskOperator)"))
+        elif op.get("id") not in known:
+            problems.append(DeployProblem(task.get("id"),
+                                          f"no handler is registered for operator {op.get('id')!r}"))
+    return problems
+
+
+def check_lanes(root, forms, config):
+    """A person must be able to see every user task: its lane maps to a role."""
+    lane_roles = config.get("LANE_ROLES") or {}
+    lane_of = {}
+    for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+        for ref in lane.findall("bpmn:flowNodeRef", NS):
+            lane_of[(ref.text or "").strip()] = lane
+    problems = []
+    for tag in HUMAN_TASK_TAGS:
+        for task in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            lane = lane_of.get(task.get("id"))
+            if lane is None:
+                problems.append(DeployProblem(task.get("id"), f"{tag} is in no lane, so no role can do it"))
+            elif lane.get("name") not in lane_roles:
+                problems.append(DeployProblem(
+                    lane.get("id"), f"lane {lane.get('name')!r} has a {tag} ({task.get('id')}) but maps to "
+                                    f"no role (configure LANE_ROLES)"))
+    return problems
+
+
+def check_forms(root, forms, config):
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    problems = []
+    for task_id, name in _forms_by_task(root):
+        if "/" in name or "\\" in name or name.startswith("."):
+            problems.append(DeployProblem(task_id, f"form file {name!r} must be a plain file name"))
+        elif name not in forms:
+            problems.append(DeployProblem(task_id, f"form file {name!r} does not exist"))
+        else:
+            try:
+                Draft202012Validator.check_schema(json.loads(forms[name]))
+            except (ValueError, SchemaError) as err:
+                problems.append(DeployProblem(task_id, f"form file {name!r} is not a valid JSON Schema: "
+                                                       f"{getattr(err, 'message', err)}"))
+    return problems
+
+
+def check_expressions(root, forms, config):
+    """Expressions are untrusted: every one passes the allowlist before it can run."""
+    from .expressions import check_expression, iter_bpmn_expressions
+    problems = []
+    for element_id, kind, source, mode in iter_bpmn_expressions(root):
+        for reason in check_expression(source, mode):
+            problems.append(DeployProblem(element_id, f"{kind}: {reason}"))
+    return problems
+
+
+CHECKS = [check_diagram_interchange, check_operators, check_lanes, check_forms, check_expressions]
+
+
+def _forms_by_task(root):
+    for tag in HUMAN_TASK_TAGS:
+        for task in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            for prop in task.iterfind(".//spiffworkflow:property", NS):
+                if prop.get("name") == FORM_PROPERTY:
+                    yield task.get("id"), prop.get("value") or ""
+
+
+def _schema_problems(filename, bpmn):
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_str(bpmn, filename=filename)
+    except ValidationException as err:
+        return [DeployProblem(getattr(err, "id", "") or filename, _reason(err))]
+    except etree.XMLSyntaxError as err:
+        return [DeployProblem(filename, f"not well-formed XML: {err}")]
+    return []
+
+
+def _parse_problems(filename, bpmn):
+    parser = SpiffBpmnParser()
+    try:
+        parser.add_bpmn_str(bpmn, filename=filename)
+        for process_id, _ in parse_processes(bpmn):
+            parser.get_spec(process_id)
+            parser.get_subprocess_specs(process_id)
+    except ValidationException as err:
+        return [DeployProblem(getattr(err, "id", "") or filename, _reason(err))]
+    except Exception as err:  # the parser raises plain errors for some malformed models
+        return [DeployProblem(filename, f"{type(err).__name__}: {err}")]
+    return []
+
+
+def _reason(err):
+    line = getattr(err, "line_number", "")
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return f"{text} (line {line})" if line else text

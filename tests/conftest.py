@@ -1,0 +1,83 @@
+"""Fixtures: an application on SQLite (default) or on PostgreSQL when DATABASE_URL says so.
+
+The schema comes from the migrations, applied once per test session on an emptied
+database; after each test every table is emptied again.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import config as config_module
+from app import create_app
+from engine.db import db
+
+TESTS_DIR = Path(__file__).resolve().parent
+SAMPLE_BPMN = TESTS_DIR / "bpmn" / "sample.bpmn"
+SAMPLE_FORMS = TESTS_DIR / "bpmn" / "forms"
+
+import tests.sample_operators  # noqa: E402,F401  registers the sample diagram's operators
+
+
+def _database_url():
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return config_module._database_url()
+    path = Path(tempfile.mkdtemp(prefix="permits-test-")) / "test.db"
+    return f"sqlite:///{path}"
+
+
+DATABASE_URL = _database_url()
+IS_POSTGRES = DATABASE_URL.startswith("postgresql")
+
+
+def make_config(**overrides):
+    attrs = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "FORMS_DIR": str(SAMPLE_FORMS)}
+    attrs.update(overrides)
+    return type("Config", (config_module.TestConfig,), attrs)
+
+
+@pytest.fixture(scope="session")
+def migrated_database():
+    app = create_app(make_config())
+    with app.app_context():
+        if IS_POSTGRES:
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+        from flask_migrate import upgrade
+        upgrade()
+        db.engine.dispose()
+    return DATABASE_URL
+
+
+@pytest.fixture
+def app(migrated_database):
+    app = create_app(make_config())
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _empty_tables():
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if IS_POSTGRES:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(sa.text(f'DELETE FROM "{table}"'))
+
+
+def deploy_sample(app, path=SAMPLE_BPMN):
+    from engine import definitions
+    return definitions.deploy_file(path, app.config, actor="test")
