@@ -1,0 +1,232 @@
+"""A working-day calendar: weekends, public holidays and configured day transfers.
+
+The calendar is generic. Public holidays come from a holiday provider (any object with
+`__contains__(date)` and `get(date)`, such as a `holidays` package calendar, which already
+moves a holiday falling on a weekend where the country's law says so); the government's
+day transfers come from an override table in configuration: `{date: True}` makes a day a
+working day (a working Saturday), `{date: False}` makes it a day off.
+
+Precedence for one day: override table, then the provider's holidays, then the provider's
+own working weekend days (`weekend_workdays`, as the `holidays` package records transfers
+it knows of), then Saturday/Sunday.
+
+Counting: `add_working_days(d, n)` is "n working days after d, not counting d", and
+`working_days_between(a, b)` counts the working days in (a, b], so that
+`working_days_between(d, add_working_days(d, n)) == n`.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+
+WEEKEND = frozenset({5, 6})  # Saturday, Sunday
+WORKING_DAY = "working day"
+WEEKEND_DAY = "weekend"
+DAY_OFF_BY_TRANSFER = "day off by transfer"
+# A provider that reports no working day for this long is broken; stop instead of looping.
+MAX_NON_WORKING_RUN = 366
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class WorkingCalendar:
+    """Which days are working days, in one time zone, and counting over them."""
+
+    def __init__(self, tz: ZoneInfo | str, holiday_provider, overrides: Mapping | None = None,
+                 version: str | None = None):
+        self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        self.holiday_provider = holiday_provider
+        self.overrides: dict[date, bool] = _normalise_overrides(overrides or {})
+        self._version = version or _fingerprint(self.source)
+
+    @property
+    def version(self) -> str:
+        """Short, stable identity of what decides working days (provider, zone, overrides)."""
+        return self._version
+
+    @property
+    def source(self) -> dict:
+        """What the version is derived from, JSON-serializable, for logs and explanations."""
+        return {
+            "provider": _provider_identity(self.holiday_provider),
+            "timezone": self.tz.key,
+            "overrides": {d.isoformat(): v for d, v in sorted(self.overrides.items())},
+        }
+
+    def is_working_day(self, d: date | datetime) -> bool:
+        d = self.local_date(d)
+        if d in self.overrides:
+            return self.overrides[d]
+        if d in self.holiday_provider:
+            return False
+        if d.weekday() in WEEKEND:
+            return d in self._provider_weekend_workdays(d)
+        return True
+
+    def why(self, d: date | datetime) -> str:
+        """Why the day is or is not a working day, in words fit for an explanation."""
+        d = self.local_date(d)
+        weekday = d.strftime("%A")
+        if d in self.overrides:
+            if not self.overrides[d]:
+                return DAY_OFF_BY_TRANSFER
+            if d.weekday() in WEEKEND:
+                return f"working {weekday} by transfer"
+            if d in self.holiday_provider:
+                return f"working day by transfer (instead of {self.holiday_provider.get(d)})"
+            return WORKING_DAY
+        if d in self.holiday_provider:
+            return str(self.holiday_provider.get(d))
+        if d.weekday() in WEEKEND:
+            if d in self._provider_weekend_workdays(d):
+                return f"working {weekday} by transfer"
+            return WEEKEND_DAY
+        return WORKING_DAY
+
+    def add_working_days(self, d: date | datetime, n: int) -> date:
+        """The day on which the n-th working day after d falls; d itself is not counted."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"number of working days must be an integer >= 0, got {n!r}")
+        day = self.local_date(d)
+        counted = 0
+        run = 0
+        while counted < n:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+                run = 0
+            else:
+                run += 1
+                if run > MAX_NON_WORKING_RUN:
+                    raise ValueError(f"no working day for {run} days after {day - timedelta(days=run)}")
+        return day
+
+    def working_days_between(self, a: date | datetime, b: date | datetime) -> int:
+        """Working days in (a, b]: a not counted, b counted; negative when b is before a."""
+        a, b = self.local_date(a), self.local_date(b)
+        if b < a:
+            return -self.working_days_between(b, a)
+        return sum(1 for day in _days_after(a, b) if self.is_working_day(day))
+
+    def non_working_days(self, a: date | datetime, b: date | datetime) -> list[tuple[date, str]]:
+        """The non-working days in (a, b], each with the reason."""
+        a, b = self.local_date(a), self.local_date(b)
+        return [(day, self.why(day)) for day in _days_after(a, b) if not self.is_working_day(day)]
+
+    def start_of_day(self, d: date | datetime) -> datetime:
+        return datetime.combine(self.local_date(d), time(0, 0, 0), tzinfo=self.tz)
+
+    def end_of_day(self, d: date | datetime) -> datetime:
+        """23:59:59 local, to the second: the instant a deadline "by the end of the day" expires."""
+        return datetime.combine(self.local_date(d), time(23, 59, 59), tzinfo=self.tz)
+
+    def at_local_time(self, d: date | datetime, hhmm: str | time) -> datetime:
+        """The local clock time `hhmm` ("09:00", or a `time`) on day d, aware."""
+        if isinstance(hhmm, time):
+            if hhmm.tzinfo is not None:
+                raise ValueError("local time of day must not carry a time zone")
+            clock_time = hhmm
+        else:
+            clock_time = parse_hhmm(hhmm)
+        return datetime.combine(self.local_date(d), clock_time, tzinfo=self.tz)
+
+    def local_date(self, value: date | datetime) -> date:
+        """The calendar day of a date, or of an aware datetime seen in this calendar's zone."""
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(
+                    f"naive datetime {value.isoformat()} refused: a time without a time zone "
+                    f"is ambiguous; pass an aware datetime or a date")
+            return value.astimezone(self.tz).date()
+        if isinstance(value, date):
+            return value
+        raise TypeError(f"expected a date or an aware datetime, got {type(value).__name__}")
+
+    def _provider_weekend_workdays(self, d: date):
+        # A transfer to a December weekend belongs to next year's decree; load that year too.
+        if d.month == 12:
+            date(d.year + 1, 1, 1) in self.holiday_provider  # noqa: B015 - populates the year
+        return getattr(self.holiday_provider, "weekend_workdays", ())
+
+    def __repr__(self) -> str:
+        return f"WorkingCalendar({self.tz.key!r}, version={self.version!r})"
+
+
+def calendar_for_country(country: str, tz: str | ZoneInfo, overrides: Mapping | None = None,
+                         years=None, *, language: str | None = "en_US") -> WorkingCalendar:
+    """A calendar of a country's public holidays (the `holidays` package) plus day transfers.
+
+    `language` only changes the holiday names `why()` gives, never which days are off.
+    """
+    provider = holidays.country_holidays(country, years=years, language=language)
+    return WorkingCalendar(tz, provider, overrides)
+
+
+def parse_hhmm(hhmm: str) -> time:
+    """"HH:MM" on a 24-hour clock, strictly two digits each."""
+    match = _HHMM.match(hhmm) if isinstance(hhmm, str) else None
+    if not match:
+        raise ValueError(f"local time must be 'HH:MM' (24-hour), got {hhmm!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _days_after(a: date, b: date):
+    day = a + timedelta(days=1)
+    while day <= b:
+        yield day
+        day += timedelta(days=1)
+
+
+def _normalise_overrides(overrides: Mapping) -> dict[date, bool]:
+    normalised = {}
+    for key, value in overrides.items():
+        if isinstance(key, datetime):
+            raise ValueError(f"override key {key!r} must be a date, not a datetime")
+        if isinstance(key, str):
+            try:
+                key = date.fromisoformat(key)
+            except ValueError:
+                raise ValueError(f"override key {key!r} is not an ISO date (YYYY-MM-DD)") from None
+        if not isinstance(key, date):
+            raise ValueError(f"override key {key!r} must be a date")
+        if not isinstance(value, bool):
+            raise ValueError(f"override for {key.isoformat()} must be true (working day) or "
+                             f"false (day off), got {value!r}")
+        normalised[key] = value
+    return normalised
+
+
+def _provider_identity(provider) -> dict:
+    cls = type(provider)
+    identity = {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "package": _package_version(cls.__module__.split(".")[0]),
+    }
+    for attribute in ("country", "subdiv", "observed", "categories"):
+        value = getattr(provider, attribute, None)
+        if value is not None:
+            identity[attribute] = sorted(value) if isinstance(value, (set, frozenset, tuple)) else value
+    # A finite provider (a plain set or mapping of dates) is identified by its content.
+    if isinstance(provider, (set, frozenset)) or (
+            isinstance(provider, Mapping) and not isinstance(provider, holidays.HolidayBase)):
+        identity["dates"] = sorted(str(d) for d in provider)
+    return identity
+
+
+def _package_version(top_level_module: str) -> str | None:
+    try:
+        return importlib.metadata.version(top_level_module)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _fingerprint(source: dict) -> str:
+    canonical = json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
