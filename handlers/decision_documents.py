@@ -1,0 +1,113 @@
+"""The documents a case ends with when the applicant gets no permit, as HTML.
+
+- `render_not_accepted_receipt`: the receipt refusing to accept the documents (appendix 3),
+  for the grounds `not_accepted_incomplete` and `not_accepted_expired_document`;
+- `render_motivated_refusal`: the motivated refusal to provide the service (appendix 4), for
+  the grounds on the merits.
+
+Both name the service provider, the applicant (IIN masked), the date, every ground with its
+failed check, evidence and legal basis, and how to appeal. Autoescaping is on: every value
+from a case is text, never markup.
+
+The `case` mapping they expect (ISO strings for dates, as task data holds them):
+
+    {
+      "case_id": "b1c2...",                 # reference shown on the document
+      "kind": "issue" | "extension",
+      "region": "ALA",                      # a key of config REGIONS
+      "channel": "egov" | "psc",            # optional: where the application was filed
+      "filed_on": "2026-03-20",             # day of filing
+      "date": "2026-03-24",                 # date of this document
+      "applicant": {"name": "Full Name", "iin": "950112300123"},
+      "grounds": [make_ground(...), ...],   # handlers.grounds; at least one
+      "officer": "Full Name",               # optional: who decided (refusal only)
+    }
+
+`config` is a mapping with `REGIONS` (code -> name).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .durations import as_date
+from .grounds import refusal_ground
+from .identity import mask_iin
+
+KIND_WORDS = {
+    "issue": "issue of a permit for a labour immigrant",
+    "extension": "extension of a permit for a labour immigrant",
+}
+CHANNEL_WORDS = {
+    "egov": 'the e-government portal (eGov)',
+    "psc": 'the State Corporation "Government for Citizens"',
+}
+
+_environment = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True,  # an applicant's name is data, never markup
+    undefined=StrictUndefined,  # a missing field is a bug, not a blank on a legal document
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_not_accepted_receipt(case: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """Appendix 3: the receipt refusing to accept an incomplete or invalid set of documents."""
+    return _render("not_accepted_receipt.html", case, config, not_accepted=True)
+
+
+def render_motivated_refusal(case: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """Appendix 4: the motivated refusal naming every ground on the merits."""
+    return _render("motivated_refusal.html", case, config, not_accepted=False)
+
+
+def _render(template: str, case: Mapping[str, Any], config: Mapping[str, Any],
+            not_accepted: bool) -> str:
+    grounds = [_complete_ground(g) for g in case.get("grounds") or []]
+    if not grounds:
+        raise ValueError("a refusal document needs at least one ground")
+    misplaced = [g["code"] for g in grounds if refusal_ground(g["code"]).not_accepted != not_accepted]
+    if misplaced:
+        # A receipt is not a decision on the merits, and a refusal is not a receipt.
+        document = "receipt (appendix 3)" if not_accepted else "motivated refusal (appendix 4)"
+        raise ValueError(f"grounds {misplaced} do not belong on a {document}")
+    regions = config["REGIONS"]
+    region = case["region"]
+    if region not in regions:
+        raise ValueError(f"unknown region {region!r}")
+    kind = case["kind"]
+    if kind not in KIND_WORDS:
+        raise ValueError(f"kind must be one of {tuple(KIND_WORDS)}, not {kind!r}")
+    channel = case.get("channel")
+    context = {
+        "case_id": case["case_id"],
+        "service": KIND_WORDS[kind],
+        "region_name": regions[region],
+        "region_code": region,
+        "channel": CHANNEL_WORDS.get(channel, channel) if channel else None,
+        "filed_on": _dmy(case["filed_on"]),
+        "date": _dmy(case["date"]),
+        "applicant_name": case["applicant"]["name"],
+        # Only the masked IIN reaches the template: the document is shown and sent outside.
+        "applicant_iin": mask_iin(case["applicant"]["iin"]),
+        "officer": case.get("officer"),
+        "grounds": grounds,
+    }
+    return _environment.get_template(template).render(**context)
+
+
+def _complete_ground(ground: Mapping[str, Any]) -> dict:
+    # Title and legal basis come from the registry when the stored ground lacks them.
+    registered = refusal_ground(ground["code"])
+    return {"code": ground["code"],
+            "title": ground.get("title") or registered.title,
+            "check": ground["check"],
+            "evidence": ground["evidence"],
+            "legal_basis": ground.get("legal_basis") or registered.legal_basis}
+
+
+def _dmy(value: Any) -> str:
+    return as_date(value).strftime("%d.%m.%Y")
