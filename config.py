@@ -40,7 +40,9 @@ class Config:
     # --- service ---
     SECRET_KEY = _env("SECRET_KEY", "dev-only-change-me")
     SQLALCHEMY_DATABASE_URI = _database_url()
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # A ping per checkout guards against dropped server connections; SQLite has none to drop.
+    SQLALCHEMY_ENGINE_OPTIONS = ({"pool_pre_ping": True} if SQLALCHEMY_DATABASE_URI.startswith("postgresql")
+                                 else {})
     PROCESSES_DIR = _env("PROCESSES_DIR", str(BASE_DIR / "processes"))
     FORMS_DIR = _env("FORMS_DIR", str(BASE_DIR / "processes" / "forms"))
     DEPLOY_ON_START = _env("DEPLOY_ON_START", True)
@@ -58,6 +60,9 @@ class Config:
     })
     # Key of the instance data that holds the region a case belongs to.
     REGION_DATA_KEY = _env("REGION_DATA_KEY", "region")
+    # How long a process remembers which version is newest; a deploy in another process is
+    # used for new instances after at most this many seconds.
+    DEFINITION_CACHE_SECONDS = _env("DEFINITION_CACHE_SECONDS", 5.0)
     SCHEDULER_ENABLED = _env("SCHEDULER_ENABLED", False)
     SWEEP_INTERVAL_SECONDS = _env("SWEEP_INTERVAL_SECONDS", 5.0)
     TIMER_LEASE_SECONDS = _env("TIMER_LEASE_SECONDS", 60)

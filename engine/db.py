@@ -55,7 +55,7 @@ def _sqlite_begin(conn):
     # Writers queue for the lock at BEGIN instead of failing at their first write
     # (a deferred transaction in WAL mode cannot wait once its snapshot is stale).
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
 def is_postgres() -> bool:

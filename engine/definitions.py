@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,7 @@ def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: s
         )
         db.session.add(row)
         db.session.flush()
+        _CURRENT.pop(process_id, None)
         audit.record("definition_deployed", actor=actor, details={
             "process_id": process_id, "version": row.version, "filename": filename,
             "content_hash": content_hash})
@@ -123,6 +125,36 @@ def latest(process_id: str) -> ProcessDefinition | None:
     ).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class Current:
+    """What starting an instance needs of the newest definition, without loading its XML."""
+    id: int
+    process_id: str
+    version: int
+    content_hash: str
+    filename: str
+
+
+def current(process_id: str, max_age: float = 5.0) -> Current | None:
+    """The newest version, remembered for `max_age` seconds (a deploy here forgets it at once;
+    a deploy by another process is seen within `max_age`)."""
+    cached = _CURRENT.get(process_id)
+    if cached is not None and time.monotonic() - cached[1] < max_age:
+        return cached[0]
+    row = db.session.execute(
+        sa.select(ProcessDefinition.id, ProcessDefinition.process_id, ProcessDefinition.version,
+                  ProcessDefinition.content_hash, ProcessDefinition.filename)
+        .filter_by(process_id=process_id).order_by(ProcessDefinition.version.desc()).limit(1)).first()
+    if row is None:
+        return None
+    found = Current(*row)
+    _CURRENT[process_id] = (found, time.monotonic())
+    return found
+
+
+_CURRENT: dict[str, tuple[Current, float]] = {}
+
+
 def get(definition_id: int) -> ProcessDefinition | None:
     return db.session.get(ProcessDefinition, definition_id)
 
@@ -141,11 +173,13 @@ def all_latest() -> list[ProcessDefinition]:
 _SPEC_CACHE: dict[tuple[str, str], tuple[object, dict]] = {}
 
 
-def spec_for(definition: ProcessDefinition):
+def spec_for(definition):
     """The parsed (spec, subprocess_specs) of a definition, parsed once per process."""
     key = (definition.process_id, definition.content_hash)
     cached = _SPEC_CACHE.get(key)
     if cached is None:
+        if not hasattr(definition, "bpmn_xml"):
+            definition = get(definition.id)
         parser = SpiffBpmnParser()
         parser.add_bpmn_str(definition.bpmn_xml.encode("utf-8"), filename=definition.filename)
         cached = (parser.get_spec(definition.process_id),

@@ -19,6 +19,7 @@ class Operator:
     retryable: tuple[type[BaseException], ...] = ()
     max_attempts: int = 1
     backoff_seconds: float = 0.0
+    pure: bool = False
 
 
 @dataclass
@@ -41,18 +42,19 @@ _REGISTRY: dict[str, Operator] = {}
 
 
 def operator(name: str, *, retry_on: tuple[type[BaseException], ...] = (), max_attempts: int = 3,
-             backoff_seconds: float = 0.5):
+             backoff_seconds: float = 0.5, pure: bool = False):
     """Register `func(ctx, **params)` as the operator `name`.
 
     `retry_on` declares the operator retryable: those exceptions are retried with
     exponential back-off up to `max_attempts` before the instance goes into an incident.
+    `pure` declares that it writes nothing to the database, so it needs no savepoint.
     """
 
     def register(func):
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             raise ValueError(f"operator {name!r} is registered twice")
         _REGISTRY[name] = Operator(name, func, tuple(retry_on), max_attempts if retry_on else 1,
-                                   backoff_seconds)
+                                   backoff_seconds, pure)
         return func
 
     return register

@@ -74,13 +74,16 @@ def run_operator(name: str, params: dict, task=None):
     attempt = 0
     while True:
         attempt += 1
-        savepoint = step.session.begin_nested()
+        # A failing handler's writes are undone; the step's earlier work is kept.
+        savepoint = None if op.pure else step.session.begin_nested()
         try:
             result = op.func(ctx, **params)
-            savepoint.commit()
+            if savepoint is not None:
+                savepoint.commit()
             return result
         except Exception as err:
-            savepoint.rollback()
+            if savepoint is not None:
+                savepoint.rollback()
             if isinstance(err, op.retryable) and attempt < op.max_attempts:
                 time.sleep(op.backoff_seconds * (2 ** (attempt - 1)))
                 continue

@@ -52,7 +52,8 @@ def dump_state(workflow) -> bytes:
         text = json.dumps(dct, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
     finally:
         registry._encoder_mode = False
-    return gzip.compress(text.encode("utf-8"), compresslevel=6)
+    # Level 1 compresses workflow JSON nearly as well as 6 in a third of the time.
+    return gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0)
 
 
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):

@@ -72,17 +72,24 @@ class HumanTask(db.Model):
                 "completed_by": self.completed_by}
 
 
-def sync(row, workflow) -> None:
-    """Make the index match the workflow: new READY tasks in, finished ones out of the queue."""
-    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    open_rows = {r.id: r for r in db.session.execute(
-        sa.select(HumanTask).filter_by(instance_id=row.id, status=READY)).scalars()}
+def sync(row, workflow, is_new: bool = False) -> None:
+    """Make the index match the workflow: new READY tasks in, finished ones out of the queue.
+
+    It compares with the snapshot taken when the workflow was loaded (the rows written by the
+    previous save), so a step writes only what changed and never reads the index back.
+    """
+    from .instances import all_tasks
+    before = {} if is_new else indexed_snapshot(workflow)
+    ready = {str(t.id): t for t in all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
     now = clock.now()
     lane_roles = current_app.config["LANE_ROLES"]
+    after = {}
     for task_id, task in ready.items():
-        if task_id in open_rows:
-            open_rows[task_id].due_at = _due_at(task) or open_rows[task_id].due_at
-            open_rows[task_id].region = row.region
+        due = _due_at(task)
+        after[task_id] = (due, row.region)
+        if task_id in before:
+            if before[task_id] != after[task_id]:
+                _update(task_id, due_at=due, region=row.region)
             continue
         spec = task.task_spec
         props = (spec.extensions or {}).get("properties", {})
@@ -91,12 +98,37 @@ def sync(row, workflow) -> None:
             process_id=row.process_id, bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             lane=spec.lane, role=lane_roles.get(spec.lane, "system"), region=row.region,
             form=props.get(FORM_PROPERTY), deadline=props.get(DEADLINE_PROPERTY),
-            due_at=_due_at(task), status=READY, escalated=False, created_at=now))
-    for task_id, open_row in open_rows.items():
+            due_at=due, status=READY, escalated=False, created_at=now))
+    for task_id in before:
         if task_id not in ready:
-            task = workflow.get_task_from_id(UUID(task_id)) if _exists(workflow, task_id) else None
-            open_row.status = COMPLETED if task is not None and task.state == TaskState.COMPLETED else CANCELLED
-            open_row.completed_at = open_row.completed_at or now
+            task = _task(workflow, task_id)
+            done = task is not None and task.state == TaskState.COMPLETED
+            _update(task_id, status=COMPLETED if done else CANCELLED, completed_at=now)
+    workflow.indexed_human_tasks = after
+
+
+def indexed_snapshot(workflow) -> dict:
+    """What the index holds for this workflow's open tasks: {task id: (due_at, region)}."""
+    return getattr(workflow, "indexed_human_tasks", None) or {}
+
+
+def remember_snapshot(workflow, region) -> None:
+    """Called on load: the open tasks of a saved workflow are exactly its READY manual tasks."""
+    from .instances import all_tasks
+    workflow.indexed_human_tasks = {str(t.id): (_due_at(t), region)
+                                    for t in all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
+
+
+def _update(task_id, **values):
+    db.session.execute(sa.update(HumanTask).where(HumanTask.id == task_id, HumanTask.status == READY)
+                       .values(**values).execution_options(synchronize_session=False))
+
+
+def _task(workflow, task_id):
+    try:
+        return workflow.get_task_from_id(UUID(task_id))
+    except Exception:
+        return None
 
 
 def get(task_id: str) -> HumanTask:
@@ -190,7 +222,7 @@ def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
             raise InvalidData("the form has errors", errors)
     instance_id = row.instance_id
     with instances.step(instance_id, actor.name) as (instance, workflow):
-        task = workflow.get_task_from_id(UUID(task_id)) if _exists(workflow, task_id) else None
+        task = _task(workflow, task_id)
         if task is None or task.state != TaskState.READY:
             raise Conflict("the task is no longer open")
         check = current_app.extensions.get("task_completion_checks", [])
@@ -213,10 +245,3 @@ def _due_at(task) -> datetime | None:
         return None
     due = datetime.fromisoformat(record["due_at"])
     return due if due.tzinfo else None
-
-
-def _exists(workflow, task_id):
-    try:
-        return workflow.get_task_from_id(UUID(task_id)) is not None
-    except Exception:
-        return False

@@ -61,11 +61,19 @@ def app(migrated_database):
         db.session.remove()
         _empty_tables()
         db.engine.dispose()
+    _forget_process_caches()
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def _forget_process_caches():
+    # Emptied tables reuse ids; in-process caches keyed by them would point at old content.
+    from engine import definitions, instances
+    definitions._CURRENT.clear()
+    instances._CACHE.clear()
 
 
 def _empty_tables():

@@ -4,13 +4,13 @@ from engine.operators import operator
 calls = []
 
 
-@operator("sample.collect")
+@operator("sample.collect", pure=True)
 def collect(ctx, subject):
     calls.append(("collect", ctx.instance_id, subject))
     return {"subject": subject, "collected_at": ctx.now().isoformat()}
 
 
-@operator("sample.score")
+@operator("sample.score", pure=True)
 def score(ctx, value):
     return int(value)
 
