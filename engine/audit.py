@@ -1,6 +1,12 @@
 """The append-only audit log: who changed what, when, on which instance.
 
-Events are only ever inserted; this module offers no update or delete.
+Events are only ever inserted: this module offers no update or delete, the ORM refuses to
+flush one, and the database refuses them too (triggers from migration 0003_messages).
+
+Events: definition_deployed; instance_started, instance_completed, instance_cancelled;
+task_claimed, task_unclaimed, task_reassigned, task_completed (with the submitted data);
+timer_fired, timer_cancelled; message_delivered, message_refused; incident_raised,
+incident_retried. Each is recorded in the transaction of the change it records.
 """
 from __future__ import annotations
 
@@ -27,6 +33,10 @@ class AuditEvent(db.Model):
                 "instance_id": self.instance_id, "task_id": self.task_id, "details": self.details}
 
 
+class AppendOnly(Exception):
+    """An attempt to change or delete an audit event."""
+
+
 def record(event: str, *, actor: str, instance_id: str | None = None, task_id: str | None = None,
            details: dict | None = None) -> AuditEvent:
     """Add an event to the current transaction: it commits or rolls back with the change it records."""
@@ -39,3 +49,9 @@ def record(event: str, *, actor: str, instance_id: str | None = None, task_id: s
 def trail(instance_id: str) -> list[AuditEvent]:
     return list(db.session.execute(
         sa.select(AuditEvent).filter_by(instance_id=instance_id).order_by(AuditEvent.id)).scalars())
+
+
+@sa.event.listens_for(AuditEvent, "before_update")
+@sa.event.listens_for(AuditEvent, "before_delete")
+def _refuse_change(mapper, connection, target):
+    raise AppendOnly(f"audit event {target.id} cannot be changed or deleted: the audit log is append-only")

@@ -70,8 +70,11 @@ class ProcessInstance(db.Model):
 
 
 def start(process_id: str, data: dict, actor: str = "system", business_key: str | None = None,
-          commit: bool = True) -> ProcessInstance:
-    """Start the newest version of `process_id` and run it to its first wait state."""
+          commit: bool = True, instance_id: str | None = None) -> ProcessInstance:
+    """Start the newest version of `process_id` and run it to its first wait state.
+
+    `instance_id` lets a caller write rows that refer to the instance before it runs.
+    """
     definition = definitions.current(process_id, current_app.config["DEFINITION_CACHE_SECONDS"])
     if definition is None:
         raise NotFound(f"no deployed process {process_id!r}")
@@ -79,8 +82,10 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
     spec, subprocess_specs = definitions.spec_for(definition)
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
     workflow.task_tree.data.update(data)
+    # Who completed each user task (by BPMN id): diagrams cite it, e.g. as the decision's author.
+    workflow.task_tree.data.setdefault("completed_by", {})
     now = clock.now()
-    row = ProcessInstance(id=str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
+    row = ProcessInstance(id=instance_id or str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
                           business_key=business_key, region=_region(data), status=IN_PROGRESS,
                           started_by=actor, created_at=now, updated_at=now, state=b"")
     db.session.add(row)
@@ -99,7 +104,8 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
 def step(instance_id: str, actor: str = "system", commit: bool = True):
     """Load an instance for one change; on exit run it to its next wait and save it.
 
-    `with step(id, actor) as (row, workflow): ...` — an exception inside rolls everything back.
+    `with step(id, actor) as (row, workflow): ...` — an exception inside rolls everything back
+    (with `commit=False` the caller's transaction is left to the caller, who rolls it back).
     """
     row = db.session.get(ProcessInstance, instance_id)
     if row is None:
@@ -113,10 +119,12 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
         if commit:
             _commit(row, workflow)
     except StaleDataError as err:
-        db.session.rollback()
+        if commit:  # with commit=False the caller owns the transaction (and its savepoints)
+            db.session.rollback()
         raise Conflict(f"instance {instance_id} was changed by someone else; reload and try again") from err
     except BaseException:
-        db.session.rollback()
+        if commit:
+            db.session.rollback()
         raise
 
 
@@ -134,7 +142,7 @@ def load(row: ProcessInstance) -> BpmnWorkflow:
 
 def advance(row: ProcessInstance, workflow: BpmnWorkflow, actor: str = "system") -> None:
     """Run every automatic task that can run; a failure becomes an incident, keeping prior work."""
-    if row.status == INCIDENT:
+    if row.status in (INCIDENT, TERMINATED):
         return
     try:
         for _ in range(1000):
@@ -160,6 +168,18 @@ def retry(instance_id: str, actor: str) -> ProcessInstance:
     return row
 
 
+def cancel(instance_id: str, actor: str, reason: str, commit: bool = True) -> ProcessInstance:
+    """End a running instance where it stands (a withdrawn application): every open task,
+    timer and subscription goes with it; the state is kept for the record."""
+    with step(instance_id, actor, commit=commit) as (row, workflow):
+        if row.status in (COMPLETED, TERMINATED):
+            raise Conflict(f"instance {instance_id} has already ended ({row.status})")
+        workflow.cancel()
+        row.status, row.completed_at = TERMINATED, clock.now()
+        audit.record("instance_cancelled", actor=actor, instance_id=row.id, details={"reason": reason})
+    return row
+
+
 def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> None:
     """Write state and every index derived from it into the current transaction.
 
@@ -169,27 +189,38 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     now = clock.now()
     row.state = dump_state(workflow)
     row.updated_at = now
-    if row.status != INCIDENT:
+    if row.status not in (INCIDENT, TERMINATED):
         if workflow.is_completed():
             if row.status != COMPLETED:
                 row.status, row.completed_at = COMPLETED, now
                 audit.record("instance_completed", actor="system", instance_id=row.id)
         else:
-            row.status = IN_PROGRESS if row.status != TERMINATED else row.status
+            row.status = IN_PROGRESS
     region = _region(current_data(workflow))
     if region:
         row.region = region
     tasks.sync(row, workflow, is_new=is_new)
+    from . import timers  # the timer index, like the human-task index, follows the state
+    timers.sync(row, workflow, is_new=is_new)
+    from . import messages  # so do the message subscriptions
+    messages.sync(row, workflow, is_new=is_new)
 
 
 def current_data(workflow: BpmnWorkflow) -> dict:
     """The case data as it stands now: final data when done, else the newest task's data."""
-    if workflow.is_completed():
+    if workflow.is_completed() and workflow.data:
         return workflow.data
-    latest = max(all_tasks(workflow, TaskState.READY | TaskState.WAITING | TaskState.STARTED |
-                           TaskState.ERROR | TaskState.COMPLETED),
-                 key=lambda t: t.last_state_change, default=None)
-    return latest.data if latest is not None else workflow.task_tree.data
+    # The frontier (what waits or can run) carries the newest data of each branch; deeper
+    # tasks were reached later, so their values win where branches differ.
+    frontier = sorted(all_tasks(workflow, TaskState.READY | TaskState.WAITING | TaskState.STARTED |
+                                TaskState.ERROR), key=lambda t: t.depth)
+    if not frontier:
+        last = workflow.last_task
+        return last.data if last is not None else workflow.task_tree.data
+    merged = {}
+    for task in frontier:
+        merged.update(task.data)
+    return merged
 
 
 def all_tasks(workflow: BpmnWorkflow, state: int = TaskState.ANY_MASK):
@@ -250,13 +281,17 @@ def _commit(row, workflow):
 def _raise_incident(row, workflow, err, actor):
     failed = list(all_tasks(workflow, TaskState.ERROR))
     task = failed[0] if failed else getattr(err, "task", None)
-    cause = getattr(err, "exception", None) or err.__cause__ or err
+    # SpiffWorkflow raises its expression errors inside `except`, so the original is the context.
+    cause = getattr(err, "exception", None) or err.__cause__ or err.__context__ or err
     cause = getattr(cause, "error", cause)  # unwrap OperatorFailed to the handler's own error
+    message = str(err)
+    if cause is not err and type(cause).__name__ not in message:
+        message = f"{message.rstrip('. ')}: {type(cause).__name__}: {cause}"
     row.status = INCIDENT
     row.incident_task_id = str(task.id) if task is not None else None
     row.incident_task_name = (task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None
     row.incident_error_type = type(cause).__name__
-    row.incident_message = str(err)[:4000]
+    row.incident_message = message[:4000]
     row.incident_at = clock.now()
     audit.record("incident_raised", actor=actor, instance_id=row.id, task_id=row.incident_task_id,
                  details={"task": row.incident_task_name, "error_type": row.incident_error_type,

@@ -3,3 +3,7 @@ from .audit import AuditEvent  # noqa: F401
 from .definitions import ProcessDefinition  # noqa: F401
 from .instances import ProcessInstance  # noqa: F401
 from .tasks import HumanTask  # noqa: F401
+from .timers import Timer  # noqa: F401
+from .messages import CorrelationKey, MessageReceipt, MessageSubscription  # noqa: F401
+from .calendar import CalendarOverride  # noqa: F401
+from .deadlines import compute  # noqa: F401  registers the deadlines.compute operator

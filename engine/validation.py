@@ -5,8 +5,11 @@ diagram with any problem and stores nothing.
 """
 from __future__ import annotations
 
+import ast
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -150,7 +153,89 @@ def check_expressions(root, forms, config):
     return problems
 
 
-CHECKS = [check_diagram_interchange, check_operators, check_lanes, check_forms, check_expressions]
+def check_timers_behind_event_gateways(root, forms, config):
+    """SpiffWorkflow keeps one due-time slot for all of an event-based gateway's timers."""
+    gateways = {g.get("id") for g in root.iter(f"{{{BPMN_NS}}}eventBasedGateway")}
+    behind = {f.get("targetRef"): f.get("sourceRef") for f in root.iter(f"{{{BPMN_NS}}}sequenceFlow")
+              if f.get("sourceRef") in gateways}
+    return [DeployProblem(event.get("id"), f"timer behind the event-based gateway {behind[event.get('id')]}: "
+                                           f"wait in a catch event or receive task with a boundary timer instead")
+            for event in root.iter(f"{{{BPMN_NS}}}intermediateCatchEvent")
+            if event.get("id") in behind and event.find("bpmn:timerEventDefinition", NS) is not None]
+
+
+def check_timer_time_zones(root, forms, config):
+    """A due time without a zone is ambiguous (SpiffWorkflow would take the server's zone)."""
+    problems = []
+    for tag in ("timeDate", "timeCycle"):
+        for node in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            event = node.getparent().getparent() if node.getparent() is not None else node
+            for literal in _times_without_zone(node.text or ""):
+                problems.append(DeployProblem(event.get("id") or tag, f"{tag} {literal!r} has no time zone: "
+                                                                      f"give an offset (+05:00) or Z"))
+    return problems
+
+
+def check_messages(root, forms, config):
+    """A waiting message names a bpmn:message and correlates on a safe expression (engine.messages);
+    a message thrown by the diagram would reach no one, so sending is the messages.send operator's."""
+    from .expressions import check_expression
+    named = {m.get("id"): m.get("name") for m in root.iter(f"{{{BPMN_NS}}}message")}
+    problems = []
+    for node, ref, throws in _message_nodes(root):
+        tag = etree.QName(node).localname
+        if throws:
+            problems.append(DeployProblem(node.get("id"), f"{tag} throws a message, which no instance would "
+                                                          f"receive: use a service task with the messages.send operator"))
+            continue
+        if not named.get(ref):
+            problems.append(DeployProblem(node.get("id"), f"{tag} waits for a message but names no bpmn:message "
+                                                          f"with a name (messageRef)"))
+        for prop in node.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS):
+            if prop.get("name") == "correlation":
+                for reason in check_expression(prop.get("value") or "", "eval"):
+                    problems.append(DeployProblem(node.get("id"), f"correlation: {reason}"))
+    return problems
+
+
+CHECKS = [check_diagram_interchange, check_operators, check_lanes, check_forms, check_expressions,
+          check_timers_behind_event_gateways, check_timer_time_zones, check_messages]
+
+
+def _message_nodes(root):
+    """(element, messageRef, throws) for every event or task that waits for or throws a message."""
+    for tag, throws in (("startEvent", False), ("intermediateCatchEvent", False), ("boundaryEvent", False),
+                        ("intermediateThrowEvent", True), ("endEvent", True)):
+        for node in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            definition = node.find("bpmn:messageEventDefinition", NS)
+            if definition is not None:
+                yield node, definition.get("messageRef"), throws
+    for tag, throws in (("receiveTask", False), ("sendTask", True)):
+        for node in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            definition = node.find("bpmn:messageEventDefinition", NS)
+            ref = node.get("messageRef") or (definition.get("messageRef") if definition is not None else None)
+            if ref is not None or definition is not None or not throws:
+                yield node, ref, throws
+
+
+def _times_without_zone(source):
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        return []  # check_expressions reports it
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            for part in node.value.strip().split("/"):  # a cycle: R3/start/duration
+                if not re.match(r"^\d{4}-\d{2}-\d{2}", part):
+                    continue
+                try:
+                    naive = datetime.fromisoformat(part).tzinfo is None
+                except ValueError:
+                    continue  # not a time this check can judge; the engine refuses it when run
+                if naive:
+                    found.append(part)
+    return found
 
 
 def _forms_by_task(root):

@@ -82,8 +82,14 @@ def _empty_tables():
         if IS_POSTGRES:
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
+            # The audit log's triggers refuse DELETE: lift them for the emptying, restored as they were.
+            triggers = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+            for name, _ in triggers:
+                conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
             for table in tables:
                 conn.execute(sa.text(f'DELETE FROM "{table}"'))
+            for _, sql in triggers:
+                conn.execute(sa.text(sql))
 
 
 def deploy_sample(app, path=SAMPLE_BPMN):
