@@ -10,6 +10,11 @@ Precedence for one day: override table, then the provider's holidays, then the p
 own working weekend days (`weekend_workdays`, as the `holidays` package records transfers
 it knows of), then Saturday/Sunday.
 
+Administration: `current_calendar()` is the calendar in force, from configuration
+(CALENDAR_COUNTRY, CALENDAR_TIMEZONE, CALENDAR_OVERRIDES) and the `calendar_override` table
+that administrators change with `flask calendar set/remove` (audited); a stored day
+overrides a configured one.
+
 Counting: `add_working_days(d, n)` is "n working days after d, not counting d", and
 `working_days_between(a, b)` counts the working days in (a, b], so that
 `working_days_between(d, add_working_days(d, n)) == n`.
@@ -24,7 +29,18 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import threading
+from dataclasses import dataclass
+
+import click
 import holidays
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from . import audit, clock
+from .db import UTCDateTime, db
+from .exceptions import NotFound
 
 WEEKEND = frozenset({5, 6})  # Saturday, Sunday
 WORKING_DAY = "working day"
@@ -177,6 +193,136 @@ def parse_hhmm(hhmm: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+# --- administered day transfers ---------------------------------------------------------
+# The government announces day transfers during the year; administrators record them with
+# `flask calendar set/remove` (audited). CALENDAR_OVERRIDES in configuration seeds the
+# calendar: a stored row for the same day takes precedence over it.
+
+CONFIG_SOURCE, STORED_SOURCE = "config", "stored"
+
+
+class CalendarOverride(db.Model):
+    __tablename__ = "calendar_override"
+
+    day = sa.Column("date", sa.Date, primary_key=True)
+    is_working_day = sa.Column(sa.Boolean, nullable=False)
+    reason = sa.Column(sa.String(300), nullable=False)
+    changed_by = sa.Column(sa.String(200), nullable=False)
+    changed_at = sa.Column(UTCDateTime, nullable=False)
+
+
+@dataclass(frozen=True)
+class Override:
+    """One day transfer in force, and where it comes from (configuration or the table)."""
+
+    day: date
+    is_working_day: bool
+    reason: str
+    source: str
+    changed_by: str | None = None
+    changed_at: datetime | None = None
+
+    def as_dict(self) -> dict:
+        return {"date": self.day.isoformat(), "is_working_day": self.is_working_day,
+                "reason": self.reason, "source": self.source, "changed_by": self.changed_by,
+                "changed_at": self.changed_at.isoformat() if self.changed_at else None}
+
+
+def current_calendar(config=None, session=None) -> WorkingCalendar:
+    """The calendar in force: the configured country and zone, configured and stored transfers.
+
+    Built once per distinct content (the table is read on each call, it holds a few rows).
+    """
+    config = config if config is not None else current_app.config
+    session = session if session is not None else db.session
+    overrides = _configured_overrides(config)
+    overrides.update(session.execute(
+        sa.select(CalendarOverride.day, CalendarOverride.is_working_day)).all())
+    key = (config["CALENDAR_COUNTRY"], config["CALENDAR_TIMEZONE"], tuple(sorted(overrides.items())))
+    with _CALENDARS_LOCK:
+        calendar = _CALENDARS.get(key)
+    if calendar is None:
+        calendar = calendar_for_country(key[0], key[1], overrides)
+        with _CALENDARS_LOCK:
+            if len(_CALENDARS) >= 16:  # a handful of live versions; old ones are garbage
+                _CALENDARS.clear()
+            _CALENDARS[key] = calendar
+    return calendar
+
+
+def overrides_in_force(config=None, session=None) -> list[Override]:
+    """Every day transfer in force, stored ones over configured ones, by date."""
+    config = config if config is not None else current_app.config
+    session = session if session is not None else db.session
+    result = {day: Override(day, working, "CALENDAR_OVERRIDES", CONFIG_SOURCE)
+              for day, working in _configured_overrides(config).items()}
+    for row in session.execute(sa.select(CalendarOverride)).scalars():
+        result[row.day] = Override(row.day, row.is_working_day, row.reason, STORED_SOURCE,
+                                   row.changed_by, row.changed_at)
+    return [result[day] for day in sorted(result)]
+
+
+def set_override(day: date, is_working_day: bool, reason: str, actor: str, commit: bool = True,
+                 session=None) -> Override:
+    """Record a day transfer (a working Saturday, an extra day off), audited."""
+    session = session if session is not None else db.session
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise ValueError(f"a day transfer is for a date, got {day!r}")
+    if not isinstance(is_working_day, bool):
+        raise ValueError("is_working_day must be true or false")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("a day transfer needs a reason (the decree, say)")
+    row = session.get(CalendarOverride, day)
+    previous = _stored_dict(row)
+    if row is None:
+        row = CalendarOverride(day=day)
+        session.add(row)
+    row.is_working_day, row.reason = is_working_day, reason[:300]
+    row.changed_by, row.changed_at = actor, clock.now()
+    audit.record("calendar_override_set", actor=actor, details={
+        "date": day.isoformat(), "is_working_day": is_working_day, "reason": row.reason,
+        "previous": previous})
+    if commit:
+        session.commit()
+    _forget_calendars()
+    return Override(day, is_working_day, row.reason, STORED_SOURCE, row.changed_by, row.changed_at)
+
+
+def remove_override(day: date, actor: str, commit: bool = True, session=None) -> None:
+    """Delete a stored day transfer, audited; a configured one for the day applies again."""
+    session = session if session is not None else db.session
+    row = session.get(CalendarOverride, day)
+    if row is None:
+        raise NotFound(f"no stored day transfer for {day.isoformat()}")
+    audit.record("calendar_override_removed", actor=actor, details={
+        "date": day.isoformat(), "previous": _stored_dict(row)})
+    session.delete(row)
+    if commit:
+        session.commit()
+    _forget_calendars()
+
+
+_CALENDARS: dict[tuple, WorkingCalendar] = {}
+_CALENDARS_LOCK = threading.Lock()
+
+
+def _forget_calendars():
+    with _CALENDARS_LOCK:
+        _CALENDARS.clear()
+
+
+def _configured_overrides(config) -> dict[date, bool]:
+    return _normalise_overrides(config.get("CALENDAR_OVERRIDES") or {})
+
+
+def _stored_dict(row) -> dict | None:
+    if row is None:
+        return None
+    return {"is_working_day": row.is_working_day, "reason": row.reason, "changed_by": row.changed_by,
+            "changed_at": row.changed_at.isoformat() if row.changed_at else None}
+
+
 def _days_after(a: date, b: date):
     day = a + timedelta(days=1)
     while day <= b:
@@ -230,3 +376,69 @@ def _package_version(top_level_module: str) -> str | None:
 def _fingerprint(source: dict) -> str:
     canonical = json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+# --- command line: `flask calendar ...` --------------------------------------------------------
+
+calendar_cli = AppGroup("calendar", help="Working days: day transfers in force, checked and changed.")
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@calendar_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_overrides_command(as_json):
+    """Every day transfer in force (stored ones over configured ones)."""
+    rows = overrides_in_force()
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no day transfers")
+    for r in rows:
+        kind = "working day" if r.is_working_day else "day off"
+        by = f"{r.changed_by} {r.changed_at:%Y-%m-%d %H:%M}" if r.source == STORED_SOURCE else r.source
+        click.echo(f"{r.day.isoformat()} {r.day:%a}\t{kind}\t{r.reason}\t({by})")
+    click.echo(f"calendar version {current_calendar().version}")
+
+
+@calendar_cli.command("set")
+@click.argument("day", type=_DATE)
+@click.option("--working/--day-off", "is_working_day", default=None,
+              help="A working day (a working Saturday) or a day off.")
+@click.option("--reason", required=True, help="Why: the decree or order, for the audit log.")
+@click.option("--actor", default="cli", help="Who changes it, for the audit log.")
+def set_override_command(day, is_working_day, reason, actor):
+    """Make DAY (YYYY-MM-DD) a working day or a day off."""
+    if is_working_day is None:
+        raise click.UsageError("say --working or --day-off")
+    try:
+        set_override(day.date(), is_working_day, reason, actor)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    _echo_day(day.date())
+
+
+@calendar_cli.command("remove")
+@click.argument("day", type=_DATE)
+@click.option("--actor", default="cli", help="Who changes it, for the audit log.")
+def remove_override_command(day, actor):
+    """Delete the stored day transfer of DAY; a configured one for DAY applies again."""
+    try:
+        remove_override(day.date(), actor)
+    except NotFound as err:
+        raise click.ClickException(str(err)) from None
+    _echo_day(day.date())
+
+
+@calendar_cli.command("check")
+@click.argument("days", type=_DATE, nargs=-1, required=True)
+def check_day_command(days):
+    """Whether each DAY is a working day, and why."""
+    for day in days:
+        _echo_day(day.date())
+
+
+def _echo_day(day: date) -> None:
+    calendar = current_calendar()
+    kind = "working day" if calendar.is_working_day(day) else "day off"
+    click.echo(f"{day.isoformat()} {day:%A}: {kind} ({calendar.why(day)}); calendar {calendar.version}")

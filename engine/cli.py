@@ -74,3 +74,6 @@ def retry_command(instance_id, actor):
 def register(app):
     app.cli.add_command(processes_cli)
     app.cli.add_command(instances_cli)
+    from . import calendar, scheduler
+    app.cli.add_command(calendar.calendar_cli)
+    scheduler.register(app)  # `flask timers ...`, `flask scheduler run`

@@ -18,6 +18,10 @@ fixed set of call forms (never evaluated):
 A record is JSON-serializable. `due_at` is ISO 8601 in the calendar's zone with its offset
 (Asia/Almaty: +05:00), as officers read it; `due_at_utc` is the same instant in UTC, as
 stored and compared.
+
+Diagrams compute deadlines with the service-task operator `deadlines.compute` (the calendar
+in force, `engine.calendar.current_calendar()`), which keeps each record in the case data as
+`deadlines[name]`; timers and human tasks read their due time from there.
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 
 from engine import clock
-from engine.calendar import WorkingCalendar, parse_hhmm
+from engine.calendar import WorkingCalendar, current_calendar, parse_hhmm
+from engine.operators import operator
 
 MAX_RULE_LENGTH = 200
 MAX_WORKING_DAYS = 1000
@@ -124,6 +129,52 @@ def compute_deadline(name: str, rule: str, start, calendar: WorkingCalendar) -> 
         "due_at_utc": clock.as_utc(due).isoformat(),
         "computed_at": clock.now().isoformat(),
     }
+
+
+@operator("deadlines.compute")
+def compute(ctx, name: str, rule: str, start=None, of: str | None = None) -> dict:
+    """The service-task operator: a deadline computed with the calendar in force.
+
+    `start` is a filing day, an aware time or a deadline record; `of` instead names a deadline
+    already in the case data as the start (the reminder on the decision's day). Without
+    either, the start is now. The record is returned (for `resultVariable`) and also kept
+    as `deadlines[name]` in the task data, where timers (`timeDate`
+    `deadlines['decision']['due_at_utc']`) and human tasks (property `deadline`) find it.
+    """
+    known = ctx.data.get("deadlines") or {}
+    if of is not None:
+        if start is not None:
+            raise ValueError("give the deadline either a start or the deadline it is 'of', not both")
+        if not isinstance(known.get(of), Mapping):
+            raise ValueError(f"no deadline {of!r} in the case data to start from")
+        start = known[of]
+    record = compute_deadline(name, rule, start if start is not None else ctx.now(),
+                              current_calendar(ctx.config, ctx.session))
+    ctx.data["deadlines"] = {**known, name: record}  # task data is this task's own dict
+    return record
+
+
+@operator("deadlines.close", pure=True)
+def close(ctx, name: str, met: bool | None = None) -> dict:
+    """The service-task operator: the thing a deadline waited for has happened (or never will).
+
+    `met` defaults to whether now is within the due time. The record in `deadlines[name]`
+    gains `met` and `closed_at`, so the case shows later whether each term was kept.
+    """
+    known = ctx.data.get("deadlines") or {}
+    if not isinstance(known.get(name), Mapping):
+        raise ValueError(f"no deadline {name!r} in the case data to close")
+    record = close_record(known[name], ctx.now(), met)
+    ctx.data["deadlines"] = {**known, name: record}
+    return record
+
+
+def close_record(record: Mapping, at: datetime, met: bool | None = None) -> dict:
+    """A copy of `record` closed at `at`: met when `at` is within the due time (unless told)."""
+    if record.get("closed_at"):
+        return dict(record)  # the first closing is the one that counts
+    return {**record, "met": deadline_met(record, at) if met is None else bool(met),
+            "closed_at": clock.as_utc(at).isoformat()}
 
 
 def reminder_at(record: Mapping, hhmm: str, calendar: WorkingCalendar, name: str | None = None) -> dict:
