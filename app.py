@@ -18,14 +18,19 @@ def create_app(config=None):
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"))
 
     import engine.models  # noqa: F401  every table, so migrations and queries see them
-    import handlers  # noqa: F401  registers the permit operators
+    import handlers  # registers the permit operators and tables
+    handlers.init_app(app)  # `flask reference ...` and the domain's share of each sweep
     from engine import cli as engine_cli
     engine_cli.register(app)
+    from web.api import clients as api_clients
+    api_clients.register_cli(app)  # `flask tokens ...`
     import web
     web.register(app)
 
     if app.config.get("DEPLOY_ON_START"):
         _deploy_processes(app)
+    from engine import scheduler
+    scheduler.init_app(app)  # the timer sweep, when SCHEDULER_ENABLED says this process runs it
     return app
 
 

@@ -63,9 +63,13 @@ class Config:
     # How long a process remembers which version is newest; a deploy in another process is
     # used for new instances after at most this many seconds.
     DEFINITION_CACHE_SECONDS = _env("DEFINITION_CACHE_SECONDS", 5.0)
-    SCHEDULER_ENABLED = _env("SCHEDULER_ENABLED", False)
+    # The timer sweep inside the web process: "auto" runs it under `flask run` only (the single
+    # development server); "true" in every process created, "false" never (then run
+    # `flask scheduler run` as its own process, or `flask timers run-due` from cron).
+    SCHEDULER_ENABLED = _env("SCHEDULER_ENABLED", "auto")
     SWEEP_INTERVAL_SECONDS = _env("SWEEP_INTERVAL_SECONDS", 5.0)
-    TIMER_LEASE_SECONDS = _env("TIMER_LEASE_SECONDS", 60)
+    SWEEP_LIMIT = _env("SWEEP_LIMIT", 500)  # timers fired by one sweep at most; the rest wait for the next
+    TIMER_LEASE_SECONDS = _env("TIMER_LEASE_SECONDS", 60)  # a dead sweeper's timers are retaken after this
     CALENDAR_TIMEZONE = _env("CALENDAR_TIMEZONE", "Asia/Almaty")
     CALENDAR_COUNTRY = _env("CALENDAR_COUNTRY", "KZ")
     # Government day transfers known before they reach the `holidays` package:
@@ -93,6 +97,19 @@ class Config:
         "SEV": "North Kazakhstan", "TUR": "Turkistan", "ULT": "Ulytau", "VOS": "East Kazakhstan",
         "AST": "Astana", "ALA": "Almaty", "SHY": "Shymkent",
     })
+    # Documents an application must include (handlers/documents.py LAW_REQUIRED_DOCUMENTS).
+    REQUIRED_DOCUMENTS_ISSUE = _env("REQUIRED_DOCUMENTS_ISSUE", [
+        "identity_document", "medical_certificate", "medical_insurance", "fingerprint_certificate",
+        "tax_receipt"])
+    REQUIRED_DOCUMENTS_EXTENSION = _env("REQUIRED_DOCUMENTS_EXTENSION", [
+        "tax_receipt", "previous_permit", "employment_contract", "medical_insurance"])
+    # Permit number <region>-<year>-<sequence>: digits the sequence is padded to.
+    PERMIT_NUMBER_SEQUENCE_DIGITS = _env("PERMIT_NUMBER_SEQUENCE_DIGITS", 6)
+    # The procedure (deployed process id) that runs each kind of case started through the API.
+    PROCEDURES = _env("PROCEDURES", {"issue": "permit_issue", "extension": "permit_extension",
+                                     "revocation": "permit_revocation"})
+    # The procedure that watches each issued permit until it expires or is revoked.
+    PERMIT_VALIDITY_PROCESS = _env("PERMIT_VALIDITY_PROCESS", "permit_validity")
     # External systems: "simulator" (built in) or "http".
     POLICE_ADAPTER = _env("POLICE_ADAPTER", "simulator")
     POLICE_URL = _env("POLICE_URL", "")
@@ -102,6 +119,27 @@ class Config:
     NOTIFY_ADAPTER = _env("NOTIFY_ADAPTER", "simulator")
     NOTIFY_URL = _env("NOTIFY_URL", "")
     HTTP_TIMEOUT_SECONDS = _env("HTTP_TIMEOUT_SECONDS", 10.0)
+    # Notification outbox: channels, retries with exponential back-off, claim lease.
+    NOTIFY_CHANNELS = _env("NOTIFY_CHANNELS", ["egov", "sms", "email", "internal", "police"])
+    NOTIFY_MAX_ATTEMPTS = _env("NOTIFY_MAX_ATTEMPTS", 8)
+    NOTIFY_BACKOFF_SECONDS = _env("NOTIFY_BACKOFF_SECONDS", 60.0)
+    NOTIFY_BACKOFF_MAX_SECONDS = _env("NOTIFY_BACKOFF_MAX_SECONDS", 3600.0)
+    NOTIFY_CLAIM_SECONDS = _env("NOTIFY_CLAIM_SECONDS", 300.0)
+
+    # --- officers' inbox (web/inbox) ---
+    # Lock an account for LOGIN_LOCKOUT_MINUTES after this many wrong passwords in a row.
+    LOGIN_MAX_FAILURES = _env("LOGIN_MAX_FAILURES", 5)
+    LOGIN_LOCKOUT_MINUTES = _env("LOGIN_LOCKOUT_MINUTES", 15)
+    PASSWORD_MIN_LENGTH = _env("PASSWORD_MIN_LENGTH", 10)
+    # A signed-in session lasts one working day.
+    PERMANENT_SESSION_LIFETIME = _env("PERMANENT_SESSION_LIFETIME", 8 * 3600)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # "auto": Secure cookies unless the app runs in debug or testing mode; "true"/"false" force it.
+    SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "auto")
+    INBOX_PAGE_SIZE = _env("INBOX_PAGE_SIZE", 25)
+    # The roles whose tasks a supervisor oversees (escalations, overdue tasks, reassignment).
+    SUPERVISED_ROLES = _env("SUPERVISED_ROLES", ["officer"])
 
 
 class TestConfig(Config):

@@ -130,13 +130,14 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
 
 def load(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow: from the in-process cache when it holds this very version."""
-    from . import tasks
+    from . import tasks, timers
     workflow = _CACHE.take(row.id, row.version)
     if workflow is None:
         definition = definitions.get(row.definition_id)
         spec, subprocess_specs = definitions.spec_for(definition)
         workflow = load_state(row.state, spec, subprocess_specs, script_engine())
         tasks.remember_snapshot(workflow, row.region)
+        timers.remember_snapshot(workflow, row)
     return workflow
 
 

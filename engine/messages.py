@@ -171,9 +171,9 @@ def sync(row, workflow, is_new: bool = False) -> None:
     waiting = {} if row.status in (COMPLETED, TERMINATED) else _waiting_message_tasks(workflow)
     gone = before - waiting.keys()
     if gone:
+        # Synchronized: SQLite reuses the deleted rows' ids for the subscriptions added below.
         db.session.execute(sa.delete(MessageSubscription).where(
-            MessageSubscription.instance_id == row.id, MessageSubscription.task_id.in_(gone))
-            .execution_options(synchronize_session=False))
+            MessageSubscription.instance_id == row.id, MessageSubscription.task_id.in_(gone)))
     subscribed = before & waiting.keys()
     now = clock.now()
     for task_id, task in waiting.items():

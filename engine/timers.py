@@ -79,30 +79,52 @@ def sync(row, workflow, is_new: bool = False) -> None:
 
     Called by `instances.save()`. An instance that is not running (incident, terminated) keeps
     no rows: nothing would fire there, and the step that resumes it indexes its timers again.
+    It compares with what the index held when the workflow was loaded (`remember_snapshot`),
+    so a step writes only what changed and never reads the index back.
     """
     waiting = dict(_waiting_timers(workflow))
-    stored = {} if is_new else {t.task_id: t for t in db.session.execute(
-        sa.select(Timer).filter_by(instance_id=row.id)).scalars()}
+    stored = {} if is_new else _snapshot(row, workflow)
     running = row.status == _RUNNING
     now = clock.now()
-    for task_id, timer in stored.items():
+    for task_id, (bpmn_id, stored_due) in stored.items():
         if task_id in waiting and running:
             due = waiting[task_id][1]
-            if due != timer.due_at:
-                if timer.due_at < due and timer.due_at < now:  # a cycle timer moved on to its next due time
-                    _record(TIMER_FIRED, row, timer, waiting[task_id][0])
-                timer.due_at, timer.lease_owner, timer.lease_until = due, None, None
+            if due != stored_due:
+                if stored_due < due and stored_due < now:  # a cycle timer moved on to its next due time
+                    _record(TIMER_FIRED, row, task_id, bpmn_id, stored_due, waiting[task_id][0])
+                db.session.execute(sa.update(Timer).where(Timer.task_id == task_id)
+                                   .values(due_at=due, lease_owner=None, lease_until=None)
+                                   .execution_options(synchronize_session=False))
             continue
         if task_id not in waiting:
             task = _task(workflow, task_id)
             fired = task is not None and bool(task.state & _FIRED_STATES)
-            _record(TIMER_FIRED if fired else TIMER_CANCELLED, row, timer, task)
-        db.session.delete(timer)
+            _record(TIMER_FIRED if fired else TIMER_CANCELLED, row, task_id, bpmn_id, stored_due, task)
+        db.session.execute(sa.delete(Timer).where(Timer.task_id == task_id)
+                           .execution_options(synchronize_session=False))
+    kept = {}
     if running:
         for task_id, (task, due) in waiting.items():
+            kept[task_id] = (task.task_spec.bpmn_id, due)
             if task_id not in stored:
                 db.session.add(Timer(instance_id=row.id, task_id=task_id, bpmn_id=task.task_spec.bpmn_id,
                                      due_at=due, created_at=now))
+    workflow.indexed_timers = kept
+
+
+def remember_snapshot(workflow, row) -> None:
+    """Called on load: a saved running workflow's index rows are exactly its waiting timers."""
+    workflow.indexed_timers = ({task_id: (task.task_spec.bpmn_id, due)
+                                for task_id, (task, due) in _waiting_timers(workflow)}
+                               if row.status == _RUNNING else {})
+
+
+def _snapshot(row, workflow) -> dict:
+    known = getattr(workflow, "indexed_timers", None)
+    if known is not None:
+        return dict(known)
+    return {t.task_id: (t.bpmn_id, t.due_at) for t in db.session.execute(
+        sa.select(Timer).filter_by(instance_id=row.id)).scalars()}
 
 
 def run_due(limit: int | None = None, owner: str | None = None, batch: int = 20) -> SweepResult:
@@ -212,11 +234,11 @@ def _release(timer_id: int, owner: str) -> None:
     db.session.commit()
 
 
-def _record(event: str, row, timer: Timer, task) -> None:
+def _record(event: str, row, task_id: str, bpmn_id: str, due_at, task) -> None:
     spec = task.task_spec if task is not None else None
-    audit.record(event, actor=TIMER_ACTOR, instance_id=row.id, task_id=timer.task_id, details={
-        "bpmn_id": timer.bpmn_id, "name": (spec.bpmn_name if spec is not None else None),
-        "due_at": timer.due_at.isoformat()})
+    audit.record(event, actor=TIMER_ACTOR, instance_id=row.id, task_id=task_id, details={
+        "bpmn_id": bpmn_id, "name": (spec.bpmn_name if spec is not None else None),
+        "due_at": due_at.isoformat()})
 
 
 def _waiting_timers(workflow):

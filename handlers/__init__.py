@@ -1,1 +1,33 @@
-"""The permit domain: the rules of the law and the service-task operators that apply them."""
+"""The permit domain: the rules of the law and the service-task operators that apply them.
+
+Importing the package registers every operator (`import handlers` in app.py) and every
+domain table (so the migrations and queries see them). `init_app(app)` adds the domain's
+commands and its share of the scheduler's sweep.
+"""
+from . import (  # noqa: F401  each module registers its operators and tables
+    cases, decision_documents, decisions, documents, eligibility, esutd, extensions, identity,
+    notifications, permits, police, quota, reference, revocations, tax, terms, validity,
+)
+
+SWEEP_HOOKS = "sweep_hooks"  # app.extensions key: callables(now) the scheduler's sweep runs
+TASK_COMPLETION_CHECKS = "task_completion_checks"  # app.extensions key read by engine.tasks.complete
+
+
+def init_app(app) -> None:
+    """`flask reference|notifications|police ...`, `sweep` among the sweep's hooks, and the
+    four-eyes rule of revocations among the checks run before a human task completes."""
+    from . import cli
+    cli.register(app)
+    hooks = app.extensions.setdefault(SWEEP_HOOKS, [])
+    if sweep not in hooks:
+        hooks.append(sweep)
+    checks = app.extensions.setdefault(TASK_COMPLETION_CHECKS, [])
+    if revocations.initiator_may_not_confirm not in checks:
+        checks.append(revocations.initiator_may_not_confirm)
+
+
+def sweep(now) -> dict:
+    """The domain's share of a sweep: due police answers first (their steps may queue
+    notifications), then due notifications. Needs an application context."""
+    return {"police_replies": police.deliver_due_replies(now),
+            "notifications": notifications.send_pending(now)}

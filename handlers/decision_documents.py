@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from engine.operators import operator
 
 from .durations import as_date
 from .grounds import refusal_ground
@@ -62,6 +65,26 @@ def render_not_accepted_receipt(case: Mapping[str, Any], config: Mapping[str, An
 def render_motivated_refusal(case: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """Appendix 4: the motivated refusal naming every ground on the merits."""
     return _render("motivated_refusal.html", case, config, not_accepted=False)
+
+
+@operator("decision.render_refusal")
+def render_refusal(ctx, case: Mapping[str, Any]) -> dict:
+    """`decision.render_refusal`: the receipt (appendix 3) or the motivated refusal (appendix 4).
+
+    Which one follows from the grounds; `case_id` defaults to this case and `date` to today
+    (CALENDAR_TIMEZONE).
+    """
+    case = {"case_id": ctx.instance_id,
+            "date": ctx.now().astimezone(ZoneInfo(ctx.config["CALENDAR_TIMEZONE"])).date().isoformat(),
+            **case}
+    grounds = case.get("grounds") or []
+    not_accepted = bool(grounds) and all(refusal_ground(g["code"]).not_accepted for g in grounds)
+    if not_accepted:
+        html, document, appendix = render_not_accepted_receipt(case, ctx.config), "not_accepted_receipt", 3
+    else:
+        html, document, appendix = render_motivated_refusal(case, ctx.config), "motivated_refusal", 4
+    return {"document": document, "appendix": appendix, "case_id": case["case_id"],
+            "date": case["date"], "grounds": [g["code"] for g in grounds], "html": html}
 
 
 def _render(template: str, case: Mapping[str, Any], config: Mapping[str, Any],

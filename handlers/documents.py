@@ -16,6 +16,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Iterable, Mapping
 
+from engine.operators import operator
+
+from . import permits
 from .durations import as_date
 from .grounds import make_ground
 from .identity import mask_passport
@@ -129,6 +132,21 @@ def check_documents(kind: str, documents: Iterable[Mapping[str, Any]], filing_da
         "ok": not grounds,
         "grounds": grounds,
     }
+
+
+@operator("documents.check")
+def check(ctx, kind: str, documents: list, filing_date: Any, applicant_iin: str | None = None,
+          held_permit_last_year: bool | None = None) -> dict:
+    """`documents.check`: acceptance of the set, with the required lists from configuration.
+
+    Whether the applicant held a permit issued in the previous calendar year (no fingerprint
+    certificate needed) is read from the register by `applicant_iin` unless given.
+    """
+    if held_permit_last_year is None:
+        held_permit_last_year = bool(applicant_iin) and permits.held_permit_issued_in(
+            applicant_iin, as_date(filing_date).year - 1, session=ctx.session)
+    result = check_documents(kind, documents, filing_date, held_permit_last_year, config=ctx.config)
+    return {**result, "held_permit_last_year": held_permit_last_year}
 
 
 def document_title(document_type: str) -> str:

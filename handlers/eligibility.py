@@ -1,6 +1,7 @@
 """Citizenship: may this applicant receive a permit for a labour immigrant at all?
 
-Eligible states are a configured table (`ELIGIBLE_CITIZENSHIPS`); citizens of the Eurasian
+Eligible states are a table (`ELIGIBLE_CITIZENSHIPS`: administered reference data for the
+operator, seeded from configuration by `flask reference load-dev`); citizens of the Eurasian
 Economic Union (`EAEU_CITIZENSHIPS`) work in Kazakhstan without any permit, so they are
 refused with `ineligible_citizenship` and told why (DOMAIN.md §8). Codes are ISO 3166-1
 alpha-2, compared case-insensitively.
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from engine.operators import operator
+
+from . import reference
 from .grounds import EAEU_TREATY, make_ground
 
 
@@ -36,3 +40,11 @@ def check_citizenship(code: str, config: Mapping[str, Any]) -> dict:
             citizenship=citizenship, eaeu=False))
     return {"ok": not grounds, "citizenship": citizenship, "eaeu": citizenship in eaeu,
             "grounds": grounds}
+
+
+@operator("eligibility.check")
+def check(ctx, citizenship: str) -> dict:
+    """`eligibility.check`: the citizenship against the administered table of eligible states."""
+    return check_citizenship(citizenship, {
+        "ELIGIBLE_CITIZENSHIPS": reference.eligible_citizenships(session=ctx.session),
+        "EAEU_CITIZENSHIPS": ctx.config["EAEU_CITIZENSHIPS"]})

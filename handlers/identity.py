@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from engine.operators import operator
+
 from .durations import as_date
 
 IIN_LENGTH = 12
@@ -110,6 +112,12 @@ def compare_identity(application: dict) -> dict:
     differing = [name for name, field in fields.items() if not field["matches"]]
     return {"iin_masked": mask_iin(iin), "matches": not differing, "differing": differing,
             "fields": fields}
+
+
+@operator("identity.compare")
+def compare(ctx, application: dict) -> dict:
+    """`identity.compare`: what the IIN says against what the application says, for the officer."""
+    return compare_identity(application)
 
 
 def mask_iin(iin: Any) -> str:

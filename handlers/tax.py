@@ -9,7 +9,8 @@ functions take them as `tables`:
      "regional_coefficient": {"ALA": 1.0, ...}}  # by region code
 
 Year keys may be ints or their strings (JSON). A missing year or region raises
-`MissingReferenceData`, an error an operator sees, never a silent zero.
+`MissingReferenceData`, an error an operator sees, never a silent zero. The operator
+`tax.check` reads the figures an administrator loaded (`handlers.reference`).
 
 Rounding: the product is computed exactly (Decimal) and rounded half up to whole tenge, once,
 at the end; money is an int.
@@ -19,10 +20,15 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Mapping
 
+from engine.operators import operator
+
+from . import reference
+from .durations import as_date
 from .grounds import make_ground
 from .identity import mask_iin
+from .reference import MissingReferenceData
 
-# Development and initial reference data (DOMAIN.md §5); the lead loads it into the database.
+# Development and initial reference data (DOMAIN.md §5); `flask reference load-dev` loads it.
 # MCI by law; the rate is 2 MCI a month before the Tax Code in force from 01.01.2026, 4 after.
 DEFAULT_TABLES = {
     "mci": {2023: 3450, 2024: 3692, 2025: 3932, 2026: 4325},
@@ -30,10 +36,6 @@ DEFAULT_TABLES = {
     "regional_coefficient": {},
 }
 DEFAULT_REGIONAL_COEFFICIENT = 1.0
-
-
-class MissingReferenceData(LookupError):
-    """A figure the law needs (an MCI, a rate, a coefficient) is not loaded."""
 
 
 def tax_due(year: int, months: int, region: str, tables: Mapping[str, Mapping]) -> int:
@@ -83,6 +85,17 @@ def check_tax(payment: Mapping[str, Any] | None, applicant_iin: str, year: int, 
         "calculation": calculation,
         "grounds": grounds,
     }
+
+
+@operator("tax.check")
+def check(ctx, payment, applicant_iin, filing_date, months, region) -> dict:
+    """`tax.check`: the receipt against the tax due for `months` at the MCI of the filing year.
+
+    For an extension `months` is the number of additional months.
+    """
+    year = as_date(filing_date).year
+    return check_tax(payment, applicant_iin, year, months, region,
+                     reference.tax_tables(year, region, session=ctx.session))
 
 
 def default_tables(region_codes: Iterable[str]) -> dict:

@@ -1,0 +1,81 @@
+"""The case index: one row per application or revocation, for client systems' look-ups.
+
+The workflow state is the truth about where a case stands; this row holds what clients
+search by (number, region, applicant, outcome) so that listing cases never loads a workflow.
+The diagrams write the outcome with the `cases.record_outcome` operator at each end.
+"""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from engine import clock, instances
+from engine.db import UTCDateTime, db
+from engine.operators import operator
+
+KINDS = ("issue", "extension", "revocation")
+
+
+class Case(db.Model):
+    __tablename__ = "permit_case"
+    __table_args__ = (sa.Index("ix_case_region_created", "region", "created_at"),)
+
+    id = sa.Column(sa.String(36), primary_key=True)  # the process instance's id
+    kind = sa.Column(sa.String(20), nullable=False)
+    application_no = sa.Column(sa.String(64), unique=True)
+    request_hash = sa.Column(sa.String(64))
+    channel = sa.Column(sa.String(10))
+    region = sa.Column(sa.String(10), nullable=False, index=True)
+    applicant_iin = sa.Column(sa.String(12), index=True)
+    applicant_name = sa.Column(sa.String(300))
+    permit_no = sa.Column(sa.String(40), index=True)
+    outcome_code = sa.Column(sa.String(40), index=True)
+    outcome = sa.Column(sa.JSON)
+    created_at = sa.Column(UTCDateTime, nullable=False, index=True)
+    created_by = sa.Column(sa.String(200), nullable=False)
+    decided_at = sa.Column(UTCDateTime)
+
+
+def open_case(kind: str, process_id: str, data: dict, *, region: str, created_by: str,
+              application_no: str | None = None, request_hash: str | None = None,
+              channel: str | None = None, applicant_iin: str | None = None,
+              applicant_name: str | None = None, permit_no: str | None = None) -> Case:
+    """Write the case row and start its procedure in one transaction, run to its first wait."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown case kind {kind!r}")
+    case = Case(id=str(uuid.uuid4()), kind=kind, application_no=application_no,
+                request_hash=request_hash, channel=channel, region=region,
+                applicant_iin=applicant_iin, applicant_name=applicant_name, permit_no=permit_no,
+                created_at=clock.now(), created_by=created_by)
+    db.session.add(case)
+    db.session.flush()
+    instances.start(process_id, dict(data, case_id=case.id), actor=created_by,
+                    business_key=application_no or case.id, commit=False, instance_id=case.id)
+    db.session.commit()
+    return case
+
+
+def get(case_id: str) -> Case | None:
+    return db.session.get(Case, case_id)
+
+
+def by_application_no(application_no: str) -> Case | None:
+    return db.session.execute(sa.select(Case).filter_by(application_no=application_no)).scalar_one_or_none()
+
+
+@operator("cases.record_outcome")
+def record_outcome(ctx, code, grounds=None, decided_by=None, permit_no=None):
+    """The case's one outcome, as the diagram reached it; returned into the case data too."""
+    case = ctx.session.get(Case, ctx.instance_id)
+    if case is None:
+        raise LookupError(f"no case row for instance {ctx.instance_id}")
+    if case.outcome_code is not None:
+        raise ValueError(f"case {case.id} already has the outcome {case.outcome_code!r}")
+    now = ctx.now()
+    outcome = {"code": code, "grounds": list(grounds or []), "decided_at": now.isoformat(),
+               "decided_by": decided_by or "system"}
+    case.outcome_code, case.outcome, case.decided_at = code, outcome, now
+    if permit_no:
+        case.permit_no = permit_no
+    return outcome

@@ -1,0 +1,263 @@
+"""Command-line entry points of the permit domain.
+
+`flask reference ...` administers the reference data (every change audited);
+`flask notifications send-pending` and `flask police deliver-replies` run one pass of what
+the scheduler's sweep does, for cron or by hand.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from engine import clock
+from engine.db import db
+
+from . import notifications, police, quota, reference
+from .tax import DEFAULT_TABLES, DEFAULT_REGIONAL_COEFFICIENT
+
+reference_cli = AppGroup("reference", help="Administer reference data: quotas, MCI, tax rates, "
+                                           "coefficients, citizenships, simulator lists.")
+notifications_cli = AppGroup("notifications", help="The notification outbox.")
+police_cli = AppGroup("police", help="Police coordination.")
+
+ACTOR = click.option("--actor", default="cli", show_default=True, help="Who changes it, for the audit log.")
+
+# Development only: generous quotas around the current year, people the simulators know.
+DEV_QUOTA_UNITS = 1000
+DEV_POLICE_WATCH = [
+    {"iin": "880515400008", "reason": "Entry to the Republic of Kazakhstan is banned (development data)"},
+    {"passport_no": "N0000001", "reason": "The passport is reported lost (development data)"},
+]
+DEV_POLICE_SILENT = [{"iin": "920320350008"}]
+DEV_EMPLOYER_IIN, DEV_WORKER_IIN = "771212400000", "900101300007"
+
+
+def register(app):
+    app.cli.add_command(reference_cli)
+    app.cli.add_command(notifications_cli)
+    app.cli.add_command(police_cli)
+
+
+def development_data(config, today: date) -> dict:
+    """The data `load-dev` loads: the law's figures, the configured defaults, and test people."""
+    years = [today.year - 1, today.year, today.year + 1]
+    return {
+        "mci": {str(y): v for y, v in DEFAULT_TABLES["mci"].items()},
+        "tax_rate": {str(y): v for y, v in DEFAULT_TABLES["rate_mci_per_month"].items()},
+        "regional_coefficient": {reference.ALL_REGIONS: DEFAULT_REGIONAL_COEFFICIENT},
+        "eligible_citizenship": list(config["ELIGIBLE_CITIZENSHIPS"]),
+        "quota": {reference.ALL_REGIONS: {str(y): DEV_QUOTA_UNITS for y in years}},
+        "police_watch": DEV_POLICE_WATCH,
+        "police_silent": DEV_POLICE_SILENT,
+        "esutd_contract": [{"number": f"DEV-{today.year}-1", "employer_iin": DEV_EMPLOYER_IIN,
+                            "worker_iin": DEV_WORKER_IIN, "starts_on": f"{today.year}-01-01"}],
+    }
+
+
+@reference_cli.command("load-dev")
+@ACTOR
+def load_dev_command(actor):
+    """Load development reference data (idempotent: only what differs is changed and audited)."""
+    today = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    _load(development_data(current_app.config, today), actor)
+
+
+@reference_cli.command("load")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@ACTOR
+def load_command(file, actor):
+    """Load reference data from a JSON FILE (the shape `show --json` prints)."""
+    try:
+        data = json.load(file)
+    except ValueError as err:
+        _fail(f"{file.name} is not JSON: {err}")
+    _load(data, actor)
+
+
+@reference_cli.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--unmasked", is_flag=True, help="Show IINs and passport numbers in full.")
+def show_command(as_json, unmasked):
+    """Everything loaded (IINs and passport numbers masked)."""
+    data = reference.snapshot(masked=not unmasked)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for region, years in data["quota"].items():
+        for year, units in years.items():
+            usage = quota.usage(region, int(year))
+            click.echo(f"quota\t{region}\t{year}\t{units}\tused {usage['used']}")
+    for year, amount in data["mci"].items():
+        click.echo(f"mci\t{year}\t{amount} KZT")
+    for year, rate in data["tax_rate"].items():
+        click.echo(f"tax_rate\t{year}\t{rate} MCI per month")
+    for region, value in data["regional_coefficient"].items():
+        click.echo(f"regional_coefficient\t{region}\t{value}")
+    click.echo("eligible_citizenship\t" + " ".join(data["eligible_citizenship"]))
+    for name in reference.POLICE_LISTS:
+        for entry in data[f"police_{name}"]:
+            click.echo(f"police_{name}\t#{entry['id']}\tIIN {entry['iin'] or '-'}\t"
+                       f"passport {entry['passport_no'] or '-'}\t{entry['reason'] or ''}")
+    for contract in data["esutd_contract"]:
+        click.echo(f"esutd_contract\t{contract['number']}\t{contract['employer_iin']} -> "
+                   f"{contract['worker_iin']}\t{contract['starts_on']}..{contract['ends_on'] or ''}"
+                   + (f"\tterminated {contract['terminated_on']}" if contract["terminated_on"] else ""))
+
+
+@reference_cli.command("set-quota")
+@click.argument("region")
+@click.argument("year", type=int)
+@click.argument("units", type=int)
+@ACTOR
+def set_quota_command(region, year, units, actor):
+    """Set REGION's quota for YEAR to UNITS permits."""
+    _change(lambda: reference.set_quota(region, year, units, actor=actor,
+                                        regions=current_app.config["REGIONS"]))
+    usage = quota.usage(region.upper(), year)
+    if usage["used"] > units:
+        click.echo(f"warning: {usage['used']} units are already in use, more than the new quota; "
+                   f"nothing is revoked, new holds are refused", err=True)
+
+
+@reference_cli.command("set-mci")
+@click.argument("year", type=int)
+@click.argument("amount_kzt", type=int)
+@ACTOR
+def set_mci_command(year, amount_kzt, actor):
+    """Set the monthly calculation index (KZT) for YEAR."""
+    _change(lambda: reference.set_mci(year, amount_kzt, actor=actor))
+
+
+@reference_cli.command("set-tax-rate")
+@click.argument("year", type=int)
+@click.argument("rate")
+@ACTOR
+def set_tax_rate_command(year, rate, actor):
+    """Set the IIT prepayment rate (MCI per month) for YEAR."""
+    _change(lambda: reference.set_tax_rate(year, rate, actor=actor))
+
+
+@reference_cli.command("set-coefficient")
+@click.argument("region")
+@click.argument("coefficient")
+@ACTOR
+def set_coefficient_command(region, coefficient, actor):
+    """Set REGION's coefficient of the IIT prepayment."""
+    _change(lambda: reference.set_regional_coefficient(region, coefficient, actor=actor,
+                                                       regions=current_app.config["REGIONS"]))
+
+
+@reference_cli.command("add-citizenship")
+@click.argument("code")
+@ACTOR
+def add_citizenship_command(code, actor):
+    """Make citizens of CODE (ISO 3166-1 alpha-2) eligible for a permit."""
+    _change(lambda: reference.add_citizenship(code, actor=actor))
+
+
+@reference_cli.command("remove-citizenship")
+@click.argument("code")
+@ACTOR
+def remove_citizenship_command(code, actor):
+    """Make citizens of CODE no longer eligible."""
+    _change(lambda: reference.remove_citizenship(code, actor=actor))
+
+
+@reference_cli.command("police-add")
+@click.argument("list_name", type=click.Choice(reference.POLICE_LISTS))
+@click.option("--iin")
+@click.option("--passport", "passport_no")
+@click.option("--reason", help="What the police simulator answers (watch list).")
+@ACTOR
+def police_add_command(list_name, iin, passport_no, reason, actor):
+    """Put a person on the police simulator's watch list (objects) or silent list (no answer)."""
+    entry, created = _change(lambda: reference.add_police_entry(
+        list_name, iin=iin, passport_no=passport_no, reason=reason, actor=actor))
+    click.echo(f"entry #{entry.id}" + ("" if created else " (already listed)"))
+
+
+@reference_cli.command("police-remove")
+@click.argument("entry_id", type=int)
+@ACTOR
+def police_remove_command(entry_id, actor):
+    """Remove entry ENTRY_ID (see `show`) from a police simulator list."""
+    _change(lambda: reference.remove_police_entry(entry_id, actor=actor))
+
+
+@reference_cli.command("contract-add")
+@click.argument("number")
+@click.option("--employer-iin", required=True)
+@click.option("--worker-iin", required=True)
+@click.option("--starts-on", required=True, help="YYYY-MM-DD")
+@click.option("--ends-on", help="YYYY-MM-DD; none for an indefinite contract")
+@click.option("--registered-on", help="YYYY-MM-DD; default: the start")
+@ACTOR
+def contract_add_command(number, employer_iin, worker_iin, starts_on, ends_on, registered_on, actor):
+    """Register employment contract NUMBER with the ЕСУТД simulator."""
+    _change(lambda: reference.add_contract(number, employer_iin=employer_iin, worker_iin=worker_iin,
+                                           starts_on=starts_on, ends_on=ends_on,
+                                           registered_on=registered_on, actor=actor))
+
+
+@reference_cli.command("contract-terminate")
+@click.argument("number")
+@click.option("--on", "terminated_on", required=True, help="YYYY-MM-DD")
+@ACTOR
+def contract_terminate_command(number, terminated_on, actor):
+    """Record the termination of contract NUMBER in the ЕСУТД simulator."""
+    _change(lambda: reference.terminate_contract(number, terminated_on, actor=actor))
+
+
+@reference_cli.command("contract-remove")
+@click.argument("number")
+@ACTOR
+def contract_remove_command(number, actor):
+    """Remove contract NUMBER from the ЕСУТД simulator."""
+    _change(lambda: reference.remove_contract(number, actor=actor))
+
+
+@notifications_cli.command("send-pending")
+def send_pending_command():
+    """Send the notifications that are due (one pass of the sweep)."""
+    counts = notifications.send_pending(clock.now())
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@police_cli.command("deliver-replies")
+def deliver_replies_command():
+    """Deliver the police simulator's answers that are due (one pass of the sweep)."""
+    counts = police.deliver_due_replies(clock.now())
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def _load(data, actor):
+    if not isinstance(data, dict):
+        _fail("reference data must be a JSON object")
+    changed = _change(lambda: reference.load(data, actor=actor, regions=current_app.config["REGIONS"]))
+    click.echo(f"{changed} value(s) changed")
+
+
+def _change(action):
+    """Run one audited change and commit it; a refused value is an error message, not a trace."""
+    try:
+        result = action()
+        db.session.commit()
+    except (ValueError, LookupError) as err:
+        db.session.rollback()
+        _fail(str(err))
+    if result is False:
+        click.echo("unchanged")
+    elif result is True:
+        click.echo("changed")
+    return result
+
+
+def _fail(message):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

@@ -1,0 +1,120 @@
+"""Revocation of a permit (DOMAIN.md §7): may it be revoked, on what ground, and who may confirm.
+
+A revocation case carries `permit_no` and `revocation` = {ground, details, initiator: {type,
+id}}. Only an active permit within its validity is revoked: an expired permit has already
+ended (expiry is not a revocation) and a revoked one cannot be revoked twice, so such a
+revocation ends at once with the outcome `revocation_refused` and the reason.
+
+Four eyes: the officer who initiated a revocation may not confirm it. The rule runs in
+`engine.tasks.complete` (app.extensions["task_completion_checks"]), so it holds whichever
+screen or API completes the review.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from engine.exceptions import Forbidden
+from engine.operators import operator
+
+from . import permits
+from .grounds import RULES, revocation_ground
+from .identity import mask_iin
+
+NOT_REVOCABLE = "permit_not_active"
+CHECK = "permits.revocable"
+REVIEW_CHECK = "officer.review"
+CONFIRM = "confirm"
+
+
+@operator("revocations.check")
+def check(ctx, permit_no: str) -> dict:
+    """`revocations.check`: may `permit_no` be revoked now? `ok` False with one ground saying
+    why not (no such permit, expired, already revoked)."""
+    permit = permits.get_permit(permit_no, ctx.session)
+    reason = _why_not_revocable(permit, permit_no, ctx.config, ctx.now())
+    grounds = [] if reason is None else [{
+        "code": NOT_REVOCABLE, "title": "The permit is not active, so it cannot be revoked",
+        "check": CHECK, "evidence": reason,
+        "legal_basis": f"{RULES}: revocation ends a valid permit; a permit that has expired or was "
+                       f"revoked has already ended", "permit_number": permit_no}]
+    return {"ok": reason is None, "permit_number": permit_no,
+            "permit": permit.as_dict(history=False) if permit is not None else None, "grounds": grounds}
+
+
+@operator("revocations.decision", pure=True)
+def decision(ctx, revocation: Mapping[str, Any], form: Mapping[str, Any]) -> dict:
+    """`revocations.decision`: the confirmed revocation set out for the register, the case's
+    outcome and the notice: {grounds, ground_title, comment, revoked_on}."""
+    ground = revocation_ground(revocation["ground"])
+    details = (revocation.get("details") or "").strip()
+    remark = (form.get("comment") or "").strip()
+    initiator = revocation.get("initiator") or {}
+    evidence = " ".join(p for p in (details, f"Confirmed on review: {remark}" if remark else "") if p)
+    return {
+        "grounds": [{"code": ground.code, "title": ground.title, "check": REVIEW_CHECK,
+                     "evidence": evidence or ground.title, "legal_basis": ground.legal_basis,
+                     "initiator": {"type": initiator.get("type"), "id": _shown_id(initiator)}}],
+        "ground_title": ground.title,
+        "comment": " ".join(p for p in (details, remark) if p) or None,
+        "revoked_on": _local(ctx.now(), ctx.config).date().isoformat(),
+    }
+
+
+@operator("revocations.dismissal", pure=True)
+def dismissal(ctx, revocation: Mapping[str, Any], form: Mapping[str, Any]) -> list[dict]:
+    """`revocations.dismissal`: the officer's reason for dismissing the revocation, as the one
+    ground of the outcome `revocation_dismissed` (the ground that was alleged is kept with it)."""
+    alleged = revocation_ground(revocation["ground"])
+    comment = (form.get("comment") or "").strip()
+    if not comment:
+        raise ValueError("a dismissal needs the officer's comment")
+    return [{"code": "revocation_dismissed", "title": "The officer dismissed the revocation",
+             "check": REVIEW_CHECK, "evidence": comment,
+             "legal_basis": f"{RULES}: the local executive body reviews the grounds for revocation",
+             "alleged_ground": alleged.code, "alleged_ground_title": alleged.title}]
+
+
+def initiator_may_not_confirm(actor, task_row, spiff_task, submitted) -> None:
+    """A task completion check (engine.tasks.complete): the officer who initiated a revocation
+    may not confirm it; another officer of the region must."""
+    if not isinstance(submitted, Mapping) or submitted.get("decision") != CONFIRM:
+        return
+    revocation = spiff_task.data.get("revocation")
+    if not isinstance(revocation, Mapping):
+        return
+    initiator = revocation.get("initiator") or {}
+    if initiator.get("type") == "officer" and str(initiator.get("id") or "") == actor.name:
+        raise Forbidden(f"four-eyes rule: {actor.name} initiated the revocation of permit "
+                        f"{spiff_task.data.get('permit_no')}, so another officer must confirm it "
+                        f"(the initiator may still dismiss it)")
+
+
+def _why_not_revocable(permit, permit_no, config, now) -> str | None:
+    if permit is None:
+        return f"No permit {permit_no} is in the register."
+    if permit.status == permits.EXPIRED:
+        return (f"Permit {permit_no} expired at the end of {permit.valid_to:%d.%m.%Y}, the last day "
+                f"of its validity: an expired permit is not revoked (its quota unit is already free).")
+    if permit.status == permits.REVOKED:
+        ended = _local(permit.ended_at, config) if permit.ended_at else None
+        title = revocation_ground(permit.revocation_ground).title if permit.revocation_ground else "a ground"
+        on = f" on {ended:%d.%m.%Y}" if ended else ""
+        return f"Permit {permit_no} was already revoked{on} ({title})."
+    if permit.status != permits.ACTIVE:
+        return f"Permit {permit_no} is {permit.status}."
+    if now >= permits.end_of_validity(permit, config):
+        return (f"Permit {permit_no} was valid until {permit.valid_to:%d.%m.%Y} inclusive and has "
+                f"ended: an expired permit is not revoked.")
+    return None
+
+
+def _local(moment, config):
+    return moment.astimezone(ZoneInfo(config["CALENDAR_TIMEZONE"]))
+
+
+def _shown_id(initiator: Mapping[str, Any]) -> Any:
+    # An initiator id may be a person's IIN (an employer's notice): never shown in full.
+    value = initiator.get("id")
+    text = str(value or "")
+    return mask_iin(text) if text.isdigit() and len(text) == 12 else value
