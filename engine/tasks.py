@@ -15,6 +15,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import audit, clock, definitions, forms
 from .db import UTCDateTime, db
 from .exceptions import Conflict, Forbidden, InvalidData, NotFound
+from .operators import operator
 
 READY, COMPLETED, CANCELLED = "ready", "completed", "cancelled"
 FORM_PROPERTY = "formJsonSchemaFilename"
@@ -228,12 +229,38 @@ def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
         check = current_app.extensions.get("task_completion_checks", [])
         for rule in check:
             rule(actor, row, task, submitted)
-        task.set_data(**{row.bpmn_id: submitted})
+        completed_by = dict(task.data.get("completed_by") or {}, **{row.bpmn_id: actor.name})
+        task.set_data(**{row.bpmn_id: submitted, "completed_by": completed_by})
+        _close_deadline(task, row.deadline)
         task.run()
         audit.record("task_completed", actor=actor.name, instance_id=instance_id, task_id=task_id,
                      details={"task": row.name, "data": submitted})
         row.completed_by = actor.name
     return get(task_id)
+
+
+@operator("tasks.mark_escalated")
+def mark_escalated(ctx, task: str) -> dict:
+    """`tasks.mark_escalated`: flag the open user task `task` (a BPMN id) of this instance as
+    escalated, for the supervisors' queue; the officer still decides."""
+    rows = list(ctx.session.execute(sa.select(HumanTask).filter_by(
+        instance_id=ctx.instance_id, bpmn_id=task, status=READY)).scalars())
+    for open_row in rows:
+        open_row.escalated = True
+        audit.record("task_escalated", actor=ctx.actor, instance_id=ctx.instance_id, task_id=open_row.id,
+                     details={"task": open_row.name, "assignee": open_row.assignee,
+                              "due_at": open_row.due_at.isoformat() if open_row.due_at else None})
+    first = rows[0] if rows else None
+    return {"escalated": bool(rows), "task": task, "task_name": first.name if first else None,
+            "assignee": first.assignee if first else None}
+
+
+def _close_deadline(task, name):
+    """A user task that declares its deadline keeps it when completed in time."""
+    from .deadlines import close_record
+    record = (task.data.get("deadlines") or {}).get(name) if name else None
+    if isinstance(record, dict) and record.get("due_at_utc"):
+        task.set_data(deadlines={**task.data["deadlines"], name: close_record(record, clock.now())})
 
 
 def _due_at(task) -> datetime | None:
