@@ -4,3 +4,8 @@
 def register(app):
     from . import health
     app.register_blueprint(health.bp)
+    from . import api
+    api.register(app)
+    from . import demo, inbox
+    inbox.init_app(app)
+    app.cli.add_command(demo.demo_cli)

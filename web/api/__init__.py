@@ -1,0 +1,19 @@
+"""The REST API for client systems, under /api/v1: JSON, bearer tokens, problem+json errors, OpenAPI.
+
+One module per area (applications and cases, permits, messages, tasks, process instances and
+definitions); `operation` ties each route to its checks and its documentation; `openapi`
+makes the document (GET /api/v1/openapi.json) and its page (GET /api/v1/docs).
+"""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def register(app) -> None:
+    problems.init_app(app)
+    app.register_blueprint(bp)
+
+
+from . import clients, problems  # noqa: E402  the ApiClient table is part of the schema
+problems.init_blueprint(bp)
+from . import cases, definitions, instances, messages, openapi, permits, tasks  # noqa: E402,F401  routes

@@ -1,0 +1,181 @@
+"""Applications and cases: submit (safely retried), read, list, withdraw."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+from sqlalchemy.exc import IntegrityError
+
+from engine import audit, clock, definitions, instances
+from engine.db import db
+from handlers import cases, quota
+
+from . import examples, present
+from .operation import client, operation, require_region
+from .problems import Problem, validation
+from .schemas import UUID, ApplicationSchema, CasePageSchema, CaseQuerySchema, CaseSchema, WithdrawalSchema
+
+WITHDRAWN = "withdrawn"
+_STATUS_FILTER = {"in_progress": (instances.IN_PROGRESS,), "incident": (instances.INCIDENT,),
+                  "completed": (instances.COMPLETED, instances.TERMINATED)}
+
+
+@operation("POST", "/applications", summary="Submit an application (issue or extension)", tag="cases",
+           scopes=("applications:write",), body=ApplicationSchema, example=examples.APPLICATION,
+           responses={201: (CaseSchema, "The case, run to its first wait"),
+                      200: (CaseSchema, "This application number was submitted before with the same body: "
+                                        "the same case")},
+           errors=(409, 503),
+           description="Starts the procedure for the application's kind. A malformed application is "
+                       "refused with 422 and no case; a well-formed one with a defect on the merits "
+                       "becomes a case that ends `not_accepted` or `refused`. Resending the same "
+                       "`application_no` with the same body (compared canonically) answers 200 with "
+                       "the same case; with a different body, 409.")
+def submit_application(body):
+    require_region(body["region"])
+    application = present.jsonable(body)
+    request_hash = hashlib.sha256(json.dumps(application, sort_keys=True, separators=(",", ":"),
+                                             ensure_ascii=False).encode()).hexdigest()
+    existing = cases.by_application_no(body["application_no"])
+    if existing is not None:
+        return _replay(existing, request_hash)
+    process_id = procedure(body["kind"])
+    applicant = body["applicant"]
+    data = {"region": body["region"], "kind": body["kind"], "application": application,
+            "filed_at": clock.now().isoformat()}
+    try:
+        case = cases.open_case(
+            body["kind"], process_id, data, region=body["region"], created_by=client().actor,
+            application_no=body["application_no"], request_hash=request_hash, channel=body["channel"],
+            applicant_iin=applicant["iin"], applicant_name=_name(applicant), permit_no=body.get("permit_no"))
+    except IntegrityError:  # the same number submitted concurrently: the first one won
+        db.session.rollback()
+        existing = cases.by_application_no(body["application_no"])
+        if existing is None:
+            raise
+        return _replay(existing, request_hash)
+    return present.case_view(case), 201, {"Location": url_for("api.get_case", case_id=case.id)}
+
+
+@operation("GET", "/cases/<uuid:case_id>", summary="Read a case", tag="cases", scopes=("cases:read",),
+           responses={200: (CaseSchema, "The case")})
+def get_case(case_id):
+    return present.case_view(_visible_case(str(case_id))), 200
+
+
+@operation("GET", "/cases", summary="List cases, newest first", tag="cases", scopes=("cases:read",),
+           query=CaseQuerySchema, responses={200: (CasePageSchema, "A page of cases")},
+           description="Filters combine. A token limited to regions sees only their cases. Pages: "
+                       "pass `next_cursor` as `cursor` until it is null.")
+def list_cases(query):
+    regions = client().regions
+    if query.get("region"):
+        require_region(query["region"])
+    stmt = sa.select(cases.Case, instances.ProcessInstance.status).join(
+        instances.ProcessInstance, instances.ProcessInstance.id == cases.Case.id)
+    if query.get("region"):
+        stmt = stmt.where(cases.Case.region == query["region"])
+    elif regions:
+        stmt = stmt.where(cases.Case.region.in_(regions))
+    if query.get("status"):
+        stmt = stmt.where(instances.ProcessInstance.status.in_(_STATUS_FILTER[query["status"]]))
+    if query.get("kind"):
+        stmt = stmt.where(cases.Case.kind == query["kind"])
+    if query.get("outcome"):
+        stmt = stmt.where(cases.Case.outcome_code == query["outcome"])
+    if query.get("applicant_iin"):
+        stmt = stmt.where(cases.Case.applicant_iin == query["applicant_iin"])
+    if query.get("created_from"):
+        stmt = stmt.where(cases.Case.created_at >= query["created_from"])
+    if query.get("created_to"):
+        stmt = stmt.where(cases.Case.created_at < query["created_to"])
+    if query.get("cursor"):
+        at, after_id = _decode_cursor(query["cursor"])
+        stmt = stmt.where(sa.or_(cases.Case.created_at < at,
+                                 sa.and_(cases.Case.created_at == at, cases.Case.id < after_id)))
+    limit = query["limit"]
+    rows = db.session.execute(stmt.order_by(cases.Case.created_at.desc(), cases.Case.id.desc())
+                              .limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
+    return {"items": [present.case_summary(case, status) for case, status in page],
+            "next_cursor": next_cursor}, 200
+
+
+@operation("POST", "/cases/<uuid:case_id>/withdrawal", summary="Withdraw a case in progress", tag="cases",
+           scopes=("applications:write",), body=WithdrawalSchema, body_required=False, example=examples.WITHDRAWAL,
+           responses={200: (CaseSchema, "The case, ended with the outcome withdrawn (also when it "
+                                        "was withdrawn before: retrying is safe)")},
+           errors=(409,),
+           description="The applicant withdraws: the case ends with the outcome `withdrawn`, any "
+                       "quota unit it holds is released and its open tasks leave every inbox.")
+def withdraw_case(case_id, body):
+    case = _visible_case(str(case_id))
+    if case.kind == "revocation":
+        raise Problem(409, "a revocation is not withdrawn by the applicant")
+    if case.outcome_code == WITHDRAWN:
+        return present.case_view(case), 200
+    if case.outcome_code is not None:
+        raise Problem(409, f"the case is already decided ({case.outcome_code})")
+    actor = client().actor
+    instances.cancel(case.id, actor, body.get("reason") or "withdrawn by the applicant", commit=False)
+    now = clock.now()
+    unit = quota.release_case_unit(db.session, case.id, WITHDRAWN, now)
+    case.outcome_code, case.decided_at = WITHDRAWN, now
+    case.outcome = {"code": WITHDRAWN, "grounds": [], "decided_at": now.isoformat(), "decided_by": actor}
+    audit.record("case_withdrawn", actor=actor, instance_id=case.id,
+                 details={"reason": body.get("reason"), "quota_unit_released": unit is not None})
+    db.session.commit()
+    return present.case_view(case), 200
+
+
+# --- shared with the other areas --------------------------------------------------------------
+
+def procedure(kind: str) -> str:
+    """The deployed process for this kind of case; 503 while it is not deployed."""
+    process_id = current_app.config["PROCEDURES"].get(kind)
+    if not process_id or definitions.current(process_id, current_app.config["DEFINITION_CACHE_SECONDS"]) is None:
+        raise Problem(503, f"the {kind} procedure ({process_id}) is not deployed; try again later")
+    return process_id
+
+
+def _visible_case(case_id: str):
+    case = cases.get(case_id)
+    if case is None:
+        raise Problem(404, f"no case {case_id}")
+    require_region(case.region)
+    return case
+
+
+def _replay(existing, request_hash: str):
+    if existing.request_hash != request_hash:
+        raise Problem(409, f"the application number {existing.application_no} was submitted before "
+                           f"with a different body")
+    require_region(existing.region)
+    return present.case_view(existing), 200, {"Location": url_for("api.get_case", case_id=existing.id)}
+
+
+def _name(person: dict) -> str:
+    return " ".join(p for p in (person.get("last_name"), person.get("first_name"), person.get("patronymic")) if p)
+
+
+def _encode_cursor(case) -> str:
+    raw = json.dumps([case.created_at.isoformat(), case.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, case_id = json.loads(raw)
+        at = datetime.fromisoformat(at)
+        if at.tzinfo is None or not isinstance(case_id, str) or not re.match(UUID, case_id):
+            raise ValueError
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise validation({"cursor": ["not a cursor this service gave"]}) from None
+    return at, case_id

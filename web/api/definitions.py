@@ -1,0 +1,71 @@
+"""Process definitions: list them, deploy a BPMN file with its forms, or only validate it."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app
+
+from engine import definitions
+from engine.db import db
+
+from .operation import MULTIPART, client, operation
+from .problems import Problem
+from .schemas import DefinitionListSchema, DefinitionQuerySchema, DeploymentSchema, ValidationReportSchema
+
+UPLOAD_FIELDS = {"bpmn": (True, False), "forms": (False, True)}
+UPLOAD_DOC = {"bpmn": "The BPMN 2.0 file (with its diagram interchange)",
+              "forms": "The JSON Schema form files the diagram names (formJsonSchemaFilename), by file name"}
+
+
+@operation("GET", "/process-definitions", summary="Deployed processes (newest version of each)",
+           tag="definitions", scopes=("instances:write", "definitions:write"), query=DefinitionQuerySchema,
+           responses={200: (DefinitionListSchema, "The definitions")})
+def list_definitions(query):
+    if query.get("process_id"):
+        rows = db.session.execute(sa.select(definitions.ProcessDefinition)
+                                  .filter_by(process_id=query["process_id"])
+                                  .order_by(definitions.ProcessDefinition.version.desc())).scalars()
+    else:
+        rows = definitions.all_latest()
+    return {"items": [r.as_dict() for r in rows]}, 200
+
+
+@operation("POST", "/process-definitions", summary="Deploy a BPMN file and its forms", tag="definitions",
+           scopes=("definitions:write",), body=MULTIPART, multipart_fields=UPLOAD_FIELDS,
+           responses={201: (DeploymentSchema, "Deployed as a new version"),
+                      200: (DeploymentSchema, "This exact content was deployed before: nothing changed")},
+           description="A diagram that fails validation is refused with 422 naming every problem "
+                       "(`errors` by element id, and `problems`); nothing is deployed then.")
+def deploy_definition(upload):
+    filename, bpmn, forms = _files(upload)
+    try:
+        results = definitions.deploy(filename, bpmn, forms, current_app.config, actor=client().actor)
+    except definitions.DeployError as err:
+        raise _refused(err.problems) from None
+    created = any(r.created for r in results)
+    return {"deployed": [{"process_id": r.process_id, "version": r.version, "created": r.created,
+                          "definition_id": r.definition_id} for r in results]}, 201 if created else 200
+
+
+@operation("POST", "/process-definitions/validate", summary="Validate a BPMN file and its forms; deploys nothing",
+           tag="definitions", scopes=("definitions:write",), body=MULTIPART, multipart_fields=UPLOAD_FIELDS,
+           responses={200: (ValidationReportSchema, "Every problem found (none: it would deploy)")})
+def validate_definition(upload):
+    filename, bpmn, forms = _files(upload)
+    problems = definitions.validate(filename, bpmn, forms, current_app.config)
+    return {"valid": not problems, "problems": [p.as_dict() for p in problems]}, 200
+
+
+def _files(upload):
+    filename, bpmn = upload["bpmn"][0]
+    if filename == "bpmn":
+        filename = "upload.bpmn"
+    forms = dict(upload["forms"])
+    return filename, bpmn, forms
+
+
+def _refused(problems) -> Problem:
+    errors: dict[str, list[str]] = {}
+    for p in problems:
+        errors.setdefault(p.element_id, []).append(p.reason)
+    return Problem(422, f"the diagram was refused: {len(problems)} problem(s)", errors=errors,
+                   problems=[p.as_dict() for p in problems])

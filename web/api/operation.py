@@ -1,0 +1,205 @@
+"""One API operation: its route, who may call it, what it reads, what it answers.
+
+`@operation(...)` registers a view on the API blueprint and records what the OpenAPI document
+says about it, so the route, its checks and its documentation cannot drift apart. Before the
+view runs: the bearer token (401), the scope (403), the content type (415), the body and the
+query against their marshmallow schemas (422). A view receives `body=` and `query=` loaded
+and returns `(payload, status)` or `(payload, status, headers)`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+
+from flask import current_app, g, request
+from marshmallow import Schema, ValidationError
+
+from . import bp, clients
+from .problems import Problem, validation
+
+MULTIPART = "multipart/form-data"
+COMMON_ERRORS = {400, 401, 403, 404, 409, 413, 415, 422, 503}
+
+
+@dataclass
+class Operation:
+    method: str
+    rule: str
+    endpoint: str
+    summary: str
+    tag: str
+    responses: dict  # status -> (schema class or None, description)
+    scopes: tuple | None = ()  # None: public; (): any valid token; else any one of these
+    body: type[Schema] | str | None = None
+    body_required: bool = True
+    query: type[Schema] | None = None
+    errors: tuple = ()
+    description: str = ""
+    multipart_fields: dict = field(default_factory=dict)
+    example: dict | None = None  # a valid request body, shown in the document and tried first by fuzzers
+    # One route serving several documented operations: [(path value, body schema, example)].
+    documented_as: list = field(default_factory=list)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict, scopes=(),
+              body=None, body_required: bool = True, query=None, errors=(), description: str = "",
+              multipart_fields: dict | None = None, example: dict | None = None,
+              documented_as: list | None = None):
+    def decorator(view):
+        op = Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
+                       responses=responses, scopes=None if scopes is None else tuple(scopes), body=body,
+                       body_required=body_required, query=query, errors=tuple(errors),
+                       description=description or (view.__doc__ or "").strip(),
+                       multipart_fields=multipart_fields or {}, example=example,
+                       documented_as=documented_as or [])
+
+        @functools.wraps(view)
+        def run(**path):
+            if op.scopes is not None:
+                _authenticate(op.scopes)
+            kwargs = dict(path)
+            if op.query is not None:
+                kwargs["query"] = load_query(op.query)
+            if op.body == MULTIPART:
+                kwargs["upload"] = load_multipart(op.multipart_fields)
+            elif op.body is not None:
+                kwargs["body"] = load_json(op.body, op.body_required)
+            return render(view(**kwargs))
+
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=run, methods=[method])
+        OPERATIONS.append(op)
+        return run
+
+    return decorator
+
+
+def client() -> clients.ApiClient:
+    """The authenticated client of this request."""
+    return g.api_client
+
+
+def require_region(region: str | None) -> None:
+    """403 unless the client's regions cover `region`."""
+    if not client().covers(region):
+        raise Problem(403, f"this token does not cover the region {region}")
+
+
+def render(result):
+    if isinstance(result, current_app.response_class):
+        return result
+    payload, status, *rest = result if isinstance(result, tuple) else (result, 200)
+    resp = current_app.response_class(json.dumps(payload, ensure_ascii=False, default=str), status=status,
+                                      mimetype="application/json")
+    for key, value in (rest[0] if rest else {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def load_json(schema_class, required: bool = True) -> dict:
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413 here
+    if not raw and not required:
+        return _load(schema_class, {}, "body")
+    if not _is_json(request.mimetype):
+        raise Problem(415, f"send the body as application/json, not {request.mimetype or 'nothing'}")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise Problem(400, f"the body is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise validation({"": ["the body must be a JSON object"]})
+    return _load(schema_class, data, "body")
+
+
+def load_query(schema_class) -> dict:
+    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise validation({k: ["give this parameter once"] for k in repeated})
+    return _load(schema_class, request.args.to_dict(flat=True), "query")
+
+
+def load_multipart(fields: dict) -> dict:
+    """{field: [(filename, bytes), ...]} of the uploaded files; fields as {name: (required, many)}."""
+    if request.mimetype != MULTIPART:
+        raise Problem(415, f"upload the files as multipart/form-data, not {request.mimetype or 'nothing'}")
+    try:
+        files, form = request.files, request.form
+    except ValueError as err:
+        raise Problem(400, f"the multipart body is broken: {err}") from None
+    errors = {}
+    for name in form.keys():
+        errors.setdefault(name, []).append("send this field as a file")
+    for name in files.keys():
+        if name not in fields:
+            errors.setdefault(name, []).append("unknown field")
+    result = {}
+    for name, (required, many) in fields.items():
+        uploaded = files.getlist(name)
+        if required and not uploaded:
+            errors.setdefault(name, []).append("this file is required")
+        if not many and len(uploaded) > 1:
+            errors.setdefault(name, []).append("send one file")
+        result[name] = [(_plain_filename(f.filename, name), f.read()) for f in uploaded]
+    if errors:
+        raise validation(errors)
+    return result
+
+
+def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as {dotted.path: [messages]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                path = prefix
+            for p, m in flatten_errors(value, path).items():
+                flat.setdefault(p, []).extend(m)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix] = list(messages)
+    elif isinstance(messages, list):
+        for item in messages:
+            for p, m in flatten_errors(item, prefix).items():
+                flat.setdefault(p, []).extend(m)
+    else:
+        flat[prefix] = [str(messages)]
+    return flat
+
+
+def _authenticate(scopes: tuple) -> None:
+    header = request.headers.get("Authorization", "")
+    kind, _, token = header.partition(" ")
+    found = clients.authenticate(token.strip()) if kind.lower() == "bearer" else None
+    if found is None:
+        raise Problem(401, "send a valid bearer token: Authorization: Bearer <token>"
+                      if header else "this operation needs a bearer token",
+                      headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    if scopes and not set(scopes) & set(found.scopes):
+        raise Problem(403, f"this token lacks the scope {' or '.join(scopes)}")
+    g.api_client = found
+
+
+def _load(schema_class, data: dict, where: str) -> dict:
+    try:
+        return schema_class().load(data)
+    except ValidationError as err:
+        raise validation(flatten_errors(err.messages),
+                         f"the {'request body' if where == 'body' else 'query'} has errors") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _plain_filename(filename: str | None, default: str) -> str:
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name) or name.startswith("."):
+        return default
+    return name

@@ -1,0 +1,132 @@
+"""Errors as `application/problem+json` (RFC 9457), and the guarantee that an error writes nothing.
+
+Every answer of the API that is not a success is a problem document: `type` (a reference to the
+problem's description on the docs page), `title`, `status`, `detail`; a validation problem adds
+`errors` {dotted field path: [messages]}. Before a problem is answered the request's
+transaction is rolled back, so nothing a failed call started is ever committed.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import current_app, request
+from werkzeug.exceptions import HTTPException
+
+from engine.db import db
+from engine.exceptions import EngineError, InvalidData
+
+MEDIA_TYPE = "application/problem+json"
+API_PREFIX = "/api/v1"
+
+# slug -> (status, title, when it happens); the docs page describes each under #problem-<slug>.
+PROBLEM_TYPES = {
+    "bad-request": (400, "Bad request", "The body is not JSON, or a multipart upload is broken."),
+    "unauthorized": (401, "Unauthorized", "No bearer token, or the token is unknown or revoked."),
+    "forbidden": (403, "Forbidden",
+                  "The token lacks the scope this operation needs, or the resource is in a region "
+                  "the token does not cover, or the officer rules do not allow the action."),
+    "not-found": (404, "Not found", "No such resource (or the token may not see it)."),
+    "method-not-allowed": (405, "Method not allowed", "The path exists, the method does not."),
+    "conflict": (409, "Conflict",
+                 "The resource is not in a state that allows this (a case that no longer waits, a "
+                 "task already claimed, an application number used with another body)."),
+    "payload-too-large": (413, "Payload too large", "The body is larger than the service accepts (1 MiB)."),
+    "unsupported-media-type": (415, "Unsupported media type",
+                               "The body is not `application/json` (or `multipart/form-data` for uploads)."),
+    "validation": (422, "Validation failed",
+                   "The request is malformed: a field of the wrong type, an unknown field, a value "
+                   "outside its enumeration or range, an IIN with a wrong check digit, an impossible "
+                   "or disordered date. Nothing was created. `errors` lists each field."),
+    "internal": (500, "Internal error", "The service failed; nothing was written. Retry later."),
+    "unavailable": (503, "Service unavailable",
+                    "The procedure this request needs is not deployed, or the database is unreachable."),
+}
+_SLUG_BY_STATUS = {status: slug for slug, (status, _, _) in PROBLEM_TYPES.items()}
+
+
+class Problem(Exception):
+    """An error answer of the API; raise it from a view."""
+
+    def __init__(self, status: int, detail: str, *, slug: str | None = None,
+                 errors: dict[str, list[str]] | None = None, headers: dict | None = None, **extra):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or _SLUG_BY_STATUS.get(status, "bad-request")
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def validation(errors: dict[str, list[str]], detail: str = "the request has errors") -> Problem:
+    return Problem(422, detail, errors=errors)
+
+
+def response(problem: Problem):
+    _, title, _ = PROBLEM_TYPES.get(problem.slug, (problem.status, "Error", ""))
+    body = {"type": f"{API_PREFIX}/docs#problem-{problem.slug}", "title": title,
+            "status": problem.status, "detail": problem.detail, "instance": request.path}
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    body.update(problem.extra)
+    resp = current_app.response_class(json.dumps(body, ensure_ascii=False), status=problem.status,
+                                      mimetype=MEDIA_TYPE)
+    for key, value in problem.headers.items():
+        resp.headers[key] = value
+    return resp
+
+
+def init_blueprint(bp) -> None:
+    """Problems for every error raised in an API view."""
+    bp.register_error_handler(Problem, _on_problem)
+    bp.register_error_handler(EngineError, _on_engine_error)
+    bp.register_error_handler(HTTPException, _on_http_error)
+    bp.register_error_handler(Exception, _on_unexpected)
+
+
+def init_app(app) -> None:
+    """Unmatched paths and methods never reach a blueprint: the app-wide handler answers them for
+    API paths and leaves every other path to Flask's default (or the inbox's own handlers)."""
+    app.register_error_handler(HTTPException, _on_http_error_anywhere)
+
+
+def _on_problem(err: Problem):
+    _rollback()
+    return response(err)
+
+
+def _on_engine_error(err: EngineError):
+    _rollback()
+    errors = err.errors if isinstance(err, InvalidData) else None
+    return response(Problem(err.status, str(err), errors=errors))
+
+
+def _on_http_error(err: HTTPException):
+    _rollback()
+    status = err.code or 500
+    detail = err.description or ""
+    headers = {}
+    if status == 405 and getattr(err, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(err.valid_methods))
+    if status == 413:
+        detail = f"the body is larger than {current_app.config.get('MAX_CONTENT_LENGTH')} bytes"
+    return response(Problem(status, detail, headers=headers))
+
+
+def _on_http_error_anywhere(err: HTTPException):
+    if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
+        return _on_http_error(err)
+    return err
+
+
+def _on_unexpected(err: Exception):
+    _rollback()
+    current_app.logger.exception("API request %s %s failed", request.method, request.path)
+    return response(Problem(500, "the service failed to answer; nothing was written"))
+
+
+def _rollback():
+    try:
+        db.session.rollback()
+    except Exception:  # the database itself may be what failed
+        current_app.logger.exception("rollback after an API error failed")

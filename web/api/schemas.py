@@ -1,0 +1,672 @@
+"""What the API reads and answers, as marshmallow schemas (the OpenAPI document is made from them).
+
+Request schemas refuse unknown fields, wrong types, values outside their enumerations and
+ranges, invalid IINs, impossible and disordered dates: such a request is malformed and
+nothing is created (DOMAIN.md §8). Response schemas document the answers.
+Codes come from the domain (regions from configuration, document types, grounds).
+"""
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import Length, OneOf, Range, Regexp, Validator
+
+from engine import clock
+from handlers.cases import KINDS as CASE_KINDS
+from handlers.documents import DOCUMENT_TYPES
+from handlers.grounds import REFUSAL_GROUND_CODES, REVOCATION_GROUND_CODES
+from handlers.identity import iin_problems
+from handlers.permits import INITIATOR_TYPES
+
+APPLICATION_KINDS = ("issue", "extension")
+CHANNELS = ("egov", "psc")
+CASE_STATUSES = ("in_progress", "completed", "incident")
+OUTCOME_CODES = ("issued", "extended", "refused", "not_accepted", "withdrawn", "lapsed", "revoked",
+                 "dismissed")
+PERMIT_STATUSES = ("active", "expired", "revoked")
+TASK_STATUSES = ("ready", "completed", "cancelled")
+INSTANCE_STATUSES = ("in_progress", "completed", "incident", "terminated")
+APPLICATION_NO = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+PERMIT_NO = r"^[A-Z]{3}-[0-9]{4}-[0-9]{1,10}$"
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+EARLIEST_DATE = date(1900, 1, 1)
+
+
+# --- fields and validators --------------------------------------------------------------------
+
+def _printable(value: str) -> None:
+    """No control characters (NUL cannot even be stored) and no lone surrogates."""
+    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
+        raise ValidationError("control characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("not valid Unicode text") from None
+
+
+MAX_DATA_DEPTH = 32
+
+
+def _shallow(value, depth: int = 0) -> None:
+    """Free-form data nests at most MAX_DATA_DEPTH levels (the engine copies and serializes it)."""
+    if depth > MAX_DATA_DEPTH:
+        raise ValidationError(f"nested more than {MAX_DATA_DEPTH} levels deep")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        _shallow(child, depth + 1)
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("must not be blank")
+
+
+class Text(fields.String):
+    """A string of printable characters, `max_length` at most (and not blank when `min_length`)."""
+
+    def __init__(self, max_length: int, min_length: int = 1, pattern: str | None = None, **kwargs):
+        validators = [Length(min=min_length, max=max_length), _printable]
+        if min_length:
+            validators.append(_not_blank)
+        if pattern:
+            validators.append(Regexp(pattern, error="does not match {regex}"))
+        validators.extend(kwargs.pop("validate", None) or [])
+        super().__init__(validate=validators, **kwargs)
+
+
+class IIN(fields.String):
+    """An IIN: 12 digits with a correct check digit and a possible birth date (DOMAIN.md §9)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"].setdefault("description", "IIN: 12 digits; the check digit is verified")
+        kwargs["metadata"].setdefault("pattern", "^[0-9]{12}$")
+        super().__init__(validate=_iin, **kwargs)
+
+
+def _iin(value: str) -> None:
+    problems = iin_problems(value, today=clock.local_now().date())
+    if problems:
+        raise ValidationError(problems)
+
+
+class StrictInt(fields.Integer):
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+
+class Choice(Validator):
+    """One of the values configuration gives under `key` (e.g. REGIONS), read when checked."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.error = None
+
+    @property
+    def choices(self):  # apispec documents these as the enum
+        return list(current_app.config[self.key])
+
+    def __call__(self, value):
+        if value not in self.choices:
+            raise ValidationError(f"must be one of: {', '.join(self.choices)}")
+        return value
+
+
+class MonthsRange(Range):
+    """The permit's months: PERMIT_MIN_MONTHS to PERMIT_MAX_MONTHS (1-12 by the law)."""
+
+    def __init__(self):
+        super().__init__(min=1, max=12)
+
+    @property
+    def min(self):
+        return int(current_app.config["PERMIT_MIN_MONTHS"])
+
+    @min.setter
+    def min(self, value):
+        pass
+
+    @property
+    def max(self):
+        return int(current_app.config["PERMIT_MAX_MONTHS"])
+
+    @max.setter
+    def max(self, value):
+        pass
+
+    def __call__(self, value):
+        if not self.min <= value <= self.max:
+            raise ValidationError(f"must be from {self.min} to {self.max}")
+        return value
+
+
+def _region(**kwargs):
+    return fields.String(validate=Choice("REGIONS"), metadata={"description": "Region code (DOMAIN.md §9)"},
+                         **kwargs)
+
+
+def _today() -> date:
+    return clock.now().astimezone(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+
+
+class _Strict(Schema):
+    """Requests: unknown fields are errors."""
+
+
+class _Open(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+
+# --- problems ---------------------------------------------------------------------------------
+
+class ProblemSchema(_Open):
+    type = fields.String(required=True, metadata={"description": "A reference to the problem's description"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    instance = fields.String(metadata={"description": "The request path"})
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "Validation: messages by dotted field path "
+                                                  "('' for the body as a whole)"})
+
+
+# --- applications -----------------------------------------------------------------------------
+
+class ApplicantSchema(_Strict):
+    iin = IIN(required=True)
+    last_name = Text(100, required=True)
+    first_name = Text(100, required=True)
+    patronymic = Text(100, allow_none=True, load_default=None)
+    citizenship = fields.String(required=True, validate=Regexp(r"^[A-Z]{2}$", error="ISO 3166 alpha-2 code"),
+                                metadata={"description": "ISO 3166-1 alpha-2 code"})
+    birth_date = fields.Date(required=True)
+    passport_no = Text(20, required=True, pattern=r"^[A-Za-z0-9]+$")
+    passport_expiry = fields.Date(required=True)
+    entry_date = fields.Date(required=True, metadata={"description": "Entry to Kazakhstan (border mark)"})
+
+    @validates_schema
+    def dates_in_order(self, data, **kwargs):
+        today = _today()
+        errors = {}
+        born, entered, expiry = data.get("birth_date"), data.get("entry_date"), data.get("passport_expiry")
+        if born is not None and not EARLIEST_DATE <= born <= today:
+            errors["birth_date"] = [f"must be from {EARLIEST_DATE.isoformat()} to today"]
+        if entered is not None and entered > today:
+            errors["entry_date"] = ["must not be in the future"]
+        elif entered is not None and born is not None and entered < born:
+            errors["entry_date"] = ["must not be before the birth date"]
+        if expiry is not None and entered is not None and expiry < entered:
+            errors["passport_expiry"] = ["must not be before the entry date"]
+        elif expiry is not None and born is not None and expiry < born:
+            errors["passport_expiry"] = ["must not be before the birth date"]
+        if errors:
+            raise ValidationError(errors)
+
+
+class EmployerSchema(_Strict):
+    iin = IIN(required=True)
+    full_name = Text(300, required=True)
+    address = Text(500, required=True)
+
+
+class PeriodSchema(_Strict):
+    months = StrictInt(required=True, validate=MonthsRange())
+    start_date = fields.Date(required=True)
+
+    @validates_schema
+    def start_possible(self, data, **kwargs):
+        start = data.get("start_date")
+        if start is not None and start < EARLIEST_DATE:
+            raise ValidationError({"start_date": [f"must not be before {EARLIEST_DATE.isoformat()}"]})
+
+
+class TaxPaymentSchema(_Strict):
+    receipt_no = Text(64, required=True)
+    amount_kzt = StrictInt(required=True, validate=Range(min=0, max=1_000_000_000),
+                           metadata={"description": "Whole tenge"})
+    paid_at = fields.AwareDateTime(required=True, metadata={"description": "Time of payment, with its zone"})
+    payer_iin = IIN(required=True)
+
+    @validates_schema
+    def paid_in_the_past(self, data, **kwargs):
+        paid = data.get("paid_at")
+        if paid is not None and (paid > clock.now() or paid.date() < EARLIEST_DATE):
+            raise ValidationError({"paid_at": ["must not be in the future"]})
+
+
+class DocumentSchema(_Strict):
+    type = fields.String(required=True, validate=OneOf(DOCUMENT_TYPES))
+    number = Text(64, required=True)
+    issued_at = fields.Date(required=True)
+    valid_until = fields.Date(required=True, allow_none=True,
+                              metadata={"description": "null: valid without limit"})
+
+    @validates_schema
+    def valid_after_issue(self, data, **kwargs):
+        issued, until = data.get("issued_at"), data.get("valid_until")
+        errors = {}
+        if issued is not None and issued < EARLIEST_DATE:
+            errors["issued_at"] = [f"must not be before {EARLIEST_DATE.isoformat()}"]
+        if issued is not None and until is not None and until < issued:
+            errors["valid_until"] = ["must not be before the date of issue"]
+        if errors:
+            raise ValidationError(errors)
+
+
+class SignaturesSchema(_Strict):
+    applicant = fields.AwareDateTime(required=True, allow_none=True,
+                                     metadata={"description": "When the applicant signed; null: not yet"})
+    employer = fields.AwareDateTime(required=True, allow_none=True,
+                                    metadata={"description": "When the employer signed (consent); null: not yet"})
+
+    @validates_schema
+    def signed_in_the_past(self, data, **kwargs):
+        now = clock.now()
+        errors = {k: ["must not be in the future"] for k in ("applicant", "employer")
+                  if data.get(k) is not None and data[k] > now}
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApplicationSchema(_Strict):
+    kind = fields.String(required=True, validate=OneOf(APPLICATION_KINDS))
+    application_no = Text(64, required=True, pattern=APPLICATION_NO,
+                          metadata={"description": "The client's unique number; resending the same "
+                                                   "number with the same body answers the same case"})
+    channel = fields.String(required=True, validate=OneOf(CHANNELS))
+    region = _region(required=True)
+    applicant = fields.Nested(ApplicantSchema, required=True)
+    employer = fields.Nested(EmployerSchema, required=True)
+    period = fields.Nested(PeriodSchema, required=True)
+    tax_payment = fields.Nested(TaxPaymentSchema, required=True)
+    documents = fields.List(fields.Nested(DocumentSchema), required=True, validate=Length(max=30))
+    permit_no = Text(40, pattern=PERMIT_NO, allow_none=True, load_default=None,
+                     metadata={"description": "Extension only: the permit to extend"})
+    signatures = fields.Nested(SignaturesSchema, allow_none=True, load_default=None,
+                               metadata={"description": "Extension only: who signed the request, when"})
+
+    @validates_schema
+    def extension_fields(self, data, **kwargs):
+        kind = data.get("kind")
+        errors = {}
+        for name in ("permit_no", "signatures"):
+            if kind == "extension" and data.get(name) is None:
+                errors[name] = ["required for an extension"]
+            elif kind == "issue" and data.get(name) is not None:
+                errors[name] = ["only for an extension"]
+        if errors:
+            raise ValidationError(errors)
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+class GroundSchema(_Open):
+    code = fields.String(required=True, metadata={"description": "Refusal or revocation ground code",
+                                                  "examples": list(REFUSAL_GROUND_CODES[:3])})
+    title = fields.String()
+    check = fields.String(required=True, metadata={"description": "The check that failed"})
+    evidence = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+
+
+class OutcomeSchema(_Open):
+    code = fields.String(required=True, metadata={"description": "issued, extended, refused, not_accepted, "
+                                                                 "withdrawn, lapsed, revoked, dismissed"})
+    grounds = fields.List(fields.Nested(GroundSchema), required=True)
+    decided_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    decided_by = fields.String(required=True, allow_none=True)
+
+
+class StepSchema(Schema):
+    name = fields.String(required=True)
+    lane = fields.String(required=True, allow_none=True)
+    due_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class DeadlineSchema(Schema):
+    name = fields.String(required=True)
+    rule = fields.String(required=True, allow_none=True)
+    start = fields.String(required=True, allow_none=True)
+    due_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    calendar_version = fields.String(allow_none=True)
+    met = fields.Boolean(required=True, allow_none=True,
+                         metadata={"description": "true: the case reached its outcome by the deadline (or the "
+                                                  "diagram recorded it met); false: it passed without; "
+                                                  "null: still ahead"})
+
+
+class HistorySchema(Schema):
+    at = fields.String(required=True, metadata={"format": "date-time"})
+    event = fields.String(required=True)
+    actor = fields.String(required=True)
+    step = fields.String(required=True, allow_none=True)
+
+
+class PersonSchema(_Open):
+    iin = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class PermitHistorySchema(Schema):
+    event = fields.String(required=True)
+    at = fields.String(required=True, metadata={"format": "date-time"})
+    case_id = fields.String(required=True, allow_none=True)
+    actor = fields.String(required=True)
+    details = fields.Dict(required=True)
+
+
+class RevocationInfoSchema(Schema):
+    ground = fields.String(required=True, allow_none=True)
+    comment = fields.String(required=True, allow_none=True)
+
+
+class PermitSchema(Schema):
+    permit_no = fields.String(required=True)
+    region = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(PERMIT_STATUSES))
+    holder = fields.Nested(PersonSchema, required=True)
+    employer = fields.Nested(PersonSchema, required=True)
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(required=True)
+    months = fields.Integer(required=True, allow_none=True)
+    issued_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    issued_by_case = fields.String(required=True, allow_none=True)
+    ended_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    revocation = fields.Nested(RevocationInfoSchema, required=True, allow_none=True)
+    history = fields.List(fields.Nested(PermitHistorySchema), required=True)
+
+
+class CaseSchema(Schema):
+    case_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=OneOf(CASE_KINDS))
+    application_no = fields.String(required=True, allow_none=True)
+    channel = fields.String(required=True, allow_none=True)
+    region = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(CASE_STATUSES),
+                           metadata={"description": "A withdrawn case is completed with outcome withdrawn"})
+    outcome = fields.Nested(OutcomeSchema, required=True, allow_none=True)
+    permit_no = fields.String(required=True, allow_none=True)
+    applicant = fields.Nested(PersonSchema, required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    created_by = fields.String(required=True)
+    decided_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    current_steps = fields.List(fields.Nested(StepSchema), required=True)
+    deadlines = fields.List(fields.Nested(DeadlineSchema), required=True)
+    permit = fields.Nested(PermitSchema, required=True, allow_none=True)
+    history = fields.List(fields.Nested(HistorySchema), required=True)
+
+
+class CaseSummarySchema(Schema):
+    case_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=OneOf(CASE_KINDS))
+    application_no = fields.String(required=True, allow_none=True)
+    channel = fields.String(required=True, allow_none=True)
+    region = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(CASE_STATUSES))
+    outcome = fields.Nested(OutcomeSchema, required=True, allow_none=True)
+    permit_no = fields.String(required=True, allow_none=True)
+    applicant = fields.Nested(PersonSchema, required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    decided_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class CasePageSchema(Schema):
+    items = fields.List(fields.Nested(CaseSummarySchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True,
+                                metadata={"description": "Pass as `cursor` for the next page; null: the last page"})
+
+
+class CaseQuerySchema(_Strict):
+    status = fields.String(validate=OneOf(CASE_STATUSES))
+    kind = fields.String(validate=OneOf(CASE_KINDS))
+    region = _region()
+    outcome = Text(40, pattern=r"^[a-z_]+$", metadata={"description": "An outcome code, e.g. "
+                                                                      + ", ".join(OUTCOME_CODES)})
+    created_from = fields.AwareDateTime(metadata={"description": "Created at or after (with a zone)"})
+    created_to = fields.AwareDateTime(metadata={"description": "Created before (with a zone)"})
+    applicant_iin = IIN()
+    limit = fields.Integer(load_default=50, validate=Range(min=1, max=200))
+    cursor = Text(200, pattern=r"^[A-Za-z0-9_=-]+$")
+
+    @validates_schema
+    def period_in_order(self, data, **kwargs):
+        start, end = data.get("created_from"), data.get("created_to")
+        if start is not None and end is not None and end < start:
+            raise ValidationError({"created_to": ["must not be before created_from"]})
+
+
+class WithdrawalSchema(_Strict):
+    reason = Text(500, allow_none=True, load_default=None)
+
+
+# --- permits and revocations ------------------------------------------------------------------
+
+class PermitListSchema(Schema):
+    items = fields.List(fields.Nested(PermitSchema), required=True)
+
+
+class PermitQuerySchema(_Strict):
+    holder_iin = IIN(required=True)
+
+
+class InitiatorSchema(_Strict):
+    type = fields.String(required=True, validate=OneOf(INITIATOR_TYPES))
+    id = Text(100, required=True, metadata={"description": "Who, within the initiator type"})
+
+
+class RevocationSchema(_Strict):
+    ground = fields.String(required=True, validate=OneOf(REVOCATION_GROUND_CODES))
+    details = Text(2000, min_length=0, allow_none=True, load_default=None,
+                   metadata={"description": "Required for the ground `other`"})
+    initiator = fields.Nested(InitiatorSchema, required=True)
+
+    @validates_schema
+    def other_needs_details(self, data, **kwargs):
+        if data.get("ground") == "other" and not (data.get("details") or "").strip():
+            raise ValidationError({"details": ["required for the ground 'other'"]})
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+class PoliceReplySchema(_Strict):
+    verdict = fields.String(required=True, validate=OneOf(("approve", "object")))
+    reason = Text(2000, min_length=0, allow_none=True, load_default=None,
+                  metadata={"description": "Required with the verdict `object`"})
+
+    @validates_schema
+    def objection_has_reason(self, data, **kwargs):
+        if data.get("verdict") == "object" and not (data.get("reason") or "").strip():
+            raise ValidationError({"reason": ["required with the verdict 'object'"]})
+
+
+class EmployerConsentSchema(_Strict):
+    decision = fields.String(required=True, validate=OneOf(("consent", "decline")))
+    signed_at = fields.AwareDateTime(required=True)
+
+    @validates_schema
+    def signed_in_the_past(self, data, **kwargs):
+        if data.get("signed_at") is not None and data["signed_at"] > clock.now():
+            raise ValidationError({"signed_at": ["must not be in the future"]})
+
+
+class ContractTerminatedSchema(_Strict):
+    terminated_on = fields.Date(required=True)
+    contract_no = Text(64, allow_none=True, load_default=None)
+    employer_iin = IIN(allow_none=True, load_default=None)
+    details = Text(2000, min_length=0, allow_none=True, load_default=None)
+
+    @validates_schema
+    def possible_date(self, data, **kwargs):
+        on = data.get("terminated_on")
+        if on is not None and on < EARLIEST_DATE:
+            raise ValidationError({"terminated_on": [f"must not be before {EARLIEST_DATE.isoformat()}"]})
+
+
+def message_schema(payload_schema: type[Schema], correlation_description: str) -> type[Schema]:
+    """The envelope of one message: its id, its correlation value, its payload."""
+    return type(f"{payload_schema.__name__.removesuffix('Schema')}MessageSchema", (_Strict,), {
+        "message_id": Text(200, required=True, metadata={
+            "description": "The sender's id of this message; a resend with the same id is answered "
+                           "with the first result and not processed again"}),
+        "correlation": Text(200, required=True, metadata={"description": correlation_description}),
+        "payload": fields.Nested(payload_schema, required=True),
+    })
+
+
+class DeliverySchema(Schema):
+    message_id = fields.String(required=True)
+    name = fields.String(required=True)
+    correlation = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(("delivered", "not_found", "not_waiting")),
+                           metadata={"description": "For a resent message: the first result"})
+    duplicate = fields.Boolean(required=True)
+    case_id = fields.String(required=True, allow_none=True)
+    detail = fields.String(required=True)
+
+
+class MessageTypeSchema(Schema):
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    correlation = fields.String(required=True, metadata={"description": "What `correlation` holds"})
+    payload_schema = fields.Dict(required=True, metadata={"description": "JSON Schema of the payload"})
+
+
+class MessageCatalogueSchema(Schema):
+    items = fields.List(fields.Nested(MessageTypeSchema), required=True)
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+class TaskSchema(Schema):
+    id = fields.String(required=True)
+    case_id = fields.String(required=True, metadata={"description": "The process instance (= case) id"})
+    process_id = fields.String(required=True)
+    bpmn_id = fields.String(required=True)
+    name = fields.String(required=True)
+    lane = fields.String(required=True, allow_none=True)
+    role = fields.String(required=True)
+    region = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=OneOf(TASK_STATUSES))
+    assignee = fields.String(required=True, allow_none=True)
+    due_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    escalated = fields.Boolean(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    claimed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    completed_by = fields.String(required=True, allow_none=True)
+
+
+class FormSchema(Schema):
+    name = fields.String(required=True, allow_none=True)
+    schema = fields.Dict(required=True, allow_none=True,
+                         metadata={"description": "JSON Schema (2020-12) the submitted data must satisfy"})
+
+
+class TaskDetailSchema(TaskSchema):
+    form = fields.Nested(FormSchema, required=True)
+    data = fields.Dict(required=True, metadata={"description": "The case data the task sees"})
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class TaskQuerySchema(_Strict):
+    status = fields.String(load_default="ready", validate=OneOf(TASK_STATUSES))
+    mine = fields.Boolean(load_default=False, metadata={"description": "Only tasks claimed by this client's officer"})
+    unassigned = fields.Boolean(load_default=False)
+    process_id = Text(200)
+    bpmn_id = Text(200)
+    limit = fields.Integer(load_default=50, validate=Range(min=1, max=200))
+    cursor = Text(9, pattern=r"^[0-9]{1,9}$", metadata={"description": "Pass `next_cursor` of the previous page"})
+
+
+class CompleteTaskSchema(_Strict):
+    data = fields.Dict(keys=fields.String(), required=True, validate=_shallow,
+                       metadata={"description": "The form's data, checked against the task's form schema"})
+
+
+class UnclaimTaskSchema(_Strict):
+    reassign_to = Text(200, allow_none=True, load_default=None,
+                       metadata={"description": "Supervisors: give the task to this officer instead"})
+
+
+# --- process instances and definitions --------------------------------------------------------
+
+class StartInstanceSchema(_Strict):
+    process_id = Text(200, required=True, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    data = fields.Dict(keys=fields.String(), load_default=dict, validate=_shallow,
+                       metadata={"description": "The instance's data (nested at most 32 levels)"})
+    business_key = Text(200, allow_none=True, load_default=None)
+
+
+class IncidentSchema(Schema):
+    task = fields.String(required=True, allow_none=True)
+    error_type = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True, allow_none=True)
+    at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class InstanceSchema(Schema):
+    id = fields.String(required=True)
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True, metadata={"description": "The definition version it runs"})
+    business_key = fields.String(required=True, allow_none=True)
+    region = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=OneOf(INSTANCE_STATUSES))
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+    completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    incident = fields.Nested(IncidentSchema, required=True, allow_none=True)
+    current_steps = fields.List(fields.Nested(StepSchema), required=True)
+    data = fields.Dict(required=True)
+
+
+class DefinitionSchema(Schema):
+    id = fields.Integer(required=True)
+    process_id = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    version = fields.Integer(required=True)
+    content_hash = fields.String(required=True)
+    filename = fields.String(required=True)
+    deployed_at = fields.String(required=True, metadata={"format": "date-time"})
+    deployed_by = fields.String(required=True)
+
+
+class DefinitionListSchema(Schema):
+    items = fields.List(fields.Nested(DefinitionSchema), required=True)
+
+
+class DefinitionQuerySchema(_Strict):
+    process_id = Text(200, metadata={"description": "Every version of this process, newest first"})
+
+
+class DeployedSchema(Schema):
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    created = fields.Boolean(required=True, metadata={"description": "false: this content was deployed before"})
+    definition_id = fields.Integer(required=True)
+
+
+class DeploymentSchema(Schema):
+    deployed = fields.List(fields.Nested(DeployedSchema), required=True)
+
+
+class DeployProblemSchema(Schema):
+    element_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class ValidationReportSchema(Schema):
+    valid = fields.Boolean(required=True)
+    problems = fields.List(fields.Nested(DeployProblemSchema), required=True)
+
+
+class HealthSchema(_Open):
+    status = fields.String(required=True)
+    database = fields.String(required=True)
