@@ -141,6 +141,14 @@ def load(row: ProcessInstance) -> BpmnWorkflow:
     return workflow
 
 
+def peek(row: ProcessInstance) -> BpmnWorkflow:
+    """The instance's workflow for reading only: restored from the stored state, leaving the
+    live copy in the cache for the next step (a reader must not change what it gets)."""
+    definition = definitions.get(row.definition_id)
+    spec, subprocess_specs = definitions.spec_for(definition)
+    return load_state(row.state, spec, subprocess_specs, script_engine())
+
+
 def advance(row: ProcessInstance, workflow: BpmnWorkflow, actor: str = "system") -> None:
     """Run every automatic task that can run; a failure becomes an incident, keeping prior work."""
     if row.status in (INCIDENT, TERMINATED):

@@ -44,9 +44,12 @@ class DeployProblem:
 
 def validate_bpmn(filename: str, bpmn: bytes, forms: dict[str, bytes], config) -> list[DeployProblem]:
     try:
-        root = etree.fromstring(bpmn, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        root = etree.fromstring(bpmn, parser=_safe_parser())
     except etree.XMLSyntaxError as err:
         return [DeployProblem(filename, f"not well-formed XML: {err}")]
+    if root.getroottree().docinfo.doctype:
+        # SpiffWorkflow parses with lxml's defaults; entities have no place in BPMN.
+        return [DeployProblem(filename, "a DOCTYPE (and so entity declarations) is not allowed in a diagram")]
     problems = _schema_problems(filename, bpmn)
     if problems:
         return problems
@@ -62,14 +65,14 @@ def validate_bpmn(filename: str, bpmn: bytes, forms: dict[str, bytes], config) -
 
 
 def parse_processes(bpmn: bytes) -> list[tuple[str, str | None]]:
-    root = etree.fromstring(bpmn)
+    root = etree.fromstring(bpmn, parser=_safe_parser())
     return [(p.get("id"), p.get("name")) for p in root.findall("bpmn:process", NS)
             if p.get("isExecutable") == "true"]
 
 
 def form_names(bpmn: bytes) -> list[str]:
     try:
-        root = etree.fromstring(bpmn)
+        root = etree.fromstring(bpmn, parser=_safe_parser())
     except etree.XMLSyntaxError:
         return []
     return sorted({name for _, name in _forms_by_task(root)})
@@ -236,6 +239,11 @@ def _times_without_zone(source):
                 if naive:
                     found.append(part)
     return found
+
+
+def _safe_parser():
+    # Uploaded diagrams are untrusted: no entity expansion, no network, no huge trees.
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
 
 
 def _forms_by_task(root):

@@ -79,6 +79,17 @@ def test_xml_that_is_not_well_formed_is_refused(app):
     assert any("not well-formed XML" in reason for _, reason in problems)
 
 
+@pytest.mark.parametrize("entities, used, reason", [
+    (b'<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">', b"&b;",
+     "a DOCTYPE (and so entity declarations) is not allowed in a diagram"),
+    (b'<!ENTITY x SYSTEM "file:///etc/passwd">', b"&x;", "references external entity"),
+])
+def test_a_diagram_declaring_entities_is_refused_before_any_parser_expands_them(app, entities, used, reason):
+    body = SAMPLE.split(b"?>", 1)[1].replace(b'name="Request received"', b'name="' + used + b'"')
+    problems = refusal(app, b'<?xml version="1.0"?><!DOCTYPE d [' + entities + b']>' + body)
+    assert len(problems) == 1 and reason in next(iter(problems))[1]
+
+
 def test_xml_that_breaks_the_bpmn_schema_is_refused(app):
     broken = SAMPLE.replace(b'<bpmn:startEvent id="start" name="Request received">',
                             b'<bpmn:startEvent id="start" name="Request received" colour="red">')

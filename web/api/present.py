@@ -32,7 +32,7 @@ _HIDDEN_HISTORY = {"api_request"}
 def case_view(case) -> dict:
     """The whole case, as GET /cases/{id} answers it."""
     instance = instances.get(case.id)
-    workflow = instances.load(instance)
+    workflow = instances.peek(instance)
     data = instances.current_data(workflow)
     view = case_summary(case, instance.status)
     view["created_by"] = case.created_by
@@ -141,7 +141,7 @@ def task_detail(row) -> dict:
     view["form"] = {"name": row.form, "schema": definitions.form_schema(definition, row.form)}
     view["data"] = {}
     instance = instances.get(row.instance_id)
-    workflow = instances.load(instance)
+    workflow = instances.peek(instance)
     for task in instances.all_tasks(workflow):
         if str(task.id) == row.id:
             view["data"] = jsonable(task.data)
@@ -152,7 +152,7 @@ def task_detail(row) -> dict:
 
 
 def instance_view(instance) -> dict:
-    workflow = instances.load(instance)
+    workflow = instances.peek(instance)
     definition = definitions.get(instance.definition_id)
     return {"id": instance.id, "process_id": instance.process_id, "version": definition.version,
             "business_key": instance.business_key, "region": instance.region, "status": instance.status,
