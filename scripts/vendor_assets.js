@@ -1,0 +1,17 @@
+// Copies the bpmn-js viewer from node_modules into web/static/vendor/ (served locally, no CDN).
+// Runs as the root package's postinstall, so `npm ci --no-audit --no-fund` is the whole step.
+const fs = require("fs");
+const path = require("path");
+
+const root = path.resolve(__dirname, "..");
+const dist = path.join(root, "node_modules", "bpmn-js", "dist");
+const target = path.join(root, "web", "static", "vendor", "bpmn-js");
+
+fs.rmSync(target, { recursive: true, force: true });
+fs.mkdirSync(target, { recursive: true });
+fs.copyFileSync(path.join(dist, "bpmn-navigated-viewer.production.min.js"),
+                path.join(target, "bpmn-navigated-viewer.production.min.js"));
+fs.cpSync(path.join(dist, "assets"), path.join(target, "assets"), { recursive: true });
+const version = require(path.join(root, "node_modules", "bpmn-js", "package.json")).version;
+fs.writeFileSync(path.join(target, "VERSION"), version + "\n");
+console.log(`bpmn-js ${version} viewer copied to ${path.relative(root, target)}`);

@@ -1,0 +1,228 @@
+"""`flask demo seed`: demo accounts and, when the permit procedure is deployed, demo cases.
+
+For development and demonstrations only (`make run` calls it). Existing accounts are left as
+they are (their passwords are never reset); cases are added only to a database without any.
+"""
+from __future__ import annotations
+
+import zlib
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from engine.db import db
+
+from .inbox import users
+
+DEMO_PASSWORD = "permits-demo"
+# (username, full name, roles, region)
+DEMO_USERS = (
+    ("aigul", "Aigul Serikova", ["officer"], "AST"),
+    ("berik", "Berik Nurlanov", ["officer"], "AST"),
+    ("dana", "Dana Akhmetova", ["officer"], "SHY"),
+    ("erlan", "Erlan Zhaksybekov", ["supervisor"], "AST"),
+    ("gulnara", "Gulnara Omarova", ["analyst"], None),
+    ("admin", "System Administrator", ["admin"], None),
+)
+
+demo_cli = AppGroup("demo", help="Demo data for development.")
+
+
+@demo_cli.command("seed")
+@click.option("--password", default=DEMO_PASSWORD, show_default=True,
+              help="Password of the demo accounts created now.")
+@click.option("--cases/--no-cases", default=True, show_default=True,
+              help="Also start demo cases when the permit procedure is deployed.")
+def seed_command(password, cases):
+    """Create the demo accounts (and demo cases) unless they exist."""
+    for username, full_name, roles, region in DEMO_USERS:
+        if users.by_username(username) is not None:
+            click.echo(f"user {username}: exists, left as it is")
+            continue
+        users.create_user(username, password, roles, region, actor="demo", full_name=full_name)
+        click.echo(f"user {username}: created ({', '.join(roles)}{', ' + region if region else ''}), "
+                   f"password {password}")
+    if cases:
+        for line in seed_cases():
+            click.echo(line)
+
+
+def seed_cases() -> list[str]:
+    """Demo cases of the permit procedure in several states; lines saying what was done."""
+    from engine import clock, definitions
+    from handlers.cases import Case
+    if definitions.latest(PROCESS_ID) is None:
+        return [f"demo cases skipped: process {PROCESS_ID} is not deployed "
+                "(run `flask processes deploy` first)"]
+    if db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar():
+        return ["demo cases skipped: the database already has cases"]
+    lines = [load_reference_data()]
+    today = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    opened = {}
+    for number, region, person, changes, filed_days_ago, purpose in DEMO_CASES:
+        try:
+            opened[number] = open_demo_case(number, region, person, changes, filed_days_ago, today)
+            lines.append(f"case {number} ({region}): opened — {purpose}")
+        except Exception as err:  # one broken demo case must not stop the others
+            db.session.rollback()
+            lines.append(f"case {number}: not opened: {type(err).__name__}: {err}")
+    lines.extend(_advance(opened))
+    return lines
+
+
+PROCESS_ID = "permit_issue"
+DEMO_OFFICER = "aigul"
+
+# (number, region, applicant (last, first, birth YYMMDD, sex digit, citizenship), changes to the
+# application, days since filing, what the case shows)
+DEMO_CASES = (
+    ("DEMO-0001", "AST", ("Karimov", "Aziz", "900312", "3", "UZ"), {}, 0,
+     "waits for an officer's decision"),
+    ("DEMO-0002", "AST", ("Tursunov", "Bekzod", "910405", "3", "TJ"), {}, 0,
+     "taken by aigul, waits for her decision"),
+    ("DEMO-0003", "AST", ("Rahimova", "Dilnoza", "930721", "4", "UZ"), {}, 0,
+     "issued by aigul"),
+    ("DEMO-0004", "AST", ("Nazarov", "Farrukh", "870910", "3", "TJ"), {"tax_payment.amount_kzt": 1000}, 0,
+     "refused: the tax prepaid is too little"),
+    ("DEMO-0005", "AST", ("Aliyeva", "Nigora", None, None, "AZ"), {"applicant.iin": "880515400008",
+                                                                    "applicant.birth_date": "1988-05-15"}, 0,
+     "refused: the police object (watch list of the simulator)"),
+    ("DEMO-0006", "AST", ("Saidov", "Jamshid", "950101", "3", "UZ"), {"documents": "without insurance"}, 0,
+     "not accepted: the medical insurance is missing"),
+    ("DEMO-0007", "AST", ("Mirzaeva", "Kamola", None, None, "UZ"), {"applicant.iin": "920320350008",
+                                                                    "applicant.birth_date": "1992-03-20"}, 0,
+     "waits for the police, who will not answer (silent list of the simulator)"),
+    ("DEMO-0008", "SHY", ("Yusupov", "Jasur", "890228", "3", "UZ"), {}, 0,
+     "waits for a decision in Shymkent (dana's region)"),
+    ("DEMO-0009", "AST", ("Ismoilov", "Otabek", "960617", "3", "TJ"), {}, 6,
+     "filed 6 days ago: the decision is overdue (supervision page)"),
+)
+
+
+def load_reference_data() -> str:
+    """The development reference data (quotas, MCI, tax rates...) the procedure needs."""
+    from engine import clock
+    from handlers import reference
+    from handlers.cli import development_data
+    today = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    changed = reference.load(development_data(current_app.config, today), actor="demo",
+                             regions=current_app.config["REGIONS"])
+    db.session.commit()
+    return f"reference data for development loaded ({changed} value(s) changed)"
+
+
+def open_demo_case(number, region, person, changes=None, filed_days_ago=0, today=None):
+    """Open one issue case of the permit procedure for a made-up applicant, filed days ago."""
+    from engine import clock
+    from handlers import cases
+    today = today or clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    body = application(person, today - timedelta(days=filed_days_ago), changes)
+    filed_at = clock.now() - timedelta(days=filed_days_ago)
+    data = {"region": region, "kind": "issue", "application": body, "filed_at": filed_at.isoformat()}
+    applicant = body["applicant"]
+    return cases.open_case("issue", PROCESS_ID, data, region=region, created_by="demo",
+                           application_no=number, channel="egov", applicant_iin=applicant["iin"],
+                           applicant_name=f"{applicant['last_name']} {applicant['first_name']}")
+
+
+def _advance(opened) -> list[str]:
+    """Let the simulated police answer, then have the demo officer take and decide cases."""
+    from engine import clock, tasks, timers
+    from handlers import police
+    lines = []
+    police.deliver_due_replies(clock.now())
+    officer = tasks.Actor(DEMO_OFFICER, frozenset({"officer"}), frozenset({"AST"}))
+    for number, decision in (("DEMO-0002", None), ("DEMO-0003", {"data_matches": True, "decision": "issue"})):
+        case = opened.get(number)
+        task = _open_task(case.id) if case is not None else None
+        if task is None:
+            lines.append(f"case {number}: no decision task to take")
+            continue
+        try:
+            tasks.claim(task.id, officer)
+            if decision is not None:
+                tasks.complete(task.id, officer, decision)
+        except Exception as err:
+            db.session.rollback()
+            lines.append(f"case {number}: the demo decision failed: {type(err).__name__}: {err}")
+    result = timers.run_due()
+    lines.append(f"timers due now fired: {result}")
+    return lines
+
+
+def _open_task(instance_id):
+    from engine import tasks
+    return db.session.execute(sa.select(tasks.HumanTask).filter_by(
+        instance_id=instance_id, status=tasks.READY)).scalars().first()
+
+
+def application(person, filed_on, changes=None) -> dict:
+    """A well-formed issue application (the shape the API passes on) for a made-up applicant.
+
+    `person` is (last name, first name, birth YYMMDD, IIN century-and-sex digit, citizenship);
+    `changes` maps "section.field" to a new value.
+    """
+    last, first, born, sex_digit, citizenship = person
+    iin = _iin(born, sex_digit) if born else None
+    body = {
+        "applicant": {"iin": iin, "last_name": last, "first_name": first, "patronymic": None,
+                      "citizenship": citizenship,
+                      "birth_date": _birth_date(born, sex_digit) if born else None,
+                      "passport_no": f"FA{zlib.crc32(last.encode()) % 10**7:07d}",
+                      "passport_expiry": (filed_on + timedelta(days=900)).isoformat(),
+                      "entry_date": (filed_on - timedelta(days=20)).isoformat()},
+        "employer": {"iin": "771212400000" if _valid("771212400000") else _iin("771212", "4"),
+                     "full_name": "Aigerim Nurlanovna Sadykova", "address": "Astana, Mangilik El 10, apt 5"},
+        "period": {"months": 6, "start_date": (filed_on + timedelta(days=7)).isoformat()},
+        "tax_payment": {"receipt_no": f"KGD-{zlib.crc32(first.encode()) % 10**6:06d}", "amount_kzt": None,
+                        "paid_at": datetime.combine(filed_on, datetime.min.time(), timezone.utc).isoformat(),
+                        "payer_iin": iin},
+        "documents": [
+            {"type": kind, "number": f"N-{i}", "issued_at": (filed_on - timedelta(days=30)).isoformat(),
+             "valid_until": (filed_on + timedelta(days=300)).isoformat()}
+            for i, kind in enumerate(("identity_document", "medical_certificate", "medical_insurance",
+                                      "fingerprint_certificate", "tax_receipt"))],
+    }
+    for path, value in (changes or {}).items():
+        if path == "documents":
+            body["documents"] = [d for d in body["documents"] if d["type"] != "medical_insurance"]
+            continue
+        section, field = path.split(".")
+        body[section][field] = value
+    body["tax_payment"]["payer_iin"] = body["applicant"]["iin"]
+    if body["tax_payment"]["amount_kzt"] is None:
+        body["tax_payment"]["amount_kzt"] = _tax_due(filed_on, body["period"]["months"])
+    return body
+
+
+def _tax_due(filed_on, months) -> int:
+    from handlers.tax import DEFAULT_TABLES
+    year = filed_on.year
+    mci = DEFAULT_TABLES["mci"].get(year) or max(DEFAULT_TABLES["mci"].values())
+    rate = DEFAULT_TABLES["rate_mci_per_month"].get(year) or max(DEFAULT_TABLES["rate_mci_per_month"].values())
+    return int(Decimal(str(rate)) * mci * months) + 1
+
+
+def _iin(born: str, sex_digit: str) -> str:
+    from handlers.identity import check_digit
+    for serial in range(1, 10000):
+        first_eleven = f"{born}{sex_digit}{serial:04d}"
+        digit = check_digit(first_eleven)
+        if digit is not None:
+            return first_eleven + str(digit)
+    raise ValueError(f"no IIN for {born}")
+
+
+def _valid(iin: str) -> bool:
+    from handlers.identity import iin_is_valid
+    return iin_is_valid(iin)
+
+
+def _birth_date(born: str, sex_digit: str) -> str:
+    century = {"1": 1800, "2": 1800, "3": 1900, "4": 1900, "5": 2000, "6": 2000}[sex_digit]
+    return f"{century + int(born[:2])}-{born[2:4]}-{born[4:6]}"

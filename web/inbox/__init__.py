@@ -1,0 +1,44 @@
+"""The officers' inbox: server-rendered pages for officers, supervisors, analysts and admins.
+
+Every page needs sign-in (a blueprint-wide check, so a new page cannot forget it); every form
+carries a CSRF token checked for every POST of this blueprint. The REST API, which signs in
+with tokens and no cookies, is left to its own rules.
+"""
+from flask import Blueprint
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+bp = Blueprint("inbox", __name__, template_folder="../templates", static_folder="../static",
+               static_url_path="/assets")
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+def init_app(app):
+    from . import users
+    # CSRF is checked by this blueprint's own before_request, not for the whole application.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    # A token lives as long as the signed-in session (PERMANENT_SESSION_LIFETIME): a decision
+    # form left open while the officer reads the case must still submit.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.config["SESSION_COOKIE_SECURE"] = _secure_cookies(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "inbox.sign_in"
+    login_manager.login_message = "Please sign in to see this page."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(users.load_session_user)
+    app.register_blueprint(bp)
+    app.cli.add_command(users.users_cli)
+
+
+def _secure_cookies(app) -> bool:
+    value = app.config.get("SESSION_COOKIE_SECURE", "auto")
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return not (app.debug or app.testing)
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+from . import auth, display, queue, task, case, supervision, definitions, search  # noqa: E402,F401

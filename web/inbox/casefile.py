@@ -1,0 +1,398 @@
+"""Everything a case page or a task page shows, read from the case row, the workflow and the log.
+
+The shape of the case data grows with the procedures, so each part is read defensively: a
+missing or oddly shaped key leaves its section empty, never breaks the page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import sqlalchemy as sa
+from flask import current_app
+from SpiffWorkflow.util.task import TaskState
+
+from engine import audit, clock, definitions, instances, tasks
+from engine.db import db
+from engine.instances import ProcessInstance
+from handlers import decision_documents, grounds as grounds_module, identity
+
+from .display import as_datetime, working_days_left
+
+DOCUMENT_TITLES = {
+    "motivated_refusal": "Motivated refusal (appendix 4)",
+    "not_accepted_receipt": "Receipt refusing to accept the documents (appendix 3)",
+}
+EVENT_WORDS = {
+    "instance_started": "Case started",
+    "instance_completed": "Case completed",
+    "instance_cancelled": "Case cancelled",
+    "task_claimed": "Task taken",
+    "task_unclaimed": "Task given back",
+    "task_reassigned": "Task reassigned",
+    "task_completed": "Task completed",
+    "timer_fired": "Deadline timer fired",
+    "timer_cancelled": "Deadline timer cancelled",
+    "message_delivered": "Message received",
+    "incident_raised": "Incident",
+    "incident_retried": "Incident retried",
+}
+
+
+@dataclass
+class CaseFile:
+    instance: ProcessInstance
+    case: object | None            # handlers.cases.Case, when the procedure opened one
+    data: dict
+    workflow: object
+    number: str
+    applicant_name: str | None
+    outcome: dict | None
+    open_tasks: list = field(default_factory=list)
+
+    @property
+    def application(self) -> dict:
+        value = self.data.get("application")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def status(self) -> str:
+        return self.instance.status
+
+
+def load(row: ProcessInstance) -> CaseFile:
+    from handlers.cases import Case
+    case = db.session.get(Case, row.id)
+    workflow = instances.peek(row)
+    data = instances.current_data(workflow) or _latest_step_data(workflow)
+    outcome = data.get("outcome") if isinstance(data.get("outcome"), dict) else None
+    if outcome is None and case is not None and isinstance(case.outcome, dict):
+        outcome = case.outcome
+    applicant = (data.get("application") or {}).get("applicant") if isinstance(data.get("application"), dict) else None
+    name = (case.applicant_name if case is not None else None) or _person_name(applicant)
+    number = ((case.application_no if case is not None else None) or row.business_key or row.id)
+    open_tasks = list(db.session.execute(
+        sa.select(tasks.HumanTask).filter_by(instance_id=row.id, status=tasks.READY)
+        .order_by(tasks.HumanTask.created_at)).scalars())
+    return CaseFile(instance=row, case=case, data=data, workflow=workflow, number=number,
+                    applicant_name=name, outcome=outcome, open_tasks=open_tasks)
+
+
+def task_data(casefile: CaseFile, task_id: str) -> dict:
+    """The data the task sees (its own copy while it is open), else the case's current data."""
+    try:
+        task = casefile.workflow.get_task_from_id(UUID(task_id))
+    except Exception:
+        return casefile.data
+    if task is not None and task.state == TaskState.READY and isinstance(task.data, dict):
+        return task.data
+    return casefile.data
+
+
+def other_data(data: dict) -> dict:
+    """The case data no section shows on its own (still worth a look)."""
+    from .display import KNOWN_DATA_KEYS
+    hidden = set(KNOWN_DATA_KEYS) | set(checks(data))
+    return {k: v for k, v in sorted(data.items()) if k not in hidden and not k.startswith("_")}
+
+
+def identity_comparison(data: dict) -> dict | None:
+    """The application against the identity data: a stored comparison, else one made now."""
+    for candidate in _candidates(data):
+        if isinstance(candidate, dict) and isinstance(candidate.get("fields"), dict) and any(
+                isinstance(f, dict) and "from_application" in f for f in candidate["fields"].values()):
+            return candidate
+    applicant = (data.get("application") or {}).get("applicant") if isinstance(data.get("application"), dict) else None
+    if isinstance(applicant, dict) and applicant.get("iin"):
+        try:
+            return identity.compare_identity(applicant)
+        except (ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+def checks(data: dict) -> dict:
+    """Each check's result by name: the "checks" mapping when the procedure keeps one, else
+    every top-level result shaped like a check (a boolean `ok` and a list of `grounds`)."""
+    value = data.get("checks")
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return {str(item.get("name") or item.get("check") or i): item
+                for i, item in enumerate(value) if isinstance(item, dict)}
+    return {key: result for key, result in data.items()
+            if isinstance(result, dict) and isinstance(result.get("ok"), bool)
+            and isinstance(result.get("grounds"), list)}
+
+
+def outcome_grounds(outcome: dict | None) -> list[dict]:
+    result = []
+    for ground in (outcome or {}).get("grounds") or []:
+        if isinstance(ground, str):
+            ground = {"code": ground}
+        if not isinstance(ground, dict):
+            continue
+        known = grounds_module.REFUSAL_GROUNDS.get(ground.get("code")) or \
+            grounds_module.REVOCATION_GROUNDS.get(ground.get("code"))
+        result.append({"code": ground.get("code"),
+                       "title": ground.get("title") or (known.title if known else ground.get("code")),
+                       "check": ground.get("check"), "evidence": ground.get("evidence"),
+                       "legal_basis": ground.get("legal_basis") or (known.legal_basis if known else None)})
+    return result
+
+
+PERMIT_SUMMARY = ("number", "status", "holder", "employer", "valid_from", "valid_to", "months",
+                  "issued_on", "revocation")
+
+
+def permit_view(permit: dict | None) -> dict | None:
+    """The permit as the case page shows it: the essentials, and the rest to unfold."""
+    if not isinstance(permit, dict):
+        return None
+    summary = {}
+    for key in PERMIT_SUMMARY:
+        value = permit.get(key)
+        if key in ("holder", "employer") and isinstance(value, dict):
+            value = value.get("name") or " ".join(str(v) for v in value.values() if v)
+        if value not in (None, "", [], {}):
+            summary[key] = value
+    rest = {k: v for k, v in permit.items() if k not in summary}
+    return {"summary": summary or permit, "rest": rest if summary else {}}
+
+
+def deadlines(casefile: CaseFile) -> list[dict]:
+    """Each recorded deadline: its rule, due time and whether it was met, missed or is open.
+
+    Judged, in this order, by the record's own `met` or `met_at`; by the human task that
+    waited under it (task property `deadline`): done by the due time or not; by the timer
+    that watched it (a timer due at the same instant): cancelled because the wait ended first
+    (met) or fired (missed); and by the end of the case. A time derived from another deadline
+    (`local_time_on(..., of=...)`, a reminder) is "sent" or "not needed" instead.
+    """
+    records = casefile.data.get("deadlines")
+    if not isinstance(records, dict):
+        return []
+    instance_id = casefile.instance.id
+    waited = {}
+    for row in db.session.execute(sa.select(tasks.HumanTask).filter_by(instance_id=instance_id)).scalars():
+        if row.deadline:
+            waited.setdefault(row.deadline, []).append(row)
+    watched = {}
+    for event in db.session.execute(sa.select(audit.AuditEvent).where(
+            audit.AuditEvent.instance_id == instance_id,
+            audit.AuditEvent.event.in_(("timer_fired", "timer_cancelled")))).scalars():
+        due = as_datetime((event.details or {}).get("due_at"))
+        if due is not None:
+            watched.setdefault(due, []).append(event)
+    ended_at = casefile.instance.completed_at
+    now = clock.now()
+    result = []
+    for name, record in records.items():
+        if isinstance(record, dict):
+            result.append(_deadline_state(name, record, waited.get(name) or [], watched, ended_at, now))
+    return sorted(result, key=lambda i: (i["due_at"] is None, i["due_at"] or now))
+
+
+def _deadline_state(name, record, task_rows, watched, ended_at, now) -> dict:
+    due = as_datetime(record.get("due_at")) or as_datetime(record.get("due_at_utc"))
+    inputs = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
+    reminder = inputs.get("rule") == "local_time_on" and bool(inputs.get("of"))
+    item = {"name": name, "rule": record.get("rule"), "due_at": due, "state": "unknown", "at": None,
+            "days_left": None}
+    done_at = as_datetime(record.get("met_at") or record.get("done_at"))
+    timer_events = watched.get(due, []) if due is not None else []
+    if isinstance(record.get("met"), bool):
+        item["state"] = "met" if record["met"] else "missed"
+    elif due is None:
+        pass
+    elif done_at is not None:
+        item["state"], item["at"] = ("met" if done_at <= due else "missed"), done_at
+    elif task_rows and all(r.status != tasks.READY for r in task_rows):
+        finished = max((r.completed_at for r in task_rows if r.completed_at), default=None)
+        if finished is not None:
+            item["state"], item["at"] = ("met" if finished <= due else "missed"), finished
+    elif task_rows:
+        item["state"] = "overdue" if due < now else "open"
+        item["days_left"] = working_days_left(due, now)
+    elif timer_events:
+        fired = [e for e in timer_events if e.event == "timer_fired"]
+        last = (fired or timer_events)[-1]
+        if reminder:
+            item["state"] = "sent" if fired else "not needed"
+        else:
+            item["state"] = "missed" if fired else "met"
+        item["at"] = last.at
+    elif ended_at is None:
+        item["state"] = "overdue" if due < now and not reminder else ("open" if due >= now else "passed")
+        item["days_left"] = working_days_left(due, now) if due >= now else None
+    elif reminder:
+        item["state"] = "not needed" if ended_at <= due else "passed"
+    elif ended_at <= due:
+        item["state"], item["at"] = "met", ended_at
+    else:
+        item["state"] = "passed"
+    return item
+
+
+def documents(casefile: CaseFile) -> list[dict]:
+    """The decision documents: those the procedure stored, else the one its outcome calls for."""
+    found = []
+    for key, value in sorted(casefile.data.items()):
+        if isinstance(value, dict) and isinstance(value.get("html"), str) and value.get("document"):
+            found.append({"key": key, "title": DOCUMENT_TITLES.get(value["document"], value["document"]),
+                          "date": value.get("date"), "html": value["html"]})
+    if found:
+        return found
+    generated = _document_from_outcome(casefile)
+    return [generated] if generated else []
+
+
+def document(casefile: CaseFile, key: str) -> dict | None:
+    return next((d for d in documents(casefile) if d["key"] == key), None)
+
+
+def diagram_states(casefile: CaseFile) -> dict:
+    """Element ids of the diagram: steps completed, where the case waits now, where it failed."""
+    completed, current, failed = set(), set(), set()
+    for task in instances.all_tasks(casefile.workflow):
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            completed.add(bpmn_id)
+        elif task.state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+            current.add(bpmn_id)
+        elif task.state == TaskState.ERROR:
+            failed.add(bpmn_id)
+    row = casefile.instance
+    if row.incident_task_id:
+        try:
+            task = casefile.workflow.get_task_from_id(UUID(row.incident_task_id))
+            if task is not None and task.task_spec.bpmn_id:
+                failed.add(task.task_spec.bpmn_id)
+        except Exception:
+            pass
+    current -= failed
+    if row.status in (instances.COMPLETED, instances.TERMINATED):
+        current.clear()
+    return {"completed": sorted(completed - current - failed), "current": sorted(current),
+            "incident": sorted(failed)}
+
+
+def step_names(casefile: CaseFile, ids) -> list[str]:
+    spec_names = {}
+    for task in instances.all_tasks(casefile.workflow):
+        spec = task.task_spec
+        if getattr(spec, "bpmn_id", None):
+            spec_names[spec.bpmn_id] = spec.bpmn_name or spec.bpmn_id
+    return [spec_names.get(i, i) for i in ids]
+
+
+def timeline(instance_id: str) -> list[dict]:
+    names = dict(db.session.execute(sa.select(tasks.HumanTask.id, tasks.HumanTask.name)
+                                    .filter_by(instance_id=instance_id)).all())
+    result = []
+    for event in audit.trail(instance_id):
+        details = event.details or {}
+        result.append({"at": event.at, "actor": event.actor,
+                       "event": EVENT_WORDS.get(event.event, event.event.replace("_", " ").capitalize()),
+                       "code": event.event, "task": details.get("task") if isinstance(details.get("task"), str)
+                       else names.get(event.task_id),
+                       "summary": _summary(event.event, details)})
+    return result
+
+
+def definition_for(row: ProcessInstance):
+    return definitions.get(row.definition_id)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _candidates(data):
+    yield data.get("identity")
+    yield data.get("identity_check")
+    for value in checks(data).values():
+        yield value
+
+
+def _latest_step_data(workflow) -> dict:
+    # current_data may land on an internal join (no BPMN id) that holds no data yet; the
+    # newest step of the diagram then tells the case's data.
+    steps = [t for t in instances.all_tasks(workflow, TaskState.COMPLETED | TaskState.ERROR | TaskState.READY |
+                                            TaskState.WAITING | TaskState.STARTED)
+             if getattr(t.task_spec, "bpmn_id", None) and t.data]
+    newest = max(steps, key=lambda t: t.last_state_change, default=None)
+    return newest.data if newest is not None else {}
+
+
+def _person_name(person) -> str | None:
+    if not isinstance(person, dict):
+        return None
+    parts = [person.get(k) for k in ("last_name", "first_name", "middle_name", "patronymic")]
+    text = " ".join(str(p) for p in parts if p)
+    return text or person.get("name")
+
+
+def _summary(event, details) -> str:
+    if event in ("task_reassigned", "task_unclaimed"):
+        return f"from {details.get('from') or 'nobody'} to {details.get('to') or 'nobody'}"
+    if event == "task_completed" and isinstance(details.get("data"), dict):
+        return "; ".join(f"{k}: {_short(v)}" for k, v in details["data"].items())
+    if event in ("incident_raised", "incident_retried"):
+        return str(details.get("message") or "")[:300]
+    if event in ("timer_fired", "timer_cancelled"):
+        return f"{details.get('name') or details.get('bpmn_id') or ''}".strip()
+    if event == "message_delivered":
+        return str(details.get("name") or "")
+    if event == "instance_started":
+        return f"{details.get('process_id', '')} version {details.get('version', '')}"
+    if event == "instance_cancelled":
+        return str(details.get("reason") or "")
+    return ""
+
+
+def _short(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)[:200]
+
+
+def _document_from_outcome(casefile: CaseFile) -> dict | None:
+    outcome = casefile.outcome or {}
+    stored = [g for g in outcome.get("grounds") or [] if isinstance(g, dict) and g.get("code")]
+    if not stored or outcome.get("code") in ("issued", "extended"):
+        return None
+    try:
+        not_accepted = all(grounds_module.is_not_accepted(g["code"]) for g in stored)
+        applicant = (casefile.application.get("applicant") or {})
+        case = casefile.case
+        filed = casefile.application.get("filing_date") or casefile.application.get("filed_on") \
+            or casefile.instance.created_at.astimezone(_zone()).date().isoformat()
+        decided = as_datetime(outcome.get("decided_at")) or casefile.instance.updated_at
+        mapping = {
+            "case_id": casefile.number,
+            "kind": (case.kind if case is not None and case.kind in decision_documents.KIND_WORDS else "issue"),
+            "region": casefile.instance.region or (case.region if case is not None else None),
+            "channel": case.channel if case is not None else None,
+            "filed_on": filed,
+            "date": decided.astimezone(_zone()).date().isoformat(),
+            "applicant": {"name": casefile.applicant_name or "",
+                          "iin": applicant.get("iin") or (case.applicant_iin if case is not None else "")},
+            "grounds": stored,
+            "officer": outcome.get("decided_by"),
+        }
+        render = (decision_documents.render_not_accepted_receipt if not_accepted
+                  else decision_documents.render_motivated_refusal)
+        html = render(mapping, current_app.config)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        current_app.logger.warning("decision document of case %s not rendered: %s", casefile.instance.id, err)
+        return None
+    document = "not_accepted_receipt" if not_accepted else "motivated_refusal"
+    return {"key": document, "title": DOCUMENT_TITLES[document], "date": mapping["date"], "html": html}
+
+
+def _zone():
+    from zoneinfo import ZoneInfo
+    return ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])

@@ -1,0 +1,79 @@
+"""Supervisors: the region's escalated and overdue tasks, reassignment; incidents and retry."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from engine import clock, instances, tasks
+from engine.db import db
+from engine.exceptions import Conflict, EngineError, Forbidden
+from engine.instances import ProcessInstance
+
+from . import access, bp, users
+from .queue import act, describe
+
+
+@bp.get("/supervision")
+@access.role_required("supervisor", "admin")
+def supervision():
+    regions = access.regions()
+    now = clock.now()
+    query = sa.select(tasks.HumanTask).where(
+        tasks.HumanTask.status == tasks.READY,
+        tasks.HumanTask.role.in_(current_app.config["SUPERVISED_ROLES"]),
+        sa.or_(tasks.HumanTask.escalated.is_(True), tasks.HumanTask.due_at < now))
+    if regions is not None:
+        query = query.where(tasks.HumanTask.region.in_(regions))
+    rows = list(db.session.execute(query.order_by(tasks.HumanTask.due_at, tasks.HumanTask.id)
+                                   .limit(500)).scalars())
+    officers = {region: users.officers_of(region) for region in {r.region for r in rows if r.region}}
+    return render_template("inbox/supervision.html", items=describe(rows), officers=officers)
+
+
+@bp.post("/supervision/tasks/<task_id>/reassign")
+@access.role_required("supervisor", "admin")
+def reassign(task_id):
+    actor = access.supervising_actor()
+    row = act(lambda: tasks.visible_to(actor, task_id), task_id)
+    target = request.form.get("to") or None
+    if target is not None and target not in {u.username for u in users.officers_of(row.region)}:
+        flash(f"Not reassigned: {target} is not an officer of {row.region}.", "error")
+        return redirect(url_for("inbox.supervision"))
+    try:
+        tasks.unclaim(task_id, actor, reassign_to=target, as_supervisor=True)
+    except (Conflict, Forbidden) as err:
+        db.session.rollback()
+        flash(f"Not reassigned: {err}.", "error")
+        return redirect(url_for("inbox.supervision"))
+    flash(f"“{row.name}” is now {'with ' + target if target else 'unassigned'}.", "success")
+    return redirect(url_for("inbox.supervision"))
+
+
+@bp.get("/incidents")
+@access.role_required("supervisor", "admin")
+def incidents():
+    regions = access.regions()
+    query = sa.select(ProcessInstance).filter_by(status=instances.INCIDENT)
+    if regions is not None:
+        query = query.where(ProcessInstance.region.in_(regions))
+    rows = list(db.session.execute(query.order_by(ProcessInstance.incident_at).limit(500)).scalars())
+    return render_template("inbox/incidents.html", rows=rows)
+
+
+@bp.post("/incidents/<instance_id>/retry")
+@access.role_required("supervisor", "admin")
+def retry(instance_id):
+    access.visible_instance(instance_id)
+    try:
+        row = instances.retry(instance_id, current_user.username)
+    except EngineError as err:
+        db.session.rollback()
+        flash(f"Not retried: {err}.", "error")
+        return redirect(url_for("inbox.incidents"))
+    if row.status == instances.INCIDENT:
+        flash(f"Retried, and it failed again: {row.incident_message}", "error")
+    else:
+        flash("Retried: the case runs on.", "success")
+    return redirect(request.form.get("back") == "case" and url_for("inbox.case", instance_id=instance_id)
+                    or url_for("inbox.incidents"))

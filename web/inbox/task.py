@@ -1,0 +1,77 @@
+"""The task page: the case as the officer needs it on one screen, and the task's form."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from engine import definitions, tasks
+from engine.db import db
+from engine.exceptions import Conflict, Forbidden, InvalidData, NotFound
+
+from . import access, bp, casefile, schema_form
+from .display import is_overdue, working_days_left
+
+
+@bp.get("/tasks/<task_id>")
+def task(task_id):
+    row = _visible(task_id)
+    return _page(row)
+
+
+@bp.post("/tasks/<task_id>")
+def complete(task_id):
+    row = _visible(task_id)
+    schema = _schema(row)
+    submitted = schema_form.parse(schema, request.form) if schema is not None else {}
+    try:
+        tasks.complete(task_id, access.actor(), submitted)
+    except InvalidData as err:
+        db.session.rollback()
+        return _page(tasks.get(task_id), values=submitted, errors=err.errors,
+                     message="The form has errors: see the marked fields."), 422
+    except Forbidden as err:
+        db.session.rollback()
+        return _page(tasks.get(task_id), values=submitted, message=f"Not saved: {err}."), 403
+    except Conflict as err:
+        db.session.rollback()
+        flash(f"Not saved: {err}.", "error")
+        return redirect(url_for("inbox.task", task_id=task_id))
+    flash(f"Done: “{row.name}” of case {_number(row)} is completed.", "success")
+    return redirect(url_for("inbox.queue"))
+
+
+def _page(row, values=None, errors=None, message=None):
+    instance = access.visible_instance(row.instance_id)
+    file = casefile.load(instance)
+    data = casefile.task_data(file, row.id)
+    schema = _schema(row)
+    fields, form_errors = schema_form.fields(schema, values, errors) if schema else ([], [])
+    mine = row.assignee == current_user.username
+    return render_template(
+        "inbox/task.html", task=row, file=file, data=data, schema=schema, fields=fields,
+        form_errors=form_errors, message=message, mine=mine,
+        editable=mine and row.status == tasks.READY,
+        identity=casefile.identity_comparison(data), checks=casefile.checks(data),
+        other=casefile.other_data(data), days_left=working_days_left(row.due_at),
+        overdue=row.status == tasks.READY and is_overdue(row.due_at))
+
+
+def _visible(task_id):
+    try:
+        return tasks.visible_to(access.actor(), task_id)
+    except NotFound:
+        access.refused("task", task_id=task_id)
+        abort(404)
+
+
+def _schema(row):
+    if not row.form:
+        return None
+    definition = definitions.get(row.definition_id)
+    return definitions.form_schema(definition, row.form) if definition is not None else None
+
+
+def _number(row):
+    from handlers.cases import Case
+    case = db.session.get(Case, row.instance_id)
+    return (case.application_no if case is not None and case.application_no else row.instance_id[:8])

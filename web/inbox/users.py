@@ -1,0 +1,273 @@
+"""Officers and other people who sign in to the inbox: accounts, passwords, lock-out, `flask users`.
+
+Passwords are stored as werkzeug hashes only. After LOGIN_MAX_FAILURES wrong passwords in a row
+an account is locked for LOGIN_LOCKOUT_MINUTES; a correct password during the lock is refused too.
+Every change to an account is in the audit log (never a password or its hash).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine import audit, clock
+from engine.db import UTCDateTime, db
+
+ROLES = ("officer", "supervisor", "analyst", "admin")
+# Roles whose work is bound to one region; admin and analyst work across the country.
+REGIONAL_ROLES = ("officer", "supervisor")
+# Compared against when the username is unknown, so both answers take as long.
+_DUMMY_HASH = generate_password_hash("not-a-password")
+
+
+class UserError(ValueError):
+    """An account change refused, with the reason in plain words."""
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "app_user"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    username = sa.Column(sa.String(100), nullable=False, unique=True)
+    full_name = sa.Column(sa.String(300))
+    password_hash = sa.Column(sa.String(300), nullable=False)
+    roles = sa.Column(sa.JSON, nullable=False, default=list)
+    region = sa.Column(sa.String(20))
+    disabled = sa.Column(sa.Boolean, nullable=False, default=False)
+    failed_attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    locked_until = sa.Column(UTCDateTime)
+    created_at = sa.Column(UTCDateTime, nullable=False)
+
+    def get_id(self):
+        # The session names the password too: a new password or a disabled account ends
+        # every session signed in before.
+        return f"{self.id}:{self.session_fingerprint()}"
+
+    def session_fingerprint(self) -> str:
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    @property
+    def is_active(self):
+        return not self.disabled
+
+    def has_role(self, *roles) -> bool:
+        return any(role in (self.roles or []) for role in roles)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+    def is_locked(self, now=None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or clock.now())
+
+
+def load_session_user(session_id: str) -> User | None:
+    """The signed-in user a session names, if the account still exists, is enabled and has
+    the same password."""
+    user_id, _, fingerprint = (session_id or "").partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.disabled or user.session_fingerprint() != fingerprint:
+        return None
+    return user
+
+
+def by_username(username: str) -> User | None:
+    return db.session.execute(sa.select(User).filter_by(username=username)).scalar_one_or_none()
+
+
+def authenticate(username: str, password: str) -> tuple[User | None, str | None]:
+    """(user, None) when the password is right and the account may sign in, else (None, reason).
+
+    Reasons: "invalid" (unknown user or wrong password, not told apart), "locked", "disabled".
+    Every attempt is audited and committed.
+    """
+    config = current_app.config
+    now = clock.now()
+    user = by_username(username) if username else None
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        audit.record("sign_in_failed", actor=username or "?", details={"reason": "unknown user"})
+        db.session.commit()
+        return None, "invalid"
+    if user.is_locked(now):
+        audit.record("sign_in_refused", actor=user.username, details={"reason": "locked",
+                     "locked_until": user.locked_until.isoformat()})
+        db.session.commit()
+        return None, "locked"
+    if not check_password_hash(user.password_hash, password or ""):
+        user.failed_attempts = (user.failed_attempts or 0) + 1
+        details = {"reason": "wrong password", "failed_attempts": user.failed_attempts}
+        reason = "invalid"
+        if user.failed_attempts >= config["LOGIN_MAX_FAILURES"]:
+            user.locked_until = now + timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"])
+            user.failed_attempts = 0
+            details["locked_until"] = user.locked_until.isoformat()
+            audit.record("user_locked_out", actor=user.username, details=details)
+            reason = "locked"
+        else:
+            audit.record("sign_in_failed", actor=user.username, details=details)
+        db.session.commit()
+        return None, reason
+    if user.disabled:
+        audit.record("sign_in_refused", actor=user.username, details={"reason": "disabled"})
+        db.session.commit()
+        return None, "disabled"
+    user.failed_attempts = 0
+    user.locked_until = None
+    audit.record("user_signed_in", actor=user.username)
+    db.session.commit()
+    return user, None
+
+
+def create_user(username: str, password: str, roles, region: str | None, *, actor: str,
+                full_name: str | None = None) -> User:
+    username = (username or "").strip()
+    if not username or len(username) > 100 or any(c.isspace() for c in username):
+        raise UserError("a username is 1 to 100 characters without spaces")
+    if by_username(username) is not None:
+        raise UserError(f"user {username!r} already exists")
+    roles = _checked_roles(roles)
+    region = _checked_region(roles, region)
+    user = User(username=username, full_name=full_name or None, password_hash=_hash(password),
+                roles=roles, region=region, disabled=False, failed_attempts=0,
+                created_at=clock.now())
+    db.session.add(user)
+    audit.record("user_created", actor=actor, details={"username": username, "roles": roles,
+                                                       "region": region})
+    db.session.commit()
+    return user
+
+
+def set_password(username: str, password: str, *, actor: str) -> User:
+    user = _existing(username)
+    user.password_hash = _hash(password)
+    user.failed_attempts = 0
+    user.locked_until = None
+    audit.record("user_password_set", actor=actor, details={"username": username})
+    db.session.commit()
+    return user
+
+
+def set_disabled(username: str, disabled: bool, *, actor: str) -> User:
+    user = _existing(username)
+    user.disabled = disabled
+    if not disabled:
+        user.failed_attempts, user.locked_until = 0, None
+    audit.record("user_disabled" if disabled else "user_enabled", actor=actor,
+                 details={"username": username})
+    db.session.commit()
+    return user
+
+
+def officers_of(region: str, role: str = "officer") -> list[User]:
+    """Enabled users holding `role` in `region` (a reassignment's possible targets)."""
+    users = db.session.execute(sa.select(User).filter_by(region=region, disabled=False)
+                               .order_by(User.username)).scalars()
+    return [u for u in users if u.has_role(role)]
+
+
+def _existing(username):
+    user = by_username(username)
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    return user
+
+
+def _hash(password):
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if not isinstance(password, str) or len(password) < minimum:
+        raise UserError(f"a password has at least {minimum} characters")
+    return generate_password_hash(password)
+
+
+def _checked_roles(roles) -> list[str]:
+    roles = sorted({r.strip() for r in roles or [] if r and r.strip()})
+    if not roles:
+        raise UserError(f"give at least one role of {', '.join(ROLES)}")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise UserError(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+    return roles
+
+
+def _checked_region(roles, region):
+    region = (region or "").strip().upper() or None
+    regional = [r for r in roles if r in REGIONAL_ROLES]
+    if regional and region is None:
+        raise UserError(f"the role(s) {', '.join(regional)} need a region")
+    if not regional and region is not None:
+        raise UserError("admin and analyst accounts work across regions: give no region")
+    if region is not None and region not in current_app.config["REGIONS"]:
+        raise UserError(f"unknown region {region!r}")
+    return region
+
+
+# --- flask users ... -----------------------------------------------------------------------
+
+users_cli = AppGroup("users", help="Accounts of the officers' inbox.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
+              help="A role (repeat for several).")
+@click.option("--region", default=None, help="Region code (officers and supervisors).")
+@click.option("--name", "full_name", default=None, help="Full name, shown on pages and documents.")
+@click.password_option(help="The password (asked for when not given).")
+@click.option("--actor", default="cli", help="Who does this, for the audit log.")
+def create_command(username, roles, region, full_name, password, actor):
+    """Create the account USERNAME."""
+    _run(lambda: create_user(username, password, roles, region, actor=actor, full_name=full_name),
+         lambda u: f"created {u.username} ({', '.join(u.roles)}{', ' + u.region if u.region else ''})")
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.password_option(help="The new password (asked for when not given).")
+@click.option("--actor", default="cli", help="Who does this, for the audit log.")
+def set_password_command(username, password, actor):
+    """Give USERNAME a new password (also lifts a lock-out)."""
+    _run(lambda: set_password(username, password, actor=actor), lambda u: f"password of {u.username} set")
+
+
+@users_cli.command("disable")
+@click.argument("username")
+@click.option("--actor", default="cli", help="Who does this, for the audit log.")
+def disable_command(username, actor):
+    """Disable USERNAME: no sign-in, and open sessions end."""
+    _run(lambda: set_disabled(username, True, actor=actor), lambda u: f"{u.username} disabled")
+
+
+@users_cli.command("enable")
+@click.argument("username")
+@click.option("--actor", default="cli", help="Who does this, for the audit log.")
+def enable_command(username, actor):
+    """Enable USERNAME again (also lifts a lock-out)."""
+    _run(lambda: set_disabled(username, False, actor=actor), lambda u: f"{u.username} enabled")
+
+
+@users_cli.command("list")
+def list_command():
+    """Every account with its roles, region and state."""
+    for user in db.session.execute(sa.select(User).order_by(User.username)).scalars():
+        state = "disabled" if user.disabled else ("locked" if user.is_locked() else "active")
+        click.echo(f"{user.username}\t{','.join(user.roles)}\t{user.region or '-'}\t{state}")
+
+
+def _run(action, describe):
+    try:
+        user = action()
+    except UserError as err:
+        db.session.rollback()
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    click.echo(describe(user))
