@@ -2,15 +2,20 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
 export FLASK_APP := app:create_app
 
-.PHONY: run test setup setup-dev migrate bench clean
+.PHONY: run test setup setup-dev migrate assets browser bench screenshots clean
 
-run: setup migrate
+# Development server on SQLite under instance/, with reference data, demo users and demo cases.
+run: setup assets migrate
+	$(BIN)/flask reference load-dev
 	$(BIN)/flask processes deploy
+	$(BIN)/flask demo seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-test: setup-dev
+# The whole suite (the browser tests need Debian's chromium: installed here when missing).
+test: setup-dev assets browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(BIN)/python:
@@ -26,8 +31,19 @@ setup-dev: $(BIN)/python
 migrate:
 	$(BIN)/flask db upgrade
 
+# The bpmn-js viewer, from the npm registry, served locally (no CDN).
+assets: $(VIEWER)
+$(VIEWER): package.json package-lock.json scripts/vendor_assets.js
+	npm ci --no-audit --no-fund --loglevel=error
+
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
 bench: setup-dev
 	$(BIN)/python bench/engine.py
 
+screenshots: setup-dev assets browser
+	$(BIN)/python scripts/screenshots.py
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules web/static/vendor

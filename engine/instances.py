@@ -94,7 +94,7 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
                           "business_key": business_key})
     with _running(row, actor):
         advance(row, workflow, actor)
-    save(row, workflow, is_new=True)
+        save(row, workflow, is_new=True)
     if commit:
         _commit(row, workflow)
     return row
@@ -115,7 +115,7 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
         with _running(row, actor):
             yield row, workflow
             advance(row, workflow, actor)
-        save(row, workflow)
+            save(row, workflow)
         if commit:
             _commit(row, workflow)
     except StaleDataError as err:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -28,6 +28,8 @@ class StepInfo:
     instance_id: str | None
     process_id: str | None
     actor: str
+    # User tasks (BPMN ids) escalated in this step before their index row was written.
+    escalations: set = field(default_factory=set)
 
 
 current_step: ContextVar[StepInfo | None] = ContextVar("current_step", default=None)

@@ -16,6 +16,7 @@ from . import audit, clock, definitions, forms
 from .db import UTCDateTime, db
 from .exceptions import Conflict, Forbidden, InvalidData, NotFound
 from .operators import operator
+from .script_engine import current_step
 
 READY, COMPLETED, CANCELLED = "ready", "completed", "cancelled"
 FORM_PROPERTY = "formJsonSchemaFilename"
@@ -84,6 +85,8 @@ def sync(row, workflow, is_new: bool = False) -> None:
     ready = {str(t.id): t for t in all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
     now = clock.now()
     lane_roles = current_app.config["LANE_ROLES"]
+    step = current_step.get()
+    escalated_now = step.escalations if step is not None else set()
     after = {}
     for task_id, task in ready.items():
         due = _due_at(task)
@@ -99,7 +102,7 @@ def sync(row, workflow, is_new: bool = False) -> None:
             process_id=row.process_id, bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             lane=spec.lane, role=lane_roles.get(spec.lane, "system"), region=row.region,
             form=props.get(FORM_PROPERTY), deadline=props.get(DEADLINE_PROPERTY),
-            due_at=due, status=READY, escalated=False, created_at=now))
+            due_at=due, status=READY, escalated=spec.bpmn_id in escalated_now, created_at=now))
     for task_id in before:
         if task_id not in ready:
             task = _task(workflow, task_id)
@@ -250,8 +253,15 @@ def mark_escalated(ctx, task: str) -> dict:
         audit.record("task_escalated", actor=ctx.actor, instance_id=ctx.instance_id, task_id=open_row.id,
                      details={"task": open_row.name, "assignee": open_row.assignee,
                               "due_at": open_row.due_at.isoformat() if open_row.due_at else None})
+    if not rows:
+        # The deadline had passed when the task appeared: its row is written when this step
+        # saves, and is written escalated.
+        from .script_engine import current_step
+        current_step.get().escalations.add(task)
+        audit.record("task_escalated", actor=ctx.actor, instance_id=ctx.instance_id,
+                     details={"task": task, "assignee": None, "before_indexed": True})
     first = rows[0] if rows else None
-    return {"escalated": bool(rows), "task": task, "task_name": first.name if first else None,
+    return {"escalated": True, "task": task, "task_name": first.name if first else None,
             "assignee": first.assignee if first else None}
 
 

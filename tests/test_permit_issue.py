@@ -244,3 +244,16 @@ def test_an_officer_of_another_region_never_sees_the_decision(service):
     case_id = file_and_police_answer(service)
     assert tasks.queue(OTHER_REGION_OFFICER) == []
     assert [t.instance_id for t in tasks.queue(OFFICER)] == [case_id]
+
+
+def test_a_decision_that_appears_after_its_deadline_is_escalated_at_once(service):
+    service.config["DECISION_TERM_WORKING_DAYS"] = 1   # due end of Thursday
+    service.config["POLICE_ANSWER_WORKING_DAYS"] = 2   # the police may answer until Friday
+    service.config["POLICE_SIMULATOR_DELAY_SECONDS"] = 2 * 24 * 3600
+    with time_machine.travel(FILED, tick=False):
+        case_id = file_application(filed_at=FILED).id
+    with time_machine.travel(almaty(2026, 6, 12, 10, 0, 5), tick=False):  # Friday: the answer arrives
+        sweep(service)
+    task = open_task(case_id)
+    assert task is not None and task.escalated is True
+    assert [n.recipient for n in sent("escalation")] == ["role:supervisor:AST"]
