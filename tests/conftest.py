@@ -55,7 +55,12 @@ def migrated_database():
 
 @pytest.fixture
 def app(migrated_database):
-    app = create_app(make_config())
+    yield from running_app()
+
+
+def running_app(**config):
+    """An application inside its context; afterwards its tables are emptied and caches forgotten."""
+    app = create_app(make_config(**config))
     with app.app_context():
         yield app
         db.session.remove()

@@ -56,13 +56,7 @@ def application(**changes) -> dict:
             {"type": "tax_receipt", "number": "KGD-555", "issued_at": "2026-03-18", "valid_until": None},
         ],
     }
-    for path, value in changes.items():
-        target = body
-        keys = path.split("__")
-        for key in keys[:-1]:
-            target = target[key]
-        target[keys[-1]] = value
-    return copy.deepcopy(body)
+    return _changed(body, changes)
 
 
 def load_reference(app, quota=5, region="AST", year=2026, watch=(), silent=()):
@@ -185,13 +179,7 @@ def extension_application(permit_no, /, **changes) -> dict:
                        ])
     body["permit_no"] = permit_no
     body["signatures"] = {"applicant": "2026-09-10T09:00:00+05:00", "employer": "2026-09-10T09:30:00+05:00"}
-    for path, value in changes.items():
-        target = body
-        keys = path.split("__")
-        for key in keys[:-1]:
-            target = target[key]
-        target[keys[-1]] = value
-    return copy.deepcopy(body)
+    return _changed(body, changes)
 
 
 def file_extension(body, filed_at=None, client="egov-portal"):
@@ -229,3 +217,15 @@ def file_revocation(permit_no, ground="false_documents", details="The medical ce
             "filed_at": clock.now().isoformat()}
     return cases.open_case("revocation", "permit_revocation", data, region=found.region, created_by=created_by,
                            permit_no=permit_no, applicant_iin=found.holder_iin, applicant_name=found.holder_name)
+
+
+def _changed(body: dict, changes: dict) -> dict:
+    """A copy of `body` with `changes` applied; a key `a__b` sets body["a"]["b"]."""
+    body = copy.deepcopy(body)
+    for path, value in changes.items():
+        target = body
+        keys = path.split("__")
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+    return body

@@ -16,7 +16,7 @@ import pytest
 
 from engine import clock, definitions
 from engine.db import db
-from tests.conftest import _empty_tables, _forget_process_caches, make_config
+from tests.conftest import running_app
 
 STUB_PROCESS = "api_case_stub"
 STUB_PROCEDURES = {"issue": STUB_PROCESS, "extension": STUB_PROCESS, "revocation": STUB_PROCESS}
@@ -201,14 +201,7 @@ def deploy_stub(app):
 @pytest.fixture
 def api_app(migrated_database):
     """The application with the stand-in procedure for every kind of case."""
-    from app import create_app
-    app = create_app(make_config(PROCEDURES=dict(STUB_PROCEDURES)))
-    with app.app_context():
-        yield app
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
-    _forget_process_caches()
+    yield from running_app(PROCEDURES=dict(STUB_PROCEDURES))
 
 
 @pytest.fixture

@@ -14,6 +14,6 @@ def register(app) -> None:
     app.register_blueprint(bp)
 
 
-from . import clients, problems  # noqa: E402  the ApiClient table is part of the schema
+from . import clients, problems  # noqa: E402,F401  the ApiClient table is part of the schema
 problems.init_blueprint(bp)
 from . import cases, definitions, instances, messages, openapi, permits, tasks  # noqa: E402,F401  routes
