@@ -10,11 +10,15 @@ import uuid
 
 import sqlalchemy as sa
 
-from engine import clock, instances
+from engine import audit, clock, instances
 from engine.db import UTCDateTime, db
 from engine.operators import operator
 
 KINDS = ("issue", "extension", "revocation")
+WITHDRAWN = "withdrawn"
+# A client's view of status: a withdrawn (terminated) case is completed with outcome `withdrawn`.
+STATUSES = {"in_progress": (instances.IN_PROGRESS,), "incident": (instances.INCIDENT,),
+            "completed": (instances.COMPLETED, instances.TERMINATED)}
 
 
 class Case(db.Model):
@@ -54,6 +58,57 @@ def open_case(kind: str, process_id: str, data: dict, *, region: str, created_by
                     business_key=application_no or case.id, commit=False, instance_id=case.id)
     db.session.commit()
     return case
+
+
+def withdraw(case: Case, actor: str, reason: str | None = None) -> bool:
+    """The applicant withdraws a case still in progress: the procedure ends where it stands,
+    any quota unit the case holds is released, and the outcome is `withdrawn`; one transaction.
+    Returns False when it was withdrawn before (retrying is safe)."""
+    from . import quota
+    if case.outcome_code == WITHDRAWN:
+        return False
+    if case.kind == "revocation":
+        raise ValueError("a revocation is not withdrawn by the applicant")
+    if case.outcome_code is not None:
+        raise ValueError(f"the case is already decided ({case.outcome_code})")
+    try:
+        instances.cancel(case.id, actor, reason or "withdrawn by the applicant", commit=False)
+        now = clock.now()
+        unit = quota.release_case_unit(db.session, case.id, WITHDRAWN, now)
+        case.outcome_code, case.decided_at = WITHDRAWN, now
+        case.outcome = {"code": WITHDRAWN, "grounds": [], "decided_at": now.isoformat(), "decided_by": actor}
+        audit.record("case_withdrawn", actor=actor, instance_id=case.id,
+                     details={"reason": reason, "quota_unit_released": unit is not None})
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return True
+
+
+def search(*, regions=None, region=None, status=None, kind=None, outcome=None, applicant_iin=None,
+           created_from=None, created_to=None, after=None, limit=50) -> list[tuple[Case, str]]:
+    """Cases with their instance status, newest first; `after` is the (created_at, id) of the
+    last case of the previous page. Reads only the index rows, never a workflow."""
+    stmt = sa.select(Case, instances.ProcessInstance.status).join(
+        instances.ProcessInstance, instances.ProcessInstance.id == Case.id)
+    if region:
+        stmt = stmt.where(Case.region == region)
+    elif regions:
+        stmt = stmt.where(Case.region.in_(regions))
+    if status:
+        stmt = stmt.where(instances.ProcessInstance.status.in_(STATUSES[status]))
+    for column, value in ((Case.kind, kind), (Case.outcome_code, outcome), (Case.applicant_iin, applicant_iin)):
+        if value:
+            stmt = stmt.where(column == value)
+    if created_from:
+        stmt = stmt.where(Case.created_at >= created_from)
+    if created_to:
+        stmt = stmt.where(Case.created_at < created_to)
+    if after:
+        at, after_id = after
+        stmt = stmt.where(sa.or_(Case.created_at < at, sa.and_(Case.created_at == at, Case.id < after_id)))
+    return list(db.session.execute(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)).all())
 
 
 def get(case_id: str) -> Case | None:

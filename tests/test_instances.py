@@ -220,3 +220,10 @@ def test_a_failing_handler_after_a_completed_task_keeps_the_completion_as_an_inc
     assert instances.get(row.id).status == "completed"
     events = [e.event for e in audit.trail(row.id)]
     assert events[-3:] == ["incident_raised", "incident_retried", "instance_completed"]
+
+
+def test_a_cancelled_instance_still_shows_the_data_it_reached(sample):
+    row = start()
+    instances.cancel(row.id, "portal", "withdrawn")
+    data = instances.current_data(instances.peek(instances.get(row.id)))
+    assert data["subject"] == "case" and data["score_a"] == 1

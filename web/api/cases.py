@@ -7,22 +7,18 @@ import json
 import re
 from datetime import datetime
 
-import sqlalchemy as sa
 from flask import current_app, url_for
 from sqlalchemy.exc import IntegrityError
 
-from engine import audit, clock, definitions, instances
+from engine import clock, definitions
 from engine.db import db
-from handlers import cases, quota
+from handlers import cases
 
 from . import examples, present
 from .operation import client, operation, require_region
 from .problems import Problem, validation
 from .schemas import UUID, ApplicationSchema, CasePageSchema, CaseQuerySchema, CaseSchema, WithdrawalSchema
 
-WITHDRAWN = "withdrawn"
-_STATUS_FILTER = {"in_progress": (instances.IN_PROGRESS,), "incident": (instances.INCIDENT,),
-                  "completed": (instances.COMPLETED, instances.TERMINATED)}
 
 
 @operation("POST", "/applications", summary="Submit an application (issue or extension)", tag="cases",
@@ -73,34 +69,14 @@ def get_case(case_id):
            description="Filters combine. A token limited to regions sees only their cases. Pages: "
                        "pass `next_cursor` as `cursor` until it is null.")
 def list_cases(query):
-    regions = client().regions
     if query.get("region"):
         require_region(query["region"])
-    stmt = sa.select(cases.Case, instances.ProcessInstance.status).join(
-        instances.ProcessInstance, instances.ProcessInstance.id == cases.Case.id)
-    if query.get("region"):
-        stmt = stmt.where(cases.Case.region == query["region"])
-    elif regions:
-        stmt = stmt.where(cases.Case.region.in_(regions))
-    if query.get("status"):
-        stmt = stmt.where(instances.ProcessInstance.status.in_(_STATUS_FILTER[query["status"]]))
-    if query.get("kind"):
-        stmt = stmt.where(cases.Case.kind == query["kind"])
-    if query.get("outcome"):
-        stmt = stmt.where(cases.Case.outcome_code == query["outcome"])
-    if query.get("applicant_iin"):
-        stmt = stmt.where(cases.Case.applicant_iin == query["applicant_iin"])
-    if query.get("created_from"):
-        stmt = stmt.where(cases.Case.created_at >= query["created_from"])
-    if query.get("created_to"):
-        stmt = stmt.where(cases.Case.created_at < query["created_to"])
-    if query.get("cursor"):
-        at, after_id = _decode_cursor(query["cursor"])
-        stmt = stmt.where(sa.or_(cases.Case.created_at < at,
-                                 sa.and_(cases.Case.created_at == at, cases.Case.id < after_id)))
     limit = query["limit"]
-    rows = db.session.execute(stmt.order_by(cases.Case.created_at.desc(), cases.Case.id.desc())
-                              .limit(limit + 1)).all()
+    rows = cases.search(
+        regions=client().regions, region=query.get("region"), status=query.get("status"),
+        kind=query.get("kind"), outcome=query.get("outcome"), applicant_iin=query.get("applicant_iin"),
+        created_from=query.get("created_from"), created_to=query.get("created_to"),
+        after=_decode_cursor(query["cursor"]) if query.get("cursor") else None, limit=limit + 1)
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
     return {"items": [present.case_summary(case, status) for case, status in page],
@@ -116,21 +92,10 @@ def list_cases(query):
                        "quota unit it holds is released and its open tasks leave every inbox.")
 def withdraw_case(case_id, body):
     case = _visible_case(str(case_id))
-    if case.kind == "revocation":
-        raise Problem(409, "a revocation is not withdrawn by the applicant")
-    if case.outcome_code == WITHDRAWN:
-        return present.case_view(case), 200
-    if case.outcome_code is not None:
-        raise Problem(409, f"the case is already decided ({case.outcome_code})")
-    actor = client().actor
-    instances.cancel(case.id, actor, body.get("reason") or "withdrawn by the applicant", commit=False)
-    now = clock.now()
-    unit = quota.release_case_unit(db.session, case.id, WITHDRAWN, now)
-    case.outcome_code, case.decided_at = WITHDRAWN, now
-    case.outcome = {"code": WITHDRAWN, "grounds": [], "decided_at": now.isoformat(), "decided_by": actor}
-    audit.record("case_withdrawn", actor=actor, instance_id=case.id,
-                 details={"reason": body.get("reason"), "quota_unit_released": unit is not None})
-    db.session.commit()
+    try:
+        cases.withdraw(case, client().actor, body.get("reason"))
+    except ValueError as err:
+        raise Problem(409, str(err)) from None
     return present.case_view(case), 200
 
 

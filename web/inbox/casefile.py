@@ -64,7 +64,7 @@ def load(row: ProcessInstance) -> CaseFile:
     from handlers.cases import Case
     case = db.session.get(Case, row.id)
     workflow = instances.peek(row)
-    data = instances.current_data(workflow) or _latest_step_data(workflow)
+    data = instances.current_data(workflow)
     outcome = data.get("outcome") if isinstance(data.get("outcome"), dict) else None
     if outcome is None and case is not None and isinstance(case.outcome, dict):
         outcome = case.outcome
@@ -313,16 +313,6 @@ def _candidates(data):
     yield data.get("identity_check")
     for value in checks(data).values():
         yield value
-
-
-def _latest_step_data(workflow) -> dict:
-    # current_data may land on an internal join (no BPMN id) that holds no data yet; the
-    # newest step of the diagram then tells the case's data.
-    steps = [t for t in instances.all_tasks(workflow, TaskState.COMPLETED | TaskState.ERROR | TaskState.READY |
-                                            TaskState.WAITING | TaskState.STARTED)
-             if getattr(t.task_spec, "bpmn_id", None) and t.data]
-    newest = max(steps, key=lambda t: t.last_state_change, default=None)
-    return newest.data if newest is not None else {}
 
 
 def _person_name(person) -> str | None:
