@@ -63,6 +63,9 @@ class Config:
     # How long a process remembers which version is newest; a deploy in another process is
     # used for new instances after at most this many seconds.
     DEFINITION_CACHE_SECONDS = _env("DEFINITION_CACHE_SECONDS", 5.0)
+    # Live workflows a process keeps after saving them, so the instance's next step skips
+    # restoring its state (about 20 KB each); 0 restores every step from the database.
+    WORKFLOW_CACHE_SIZE = _env("WORKFLOW_CACHE_SIZE", 2000)
     # The timer sweep inside the web process: "auto" runs it under `flask run` only (the single
     # development server); "true" in every process created, "false" never (then run
     # `flask scheduler run` as its own process, or `flask timers run-due` from cron).

@@ -37,13 +37,21 @@ class AppendOnly(Exception):
     """An attempt to change or delete an audit event."""
 
 
+_INSERT = AuditEvent.__table__.insert()
+
+
 def record(event: str, *, actor: str, instance_id: str | None = None, task_id: str | None = None,
-           details: dict | None = None) -> AuditEvent:
-    """Add an event to the current transaction: it commits or rolls back with the change it records."""
-    row = AuditEvent(at=clock.now(), actor=actor or "system", event=event, instance_id=instance_id,
-                     task_id=task_id, details=details or {})
-    db.session.add(row)
-    return row
+           details: dict | None = None) -> int:
+    """Write an event in the current transaction: it commits or rolls back with the change it
+    records. Returns the event's id.
+
+    A prepared Core insert on the session's connection, not an ORM object: several events are
+    written per step and the unit of work cost more than the step's engine work.
+    """
+    result = db.session.connection().execute(_INSERT, {
+        "at": clock.now(), "actor": actor or "system", "event": event, "instance_id": instance_id,
+        "task_id": task_id, "details": details or {}})
+    return result.inserted_primary_key[0]
 
 
 def trail(instance_id: str) -> list[AuditEvent]:

@@ -17,6 +17,8 @@ from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, definitions
@@ -87,8 +89,8 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
     now = clock.now()
     row = ProcessInstance(id=instance_id or str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
                           business_key=business_key, region=_region(data), status=IN_PROGRESS,
-                          started_by=actor, created_at=now, updated_at=now, state=b"")
-    db.session.add(row)
+                          started_by=actor, created_at=now, updated_at=now, state=b"", version=1)
+    _insert_row(row)
     audit.record("instance_started", actor=actor, instance_id=row.id,
                  details={"process_id": process_id, "version": definition.version,
                           "business_key": business_key})
@@ -107,7 +109,7 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
     `with step(id, actor) as (row, workflow): ...` — an exception inside rolls everything back
     (with `commit=False` the caller's transaction is left to the caller, who rolls it back).
     """
-    row = db.session.get(ProcessInstance, instance_id)
+    row = _fresh_row(instance_id)
     if row is None:
         raise NotFound(f"no process instance {instance_id!r}")
     workflow = load(row)
@@ -196,18 +198,18 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     """
     from . import tasks  # the human-task index is derived from the state saved here
     now = clock.now()
-    row.state = dump_state(workflow)
-    row.updated_at = now
+    changes = {"state": dump_state(workflow), "updated_at": now}
     if row.status not in (INCIDENT, TERMINATED):
         if workflow.is_completed():
             if row.status != COMPLETED:
-                row.status, row.completed_at = COMPLETED, now
+                changes.update(status=COMPLETED, completed_at=now)
                 audit.record("instance_completed", actor="system", instance_id=row.id)
         else:
-            row.status = IN_PROGRESS
+            changes["status"] = IN_PROGRESS
     region = _region(current_data(workflow))
     if region:
-        row.region = region
+        changes["region"] = region
+    _write_row(row, changes, is_new)
     tasks.sync(row, workflow, is_new=is_new)
     from . import timers  # the timer index, like the human-task index, follows the state
     timers.sync(row, workflow, is_new=is_new)
@@ -282,9 +284,74 @@ def _running(row, actor):
 
 def _commit(row, workflow):
     db.session.flush()
-    instance_id, version = row.id, row.version  # read before commit expires the row
+    values = _loaded_values(row)  # read before commit expires the row
     db.session.commit()
-    _CACHE.put(instance_id, version, workflow)
+    # What this transaction wrote is what the database holds: keep the row loaded, so the
+    # caller and the next step read it without a query (the next step checks its version).
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+    _CACHE.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
+
+
+# The instance row is written with prepared Core statements, not the unit of work: it is
+# written once or twice per step, and the ORM's flush cost more than the engine's own work.
+_TABLE = ProcessInstance.__table__
+_COLUMNS = tuple(c.key for c in _TABLE.columns)
+_INSERT = _TABLE.insert()
+_UPDATE = (_TABLE.update()
+           .where(_TABLE.c.id == sa.bindparam("row_id"), _TABLE.c.version == sa.bindparam("expected"))
+           .values({c: sa.bindparam(c) for c in _COLUMNS if c != "id"}))
+_VERSION = sa.select(_TABLE.c.version).where(_TABLE.c.id == sa.bindparam("row_id"))
+
+
+def _insert_row(row):
+    """INSERT the new instance now (rows written later in the step may refer to it) and
+    attach the object to the session as persistent and clean."""
+    values = {c: getattr(row, c) for c in _COLUMNS}
+    db.session.connection().execute(_INSERT, values)
+    for key, value in values.items():  # unset columns are None, loaded rather than expired
+        setattr(row, key, value)
+    make_transient_to_detached(row)
+    db.session.add(row)
+
+
+def _write_row(row, changes, is_new):
+    """UPDATE the row with its current attributes and `changes`, guarded by its version (the
+    optimistic lock). A new row keeps version 1: it was inserted by this transaction.
+
+    The changes are set on the object as committed values, so the ORM does not write them again.
+    """
+    values = {c: getattr(row, c) for c in _COLUMNS}
+    values.update(changes)
+    expected = values["version"]
+    values["version"] = expected if is_new else expected + 1
+    params = dict(values, row_id=values.pop("id"), expected=expected)
+    if db.session.connection().execute(_UPDATE, params).rowcount != 1:
+        raise StaleDataError(f"instance {row.id} was changed since version {expected}")
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+
+
+def _fresh_row(instance_id):
+    """The instance row as the database holds it now.
+
+    A row this session committed is still loaded: one version query tells whether it is
+    current (and reloads it if not) instead of reading the whole row again.
+    """
+    row = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
+    if row is not None and not sa.inspect(row).expired_attributes and not sa.inspect(row).modified:
+        current = db.session.connection().execute(_VERSION, {"row_id": instance_id}).scalar()
+        if current is None:
+            return None
+        if current != row.version:
+            db.session.refresh(row)
+        return row
+    return db.session.get(ProcessInstance, instance_id)
+
+
+def _loaded_values(row):
+    loaded = sa.inspect(row).dict
+    return {c: loaded[c] for c in _COLUMNS if c in loaded}
 
 
 def _raise_incident(row, workflow, err, actor):
@@ -333,10 +400,9 @@ class _WorkflowCache:
     commit succeeded; a stale version is never used because the database row says which is current.
     """
 
-    def __init__(self, size=2000):
+    def __init__(self):
         self._items: OrderedDict[str, tuple[int, BpmnWorkflow]] = OrderedDict()
         self._lock = threading.Lock()
-        self._size = size
 
     def take(self, instance_id, version):
         with self._lock:
@@ -345,10 +411,11 @@ class _WorkflowCache:
             return item[1]
         return None
 
-    def put(self, instance_id, version, workflow):
+    def put(self, instance_id, version, workflow, size):
         with self._lock:
-            self._items[instance_id] = (version, workflow)
-            while len(self._items) > self._size:
+            if size > 0:
+                self._items[instance_id] = (version, workflow)
+            while len(self._items) > size:
                 self._items.popitem(last=False)
 
     def clear(self):

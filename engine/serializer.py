@@ -1,8 +1,20 @@
-"""Workflow state without its spec.
+"""Workflow state without its spec, in a compact task encoding.
 
 SpiffWorkflow embeds the whole spec in every serialized workflow (about half the bytes,
 a third of the time). The spec is stored once per definition, so an instance keeps only its
 task tree and data, gzip-compressed; the cached parsed spec is re-attached on load.
+
+Tasks are written as rows rather than SpiffWorkflow's keyed dictionaries, since the state is
+written on every step and its encoding was the largest cost of a step after the engine's own work:
+
+    [id, parent, state, task spec, last state change, triggered, internal data, data, deletions(, children)]
+
+- `parent` is the index of the parent's row when it comes earlier, else its id (or null);
+- `data` is the change from the parent's data with `deletions` the keys it dropped, or, when
+  `deletions` is null, the whole data (a root, or a parent that is not restored first);
+- `children` is written only where it differs from the rows naming this task as parent, in order.
+
+Format "specless-1.5" (SpiffWorkflow's task dictionaries) is still read.
 """
 import gzip
 import json
@@ -10,18 +22,133 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskState
 
-STATE_FORMAT = "specless-1.5"
+STATE_FORMAT = "specless-2"
+LEGACY_FORMAT = "specless-1.5"
 
 
-class SpeclessWorkflowConverter(BpmnWorkflowConverter):
+class _CompactTasks:
+    """Task rows for a workflow's (or a subprocess's) `tasks` mapping."""
+
+    def tasks_to_rows(self, workflow):
+        clean = self.registry.clean
+        tasks = workflow.tasks
+        index, rows, derived = {}, [], {}
+        for position, (task_id, task) in enumerate(tasks.items()):
+            index[task_id] = position
+            parent_id = task._parent
+            parent = tasks.get(parent_id) if parent_id is not None else None
+            if parent is not None:
+                derived.setdefault(parent_id, []).append(task_id)
+            parent_ref = index.get(parent_id) if parent is not None else None
+            if parent_ref is None:
+                parent_ref = str(parent_id) if parent_id is not None else None
+                data, deletions = clean(task.data), None
+            else:
+                before, after = parent.data, task.data
+                data = {k: v for k, v in after.items() if k not in before or before[k] != v}
+                deletions = [k for k in before if k not in after]
+            rows.append([str(task_id), parent_ref, task._state, task.task_spec.name,
+                         task.last_state_change, 1 if task.triggered else 0,
+                         clean(task.internal_data), data, deletions])
+        for task_id, task in tasks.items():
+            if task._children != derived.get(task_id, []):
+                rows[index[task_id]].append([str(child) for child in task._children])
+        return rows
+
+    def tasks_from_rows(self, rows, workflow):
+        restore = self.registry.restore
+        specs = workflow.spec.task_specs
+        workflow.tasks = tasks = {}
+        events = workflow.top_workflow.event_manager if hasattr(workflow, "top_workflow") else None
+        ids, explicit = [], set()
+        for row in rows:
+            task_id, parent_ref, state, spec_name, changed, triggered, internal, data, deletions = row[:9]
+            task_id = UUID(task_id)
+            ids.append(task_id)
+            task = Task(workflow, specs.get(spec_name), state=state, id=task_id)  # adds itself to tasks
+            if isinstance(parent_ref, int):
+                parent_id = ids[parent_ref]
+            else:
+                parent_id = UUID(parent_ref) if parent_ref is not None else None
+            task._parent = parent_id
+            task.last_state_change = changed
+            task.triggered = bool(triggered)
+            task.internal_data = restore(internal)
+            if deletions is None:
+                task.data = restore(data)
+            else:
+                merged = DeepMerge.merge({}, tasks[parent_id].data)
+                merged.update(restore(data))
+                for key in deletions:
+                    merged.pop(key, None)
+                task.data = merged
+            if len(row) > 9:
+                task._children = [UUID(child) for child in row[9]]
+                explicit.add(task_id)
+            if events is not None and isinstance(task.task_spec, CatchingEvent) \
+                    and task.has_state(TaskState.WAITING):
+                events.add_task(task)
+        for task in tasks.values():
+            parent_id = task._parent
+            if parent_id is not None and parent_id not in explicit and parent_id in tasks:
+                tasks[parent_id]._children.append(task.id)
+        return tasks
+
+    def common_to_dict(self, workflow):
+        return {
+            "data": self.registry.convert(self.registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": self.tasks_to_rows(workflow),
+            "root": str(workflow.task_tree.id),
+        }
+
+
+class SpeclessWorkflowConverter(_CompactTasks, BpmnWorkflowConverter):
     def to_dict(self, workflow):
-        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct = self.common_to_dict(workflow)
+        dct["subprocesses"] = {str(k): self.registry.convert(v) for k, v in workflow.subprocesses.items()}
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
+        self.tasks_from_rows(dct["tasks"], workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+class SpeclessSubWorkflowConverter(_CompactTasks, BpmnSubWorkflowConverter):
+    def to_dict(self, workflow):
+        dct = self.common_to_dict(workflow)
+        dct["parent_task_id"] = str(workflow.parent_task_id)
+        dct["spec"] = workflow.spec.name
+        return dct
+
+    def from_dict(self, dct, task, top_workflow):
+        spec = top_workflow.subprocess_specs.get(task.task_spec.spec)
+        subprocess = self.target_class(spec, task.id, top_workflow, deserializing=True)
+        self.tasks_from_rows(dct["tasks"], subprocess)
+        subprocess.task_tree = subprocess.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(subprocess, dct)
+        return subprocess
+
+
+class LegacySpeclessWorkflowConverter(BpmnWorkflowConverter):
+    """Format "specless-1.5": SpiffWorkflow's own task dictionaries, without the spec (read only)."""
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
         workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
@@ -33,13 +160,16 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
-def _build_serializer():
+def _build_serializer(version, workflow_converter, subworkflow_converter=None):
     cfg = dict(SPIFF_CONFIG)
-    cfg[BpmnWorkflow] = SpeclessWorkflowConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(cfg), version=STATE_FORMAT)
+    cfg[BpmnWorkflow] = workflow_converter
+    if subworkflow_converter is not None:
+        cfg[BpmnSubWorkflow] = subworkflow_converter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(cfg), version=version)
 
 
-_SERIALIZER = _build_serializer()
+_SERIALIZER = _build_serializer(STATE_FORMAT, SpeclessWorkflowConverter, SpeclessSubWorkflowConverter)
+_LEGACY = _build_serializer(LEGACY_FORMAT, LegacySpeclessWorkflowConverter)
 
 
 def dump_state(workflow) -> bytes:
@@ -59,8 +189,12 @@ def dump_state(workflow) -> bytes:
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):
     dct = json.loads(gzip.decompress(blob))
     version = dct.pop("serializer_version", None)
-    if version != STATE_FORMAT:
+    if version == STATE_FORMAT:
+        serializer = _SERIALIZER
+    elif version == LEGACY_FORMAT:
+        serializer = _LEGACY
+    else:
         raise ValueError(f"unknown workflow state format {version!r}")
-    workflow = _SERIALIZER.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow = serializer.registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine
     return workflow

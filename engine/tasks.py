@@ -87,27 +87,32 @@ def sync(row, workflow, is_new: bool = False) -> None:
     lane_roles = current_app.config["LANE_ROLES"]
     step = current_step.get()
     escalated_now = step.escalations if step is not None else set()
-    after = {}
+    after, new_rows = {}, []
     for task_id, task in ready.items():
         due = _due_at(task)
         after[task_id] = (due, row.region)
         if task_id in before:
             if before[task_id] != after[task_id]:
-                _update(task_id, due_at=due, region=row.region)
+                _connection().execute(_MOVE, {"task_id": task_id, "due": due, "new_region": row.region})
             continue
         spec = task.task_spec
         props = (spec.extensions or {}).get("properties", {})
-        db.session.add(HumanTask(
+        new_rows.append(dict(
             id=task_id, instance_id=row.id, definition_id=row.definition_id,
             process_id=row.process_id, bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             lane=spec.lane, role=lane_roles.get(spec.lane, "system"), region=row.region,
             form=props.get(FORM_PROPERTY), deadline=props.get(DEADLINE_PROPERTY),
-            due_at=due, status=READY, escalated=spec.bpmn_id in escalated_now, created_at=now))
+            due_at=due, assignee=None, status=READY, escalated=spec.bpmn_id in escalated_now,
+            created_at=now, claimed_at=None, completed_at=None, completed_by=None))
+    if new_rows:
+        # Core, not the unit of work: the index is written once per step, in the step's transaction.
+        _connection().execute(_INSERT, new_rows)
     for task_id in before:
         if task_id not in ready:
             task = _task(workflow, task_id)
             done = task is not None and task.state == TaskState.COMPLETED
-            _update(task_id, status=COMPLETED if done else CANCELLED, completed_at=now)
+            _connection().execute(_CLOSE, {"task_id": task_id, "new_status": COMPLETED if done else CANCELLED,
+                                           "at": now})
     workflow.indexed_human_tasks = after
 
 
@@ -123,9 +128,19 @@ def remember_snapshot(workflow, region) -> None:
                                     for t in all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
 
 
-def _update(task_id, **values):
-    db.session.execute(sa.update(HumanTask).where(HumanTask.id == task_id, HumanTask.status == READY)
-                       .values(**values).execution_options(synchronize_session=False))
+_TABLE = HumanTask.__table__
+_INSERT = _TABLE.insert()
+# Built once: constructing a statement costs more than running it.
+_CLOSE = (_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _TABLE.c.status == READY)
+          .values(status=sa.bindparam("new_status"), completed_at=sa.bindparam("at")))
+_MOVE = (_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _TABLE.c.status == READY)
+         .values(due_at=sa.bindparam("due"), region=sa.bindparam("new_region")))
+
+
+def _connection():
+    # The session's own connection and transaction: the index rows skip the unit of work
+    # (like the ORM bulk update they replace, they do not refresh HumanTask objects already loaded).
+    return db.session.connection()
 
 
 def _task(workflow, task_id):

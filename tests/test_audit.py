@@ -80,8 +80,9 @@ def test_the_database_refuses_to_change_or_delete_an_audit_event(app, statement)
 
 
 def test_the_application_refuses_to_change_or_delete_an_audit_event(app):
-    event = audit.record("definition_deployed", actor="analyst")
+    event_id = audit.record("definition_deployed", actor="analyst")
     db.session.commit()
+    event = db.session.get(audit.AuditEvent, event_id)
     event.actor = "someone else"
     with pytest.raises(audit.AppendOnly):
         db.session.flush()

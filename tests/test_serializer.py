@@ -1,0 +1,146 @@
+"""The stored workflow state: compact task rows restore exactly what SpiffWorkflow holds."""
+import gzip
+import json
+
+import pytest
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.parser import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from engine import serializer
+
+# A subprocess, a script, a user task with a waiting boundary timer: everything the rows carry.
+DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="nested" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:subProcess id="prepare">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:startEvent id="sub_start"><bpmn:outgoing>s1</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:scriptTask id="count"><bpmn:incoming>s1</bpmn:incoming><bpmn:outgoing>s2</bpmn:outgoing>
+        <bpmn:script>counted = len(items)</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="sub_end"><bpmn:incoming>s2</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="s1" sourceRef="sub_start" targetRef="count" />
+      <bpmn:sequenceFlow id="s2" sourceRef="count" targetRef="sub_end" />
+    </bpmn:subProcess>
+    <bpmn:userTask id="review"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:boundaryEvent id="too_late" attachedToRef="review">
+      <bpmn:outgoing>f4</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>"P30D"</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="lapsed"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="prepare" />
+    <bpmn:sequenceFlow id="f2" sourceRef="prepare" targetRef="review" />
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end" />
+    <bpmn:sequenceFlow id="f4" sourceRef="too_late" targetRef="lapsed" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bpmn") / "nested.bpmn"
+    path.write_text(DIAGRAM)
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_files([str(path)])
+    return parser.get_spec("nested"), parser.get_subprocess_specs("nested")
+
+
+def new_workflow(specs):
+    workflow = BpmnWorkflow(*specs, script_engine=PythonScriptEngine())
+    workflow.task_tree.data.update({"items": ["a", "b"], "nested": {"deep": [1, 2]}})
+    return workflow
+
+
+def restored(workflow, specs):
+    return serializer.load_state(serializer.dump_state(workflow), *specs, PythonScriptEngine())
+
+
+def full_state(workflow):
+    """Everything SpiffWorkflow's own serializer records, but the spec and the thread ids."""
+    dct = BpmnWorkflowSerializer().to_dict(workflow)
+    dct.pop("spec")
+    dct.pop("subprocess_specs")
+    return json.loads(json.dumps(dct, default=str))
+
+
+def test_a_waiting_workflow_with_a_subprocess_and_a_timer_restores_exactly(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    assert workflow.subprocesses and workflow.waiting_events()
+    copy = restored(workflow, specs)
+    assert full_state(copy) == full_state(workflow)
+    # The waiting timer is registered again, so the restored instance can still lapse.
+    assert [e.event_type for e in copy.waiting_events()] == [e.event_type for e in workflow.waiting_events()]
+    review = copy.get_tasks(state=TaskState.READY, manual=True)[0]
+    assert review.data["counted"] == 2 and review.data["nested"] == {"deep": [1, 2]}
+
+
+def test_a_restored_workflow_runs_on_to_the_same_end(specs):
+    original, copy = new_workflow(specs), None
+    original.do_engine_steps()
+    copy = restored(original, specs)
+    for workflow in (original, copy):
+        task = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+        task.set_data(decision="approve")
+        task.run()
+        workflow.do_engine_steps()
+    assert copy.is_completed() and original.is_completed()
+    assert copy.data == original.data
+    assert full_state(restored(copy, specs))["tasks"].keys() == full_state(copy)["tasks"].keys()
+
+
+def test_deleted_keys_stay_deleted(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    review = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+    del review.data["items"]
+    copy = restored(workflow, specs)
+    assert "items" not in copy.get_task_from_id(review.id).data
+    assert "items" in copy.get_task_from_id(review.parent.id).data
+
+
+def test_children_in_another_order_than_created_are_kept(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    parent = next(t for t in workflow.get_tasks() if len(t._children) > 1)
+    parent._children.reverse()
+    copy = restored(workflow, specs)
+    assert copy.get_task_from_id(parent.id)._children == parent._children
+    assert full_state(copy) == full_state(workflow)
+
+
+def test_the_state_is_rows_without_the_spec_and_smaller_than_spiffworkflows_own(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    blob = serializer.dump_state(workflow)
+    dct = json.loads(gzip.decompress(blob))
+    assert dct["serializer_version"] == serializer.STATE_FORMAT
+    assert "spec" not in dct and isinstance(dct["tasks"], list)
+    own = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG)).serialize_json(
+        workflow, use_gzip=True)
+    assert len(blob) < len(own)
+
+
+def test_states_saved_in_the_previous_format_are_still_read(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    # What format "specless-1.5" stored: SpiffWorkflow's dictionaries without the specs.
+    dct = BpmnWorkflowSerializer().to_dict(workflow)
+    dct.pop("spec")
+    dct.pop("subprocess_specs")
+    dct["serializer_version"] = serializer.LEGACY_FORMAT
+    legacy = gzip.compress(json.dumps(dct, default=str).encode())
+    copy = serializer.load_state(legacy, *specs, PythonScriptEngine())
+    assert full_state(copy) == full_state(workflow)
+
+
+def test_an_unknown_format_is_refused(specs):
+    blob = gzip.compress(json.dumps({"serializer_version": "specless-0"}).encode())
+    with pytest.raises(ValueError, match="unknown workflow state format"):
+        serializer.load_state(blob, *specs, PythonScriptEngine())
