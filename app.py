@@ -1,4 +1,5 @@
 """The application factory and CLI registration."""
+import gc
 import os
 
 from flask import Flask
@@ -31,6 +32,12 @@ def create_app(config=None):
         _deploy_processes(app)
     from engine import scheduler
     scheduler.init_app(app)  # the timer sweep, when SCHEDULER_ENABLED says this process runs it
+    if app.config.get("GC_FREEZE_ON_START"):
+        # Everything loaded so far (modules, mappers, specs) lives as long as the process:
+        # moved out of the collector's reach, the cyclic GC runs that SpiffWorkflow's many
+        # small objects trigger stop re-scanning it (bench/engine.py: about 10% of a step).
+        gc.collect()
+        gc.freeze()
     return app
 
 

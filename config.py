@@ -64,8 +64,14 @@ class Config:
     # used for new instances after at most this many seconds.
     DEFINITION_CACHE_SECONDS = _env("DEFINITION_CACHE_SECONDS", 5.0)
     # Live workflows a process keeps after saving them, so the instance's next step skips
-    # restoring its state (about 20 KB each); 0 restores every step from the database.
-    WORKFLOW_CACHE_SIZE = _env("WORKFLOW_CACHE_SIZE", 2000)
+    # restoring its state; 0 restores every step from the database. It pays for steps that
+    # follow each other within seconds (a start and its first reply); a larger cache mostly
+    # holds workflows whose next step lands in another process, and each cached workflow is
+    # some 90 objects the garbage collector keeps re-scanning.
+    WORKFLOW_CACHE_SIZE = _env("WORKFLOW_CACHE_SIZE", 256)
+    # Exempt what start-up loaded from garbage collection (gc.freeze): a service process keeps
+    # it for its whole life. Off in tests, which create hundreds of apps in one process.
+    GC_FREEZE_ON_START = _env("GC_FREEZE_ON_START", True)
     # The timer sweep inside the web process: "auto" runs it under `flask run` only (the single
     # development server); "true" in every process created, "false" never (then run
     # `flask scheduler run` as its own process, or `flask timers run-due` from cron).
@@ -147,6 +153,7 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    GC_FREEZE_ON_START = False
     DEPLOY_ON_START = False
     SCHEDULER_ENABLED = False
     WTF_CSRF_ENABLED = True

@@ -7,7 +7,7 @@ Runs the sample diagram to its end N times in one process:
 Prints instances/s for both, the ratio engine/bare, and the stored state bytes per finished
 instance. Goal: ratio >= 0.5 and <= 4,000 bytes.
 
-    .venv/bin/python bench/engine.py [N]
+    .venv/bin/python bench/engine.py [N [ROUNDS]]
 """
 import json
 import statistics
@@ -48,39 +48,55 @@ class _BareEnvironment(TaskDataEnvironment):
         return json.dumps(operators.get(operation_name).func(_BareContext, **kwargs))
 
 
-def bare(n):
-    parser = SpiffBpmnParser()
-    parser.add_bpmn_files([str(SAMPLE)])
-    spec, subprocess_specs = parser.get_spec("sample_review"), parser.get_subprocess_specs("sample_review")
-    script_engine = PythonScriptEngine(environment=_BareEnvironment())
-    started = time.perf_counter()
-    for _ in range(n):
-        wf = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
-        wf.task_tree.data.update(json.loads(json.dumps(DATA)))
-        wf.do_engine_steps()
-        task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
-        task.set_data(review={"decision": "approve"})
-        task.run()
-        wf.do_engine_steps()
-        assert wf.is_completed()
-    return n / (time.perf_counter() - started)
+class Bare:
+    """SpiffWorkflow alone: spec parsed once, the same path, nothing stored."""
+
+    def __init__(self):
+        parser = SpiffBpmnParser()
+        parser.add_bpmn_files([str(SAMPLE)])
+        self.spec = parser.get_spec("sample_review")
+        self.subprocess_specs = parser.get_subprocess_specs("sample_review")
+        self.script_engine = PythonScriptEngine(environment=_BareEnvironment())
+
+    def run(self, n):
+        """Seconds to run n instances to their end."""
+        started = time.perf_counter()
+        for _ in range(n):
+            wf = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
+            wf.task_tree.data.update(json.loads(json.dumps(DATA)))
+            wf.do_engine_steps()
+            task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+            task.set_data(review={"decision": "approve"})
+            task.run()
+            wf.do_engine_steps()
+            assert wf.is_completed()
+        return time.perf_counter() - started
 
 
-def engine(n):
-    from app import create_app
-    from config import TestConfig
-    from engine import definitions, instances
-    from engine.db import db
-    from flask_migrate import upgrade
+class Engine:
+    """The same through the engine, persisted in a fresh SQLite file: start (one transaction),
+    then complete the user task as a separate step (a second transaction)."""
 
-    path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
-    cfg = type("BenchConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                                               "FORMS_DIR": str(FORMS)})
-    app = create_app(cfg)
-    with app.app_context():
+    def __init__(self):
+        from app import create_app
+        from config import Config
+        from engine import definitions
+        from flask_migrate import upgrade
+
+        path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
+        # The service's own defaults (config.Config), with the sample diagram's forms.
+        cfg = type("BenchConfig", (Config,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                                              "FORMS_DIR": str(FORMS), "SCHEDULER_ENABLED": "false",
+                                              "DEPLOY_ON_START": False})
+        self.app = create_app(cfg)
+        self.context = self.app.app_context()
+        self.context.push()
         upgrade()
-        definitions.deploy_file(SAMPLE, app.config, actor="bench")
-        ids = []
+        definitions.deploy_file(SAMPLE, self.app.config, actor="bench")
+        self.ids = []
+
+    def run(self, n):
+        from engine import instances
         started = time.perf_counter()
         for _ in range(n):
             row = instances.start("sample_review", json.loads(json.dumps(DATA)), actor="bench")
@@ -88,25 +104,38 @@ def engine(n):
                 task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
                 task.set_data(review={"decision": "approve"})
                 task.run()
-            ids.append(row.id)
-        rate = n / (time.perf_counter() - started)
-        rows = [db.session.get(instances.ProcessInstance, i) for i in ids]
+            self.ids.append(row.id)
+        return time.perf_counter() - started
+
+    def stored_state(self):
+        """Mean bytes of state per instance, after checking every one finished."""
+        from engine import instances
+        from engine.db import db
+        rows = [db.session.get(instances.ProcessInstance, i) for i in self.ids]
         assert all(r.status == "completed" for r in rows)
-        size = statistics.mean(len(r.state) for r in rows)
-    return rate, size
+        return statistics.mean(len(r.state) for r in rows)
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     assert sample_ops  # the sample operators are registered on import
-    bare(min(n, 100))  # warm-up
-    bare_rate = bare(n)
-    engine_rate, size = engine(n)
-    print(f"instances: {n}")
+    bare, engine = Bare(), Engine()
+    bare.run(50), engine.run(50)  # warm-up: imports, caches, first statements compiled
+    engine.ids.clear()
+    # Alternate batches so that a change in the machine's speed (other load, frequency)
+    # falls on both sides alike; the totals give the rates.
+    batch = [n // rounds + (1 if i < n % rounds else 0) for i in range(rounds)]
+    bare_seconds = engine_seconds = 0.0
+    for size in batch:
+        bare_seconds += bare.run(size)
+        engine_seconds += engine.run(size)
+    bare_rate, engine_rate = n / bare_seconds, n / engine_seconds
+    print(f"instances: {n} in {rounds} alternating rounds")
     print(f"bare SpiffWorkflow in memory : {bare_rate:8.1f} instances/s")
     print(f"engine with SQLite           : {engine_rate:8.1f} instances/s")
     print(f"ratio engine/bare            : {engine_rate / bare_rate:8.2f}   (goal >= 0.5)")
-    print(f"stored state per finished    : {size:8.0f} bytes (goal <= 4000)")
+    print(f"stored state per finished    : {engine.stored_state():8.0f} bytes (goal <= 4000)")
 
 
 if __name__ == "__main__":

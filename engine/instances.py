@@ -90,7 +90,7 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
     row = ProcessInstance(id=instance_id or str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
                           business_key=business_key, region=_region(data), status=IN_PROGRESS,
                           started_by=actor, created_at=now, updated_at=now, state=b"", version=1)
-    _insert_row(row)
+    _attach_new(row)
     audit.record("instance_started", actor=actor, instance_id=row.id,
                  details={"process_id": process_id, "version": definition.version,
                           "business_key": business_key})
@@ -298,38 +298,54 @@ def _commit(row, workflow):
 _TABLE = ProcessInstance.__table__
 _COLUMNS = tuple(c.key for c in _TABLE.columns)
 _INSERT = _TABLE.insert()
-_UPDATE = (_TABLE.update()
-           .where(_TABLE.c.id == sa.bindparam("row_id"), _TABLE.c.version == sa.bindparam("expected"))
-           .values({c: sa.bindparam(c) for c in _COLUMNS if c != "id"}))
+_UPDATES: dict[tuple, sa.Update] = {}
 _VERSION = sa.select(_TABLE.c.version).where(_TABLE.c.id == sa.bindparam("row_id"))
+_ALWAYS_WRITTEN = ("state", "updated_at")
 
 
-def _insert_row(row):
-    """INSERT the new instance now (rows written later in the step may refer to it) and
-    attach the object to the session as persistent and clean."""
-    values = {c: getattr(row, c) for c in _COLUMNS}
-    db.session.connection().execute(_INSERT, values)
-    for key, value in values.items():  # unset columns are None, loaded rather than expired
-        setattr(row, key, value)
+def _attach_new(row):
+    """Make the new instance object persistent and clean in the session without SQL: its
+    INSERT waits for its first save (no row refers to it before the indexes are written)."""
+    for key in _COLUMNS:
+        setattr(row, key, getattr(row, key))  # unset columns become None, loaded, not expired
     make_transient_to_detached(row)
     db.session.add(row)
 
 
 def _write_row(row, changes, is_new):
-    """UPDATE the row with its current attributes and `changes`, guarded by its version (the
-    optimistic lock). A new row keeps version 1: it was inserted by this transaction.
+    """INSERT a new row, or UPDATE the columns that changed, guarded by the version (the
+    optimistic lock). The values are then set on the object as committed, so the ORM does not
+    write them again.
 
-    The changes are set on the object as committed values, so the ORM does not write them again.
+    Only changed columns are written: an unchanged indexed column costs no index update.
     """
-    values = {c: getattr(row, c) for c in _COLUMNS}
-    values.update(changes)
-    expected = values["version"]
-    values["version"] = expected if is_new else expected + 1
-    params = dict(values, row_id=values.pop("id"), expected=expected)
-    if db.session.connection().execute(_UPDATE, params).rowcount != 1:
-        raise StaleDataError(f"instance {row.id} was changed since version {expected}")
+    if is_new:
+        values = {c: getattr(row, c) for c in _COLUMNS}
+        values.update(changes, version=1)
+        db.session.connection().execute(_INSERT, values)
+    else:
+        modified = sa.inspect(row).committed_state  # attributes the step set on the object
+        values = {c: getattr(row, c) for c in modified if c in _TABLE.c}
+        for key, value in changes.items():
+            if key in _ALWAYS_WRITTEN or key in values or getattr(row, key) != value:
+                values[key] = value
+        expected = row.version
+        values["version"] = expected + 1
+        params = dict(values, row_id=row.id, expected=expected)
+        if db.session.connection().execute(_update(tuple(sorted(values))), params).rowcount != 1:
+            raise StaleDataError(f"instance {row.id} was changed since version {expected}")
     for key, value in values.items():
         set_committed_value(row, key, value)
+
+
+def _update(columns):
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = (
+            _TABLE.update()
+            .where(_TABLE.c.id == sa.bindparam("row_id"), _TABLE.c.version == sa.bindparam("expected"))
+            .values({c: sa.bindparam(c) for c in columns}))
+    return statement
 
 
 def _fresh_row(instance_id):

@@ -18,6 +18,7 @@ Format "specless-1.5" (SpiffWorkflow's task dictionaries) is still read.
 """
 import gzip
 import json
+import zlib
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -34,11 +35,20 @@ STATE_FORMAT = "specless-2"
 LEGACY_FORMAT = "specless-1.5"
 
 
+def _text_id(task) -> str:
+    """A task's id as text, formatted once per task (uuid's __str__ is pure Python)."""
+    text = task.__dict__.get("_engine_text_id")
+    if text is None:
+        text = task._engine_text_id = str(task.id)
+    return text
+
+
 class _CompactTasks:
     """Task rows for a workflow's (or a subprocess's) `tasks` mapping."""
 
     def tasks_to_rows(self, workflow):
-        clean = self.registry.clean
+        # Values are written as they are: the JSON encoder turns what JSON cannot hold (a
+        # callable left in data) into null, as SpiffWorkflow's own encoder does.
         tasks = workflow.tasks
         index, rows, derived = {}, [], {}
         for position, (task_id, task) in enumerate(tasks.items()):
@@ -50,14 +60,14 @@ class _CompactTasks:
             parent_ref = index.get(parent_id) if parent is not None else None
             if parent_ref is None:
                 parent_ref = str(parent_id) if parent_id is not None else None
-                data, deletions = clean(task.data), None
+                data, deletions = self.registry.clean(task.data), None
             else:
                 before, after = parent.data, task.data
                 data = {k: v for k, v in after.items() if k not in before or before[k] != v}
                 deletions = [k for k in before if k not in after]
-            rows.append([str(task_id), parent_ref, task._state, task.task_spec.name,
+            rows.append([_text_id(task), parent_ref, task._state, task.task_spec.name,
                          task.last_state_change, 1 if task.triggered else 0,
-                         clean(task.internal_data), data, deletions])
+                         task.internal_data, data, deletions])
         for task_id, task in tasks.items():
             if task._children != derived.get(task_id, []):
                 rows[index[task_id]].append([str(child) for child in task._children])
@@ -179,11 +189,21 @@ def dump_state(workflow) -> bytes:
     try:
         dct = registry.convert(workflow)
         dct["serializer_version"] = STATE_FORMAT
-        text = json.dumps(dct, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
+        # A task tree holds no reference cycles (rows refer to each other by index or id).
+        text = json.dumps(dct, cls=_SERIALIZER._encoder_cls, separators=(",", ":"), check_circular=False)
     finally:
         registry._encoder_mode = False
-    # Level 1 compresses workflow JSON nearly as well as 6 in a third of the time.
-    return gzip.compress(text.encode("utf-8"), compresslevel=1, mtime=0)
+    return _gzip(text.encode("utf-8"))
+
+
+def _gzip(raw: bytes) -> bytes:
+    """gzip at level 1 (nearly as small as 6 on workflow JSON, a third of the time) with a
+    window no larger than the input: setting up zlib's default 32 KB window and hash table
+    costs several times more than compressing a few kilobytes, and a window as large as the
+    input finds every match a larger one would."""
+    bits = max(9, min(15, (len(raw) - 1).bit_length()))
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + bits, max(2, min(8, bits - 8)))
+    return compressor.compress(raw) + compressor.flush()
 
 
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):

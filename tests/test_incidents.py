@@ -114,3 +114,28 @@ def test_the_cli_refuses_to_retry_an_instance_without_an_incident(messaging):
     assert result.exit_code == 1 and "no incident" in result.output
     result = cli(messaging, "instances", "retry", "no-such-instance")
     assert result.exit_code == 1 and "no process instance" in result.output
+
+
+def test_a_handler_failing_in_the_first_step_leaves_a_stored_incident_and_undoes_its_writes(app, monkeypatch):
+    """The new instance's row is written when its first step saves; a handler that writes and
+    then fails before that (in its savepoint) must not take the instance with it."""
+    from dataclasses import replace
+
+    from engine import operators
+    deploy_sample(app)
+
+    def collect_and_fail(ctx, subject):
+        audit.record("handler_wrote", actor="test", instance_id=ctx.instance_id)
+        raise RuntimeError("the registry is down")
+
+    original = operators.get("sample.collect")
+    monkeypatch.setitem(operators._REGISTRY, "sample.collect",
+                        replace(original, func=collect_and_fail, pure=False))
+    row = instances.start("sample_review", {"subject": "x", "scores": {"a": 1, "b": 1, "c": 1},
+                                            "region": "AST"}, actor="portal")
+    db.session.expire_all()
+    stored = instances.get(row.id)
+    assert (stored.status, stored.incident_task_name, stored.incident_error_type) == (
+        "incident", "Collect the request", "RuntimeError")
+    assert stored.version == 1
+    assert events(row.id) == ["instance_started", "incident_raised"]

@@ -144,3 +144,9 @@ def test_an_unknown_format_is_refused(specs):
     blob = gzip.compress(json.dumps({"serializer_version": "specless-0"}).encode())
     with pytest.raises(ValueError, match="unknown workflow state format"):
         serializer.load_state(blob, *specs, PythonScriptEngine())
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 4096, 70_000])
+def test_states_of_every_size_compress_to_standard_gzip(size):
+    raw = (b"workflow-state-" * (size // 15 + 1))[:size]
+    assert gzip.decompress(serializer._gzip(raw)) == raw
