@@ -26,6 +26,7 @@ from .db import UTCDateTime, db
 from .exceptions import Conflict, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
 from .serializer import dump_state, load_state
+from .workflow import EngineWorkflow
 
 IN_PROGRESS, COMPLETED, INCIDENT, TERMINATED = "in_progress", "completed", "incident", "terminated"
 
@@ -82,7 +83,7 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
         raise NotFound(f"no deployed process {process_id!r}")
     _refuse_reserved_keys(data)
     spec, subprocess_specs = definitions.spec_for(definition)
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
+    workflow = EngineWorkflow(spec, subprocess_specs, script_engine=script_engine())
     workflow.task_tree.data.update(data)
     # Who completed each user task (by BPMN id): diagrams cite it, e.g. as the decision's author.
     workflow.task_tree.data.setdefault("completed_by", {})

@@ -31,6 +31,8 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
+from .workflow import EngineWorkflow
+
 STATE_FORMAT = "specless-2"
 LEGACY_FORMAT = "specless-1.5"
 
@@ -132,7 +134,7 @@ class SpeclessWorkflowConverter(_CompactTasks, BpmnWorkflowConverter):
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
-        workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
+        workflow = EngineWorkflow(spec, subprocess_specs or {}, deserializing=True)
         self.tasks_from_rows(dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -161,7 +163,7 @@ class LegacySpeclessWorkflowConverter(BpmnWorkflowConverter):
     """Format "specless-1.5": SpiffWorkflow's own task dictionaries, without the spec (read only)."""
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
-        workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
+        workflow = EngineWorkflow(spec, subprocess_specs or {}, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -175,7 +177,10 @@ def _build_serializer(version, workflow_converter, subworkflow_converter=None):
     cfg[BpmnWorkflow] = workflow_converter
     if subworkflow_converter is not None:
         cfg[BpmnSubWorkflow] = subworkflow_converter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(cfg), version=version)
+    registry = BpmnWorkflowSerializer.configure(cfg)
+    # The engine's workflow class is written as, and restored from, a "BpmnWorkflow".
+    registry.typenames[EngineWorkflow] = registry.typenames[BpmnWorkflow]
+    return BpmnWorkflowSerializer(registry, version=version)
 
 
 _SERIALIZER = _build_serializer(STATE_FORMAT, SpeclessWorkflowConverter, SpeclessSubWorkflowConverter)

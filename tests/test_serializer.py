@@ -11,6 +11,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine import serializer
+from engine.workflow import EngineWorkflow, search
 
 # A subprocess, a script, a user task with a waiting boundary timer: everything the rows carry.
 DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
@@ -52,7 +53,7 @@ def specs(tmp_path_factory):
 
 
 def new_workflow(specs):
-    workflow = BpmnWorkflow(*specs, script_engine=PythonScriptEngine())
+    workflow = EngineWorkflow(*specs, script_engine=PythonScriptEngine())
     workflow.task_tree.data.update({"items": ["a", "b"], "nested": {"deep": [1, 2]}})
     return workflow
 
@@ -61,9 +62,15 @@ def restored(workflow, specs):
     return serializer.load_state(serializer.dump_state(workflow), *specs, PythonScriptEngine())
 
 
+def _own_serializer():
+    own = BpmnWorkflowSerializer()
+    own.registry.typenames[EngineWorkflow] = own.registry.typenames[BpmnWorkflow]
+    return own
+
+
 def full_state(workflow):
-    """Everything SpiffWorkflow's own serializer records, but the spec and the thread ids."""
-    dct = BpmnWorkflowSerializer().to_dict(workflow)
+    """Everything SpiffWorkflow's own serializer records, but the spec."""
+    dct = _own_serializer().to_dict(workflow)
     dct.pop("spec")
     dct.pop("subprocess_specs")
     return json.loads(json.dumps(dct, default=str))
@@ -122,8 +129,9 @@ def test_the_state_is_rows_without_the_spec_and_smaller_than_spiffworkflows_own(
     dct = json.loads(gzip.decompress(blob))
     assert dct["serializer_version"] == serializer.STATE_FORMAT
     assert "spec" not in dct and isinstance(dct["tasks"], list)
-    own = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG)).serialize_json(
-        workflow, use_gzip=True)
+    own = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    own.registry.typenames[EngineWorkflow] = own.registry.typenames[BpmnWorkflow]
+    own = own.serialize_json(workflow, use_gzip=True)
     assert len(blob) < len(own)
 
 
@@ -131,7 +139,7 @@ def test_states_saved_in_the_previous_format_are_still_read(specs):
     workflow = new_workflow(specs)
     workflow.do_engine_steps()
     # What format "specless-1.5" stored: SpiffWorkflow's dictionaries without the specs.
-    dct = BpmnWorkflowSerializer().to_dict(workflow)
+    dct = _own_serializer().to_dict(workflow)
     dct.pop("spec")
     dct.pop("subprocess_specs")
     dct["serializer_version"] = serializer.LEGACY_FORMAT
@@ -150,3 +158,41 @@ def test_an_unknown_format_is_refused(specs):
 def test_states_of_every_size_compress_to_standard_gzip(size):
     raw = (b"workflow-state-" * (size // 15 + 1))[:size]
     assert gzip.decompress(serializer._gzip(raw)) == raw
+
+
+def _every_search_matches_spiffworkflows(workflow):
+    from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+    from SpiffWorkflow.util.task import TaskIterator
+    masks = [TaskState.ANY_MASK, TaskState.READY, TaskState.WAITING, TaskState.COMPLETED,
+             TaskState.NOT_FINISHED_MASK, TaskState.FINISHED_MASK, TaskState.PREDICTED_MASK,
+             TaskState.DEFINITE_MASK, TaskState.READY | TaskState.WAITING]
+    for mask in masks:
+        assert list(search(workflow.task_tree, state=mask)) == list(BpmnTaskIterator(workflow.task_tree, state=mask))
+        assert list(search(workflow.task_tree, state=mask, into_subprocesses=False)) == \
+            list(TaskIterator(workflow.task_tree, state=mask))
+        for manual in (True, False):
+            assert workflow.get_tasks(state=mask, manual=manual) == \
+                list(BpmnTaskIterator(workflow.task_tree, state=mask, manual=manual))
+    for spec_name in ("review", "count", "too_late", "nothing"):
+        assert workflow.get_tasks(spec_name=spec_name) == \
+            list(BpmnTaskIterator(workflow.task_tree, spec_name=spec_name))
+
+
+def test_the_engines_task_search_finds_what_spiffworkflows_iterator_finds_in_the_same_order(specs):
+    workflow = new_workflow(specs)
+    _every_search_matches_spiffworkflows(workflow)          # nothing run yet: all predicted
+    workflow.do_engine_steps()
+    _every_search_matches_spiffworkflows(workflow)          # inside: a finished subprocess, a timer
+    task = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+    task.run()
+    workflow.do_engine_steps()
+    assert workflow.is_completed()
+    _every_search_matches_spiffworkflows(workflow)          # done: branches cancelled and finished
+
+
+def test_searches_the_fast_path_does_not_know_go_to_spiffworkflow(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    assert [t.task_spec.name for t in workflow.get_tasks(end_at_spec="review", state=TaskState.READY)] == \
+        ["review"]
+    assert workflow.get_tasks(lane="nowhere") == []

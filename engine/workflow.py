@@ -1,0 +1,78 @@
+"""The workflow class the engine runs: SpiffWorkflow's BpmnWorkflow with a faster task search.
+
+SpiffWorkflow finds tasks (the READY ones to run, the WAITING ones to refresh after every
+completion, the branches a parallel join waits for) with `TaskIterator`, which rebuilds a
+list per visited task and walks parents to track depth; in the engine's profile it was the
+largest single cost of running a diagram. `EngineWorkflow` answers the common searches (by
+state, task spec name and manual flag) with a plain depth-first walk that visits the same
+tasks in the same order and prunes the same branches; any other search goes to SpiffWorkflow.
+
+ENGINE_CHECK_TASK_SEARCH=1 in the environment compares every answer with SpiffWorkflow's.
+"""
+from __future__ import annotations
+
+import os
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+_FAST_KEYS = frozenset({"state", "spec_name", "manual"})
+_MAX_DEPTH = 1000  # SpiffWorkflow's default: deeper branches are not searched
+_CHECK = os.environ.get("ENGINE_CHECK_TASK_SEARCH") == "1"
+
+
+def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_subprocesses=True):
+    """Tasks under `start` (itself included) in `state`, depth first, as SpiffWorkflow orders them.
+
+    Like SpiffWorkflow's iterators, it does not descend below tasks whose state rules out
+    matches underneath (a finished branch holds no predicted tasks), nor into a finished
+    subprocess when only unfinished tasks are asked for. It is lazy in the same way: a task's
+    state and children are read when the walk reaches it, so a caller may change later tasks.
+    """
+    if state & TaskState.PREDICTED_MASK:
+        min_state = TaskState.MAYBE
+    elif state & TaskState.DEFINITE_MASK:
+        min_state = TaskState.FUTURE
+    else:
+        min_state = TaskState.COMPLETED
+    skip_finished_subprocesses = state <= TaskState.FINISHED_MASK
+    subprocesses = start.workflow.top_workflow.subprocesses if into_subprocesses else {}
+    stack = [(start, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        task, depth = pop()
+        subprocess = subprocesses.get(task.id) if subprocesses else None
+        task_state = task._state
+        if (task._children or subprocess is not None) and \
+                (task_state >= min_state or subprocess is not None) and depth < _MAX_DEPTH:
+            tasks = task.workflow.tasks
+            below = [tasks.get(child) for child in task._children]
+            if subprocess is not None and not (task_state >= TaskState.FINISHED_MASK and skip_finished_subprocesses):
+                below.insert(0, subprocess.task_tree)
+            for child in reversed(below):
+                push((child, depth + 1))
+        if task_state & state:
+            spec = task.task_spec
+            if (manual is None or spec.manual == manual) and (spec_name is None or spec.name == spec_name):
+                yield task
+
+
+class EngineWorkflow(BpmnWorkflow):
+    def get_tasks(self, first_task=None, **kwargs):
+        if kwargs.keys() <= _FAST_KEYS:
+            found = list(search(first_task or self.task_tree, **kwargs))
+            if _CHECK:
+                expected = list(BpmnTaskIterator(first_task or self.task_tree, **kwargs))
+                assert found == expected, f"task search differs for {kwargs}: {found} != {expected}"
+            return found
+        return super().get_tasks(first_task, **kwargs)
+
+    def update_waiting_tasks(self):
+        # SpiffWorkflow's own walk here stays inside this workflow (no subprocesses).
+        if _CHECK:
+            found = list(search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False))
+            expected = list(TaskIterator(self.task_tree, state=TaskState.WAITING))
+            assert found == expected, f"waiting tasks differ: {found} != {expected}"
+        for task in search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False):
+            task.task_spec._update(task)
