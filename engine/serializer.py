@@ -79,7 +79,7 @@ class _CompactTasks:
         restore = self.registry.restore
         specs = workflow.spec.task_specs
         workflow.tasks = tasks = {}
-        events = workflow.top_workflow.event_manager if hasattr(workflow, "top_workflow") else None
+        events = workflow.top_workflow.event_manager
         ids, explicit = [], set()
         for row in rows:
             task_id, parent_ref, state, spec_name, changed, triggered, internal, data, deletions = row[:9]
@@ -105,8 +105,7 @@ class _CompactTasks:
             if len(row) > 9:
                 task._children = [UUID(child) for child in row[9]]
                 explicit.add(task_id)
-            if events is not None and isinstance(task.task_spec, CatchingEvent) \
-                    and task.has_state(TaskState.WAITING):
+            if isinstance(task.task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
                 events.add_task(task)
         for task in tasks.values():
             parent_id = task._parent
@@ -135,12 +134,15 @@ class SpeclessWorkflowConverter(_CompactTasks, BpmnWorkflowConverter):
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
         workflow = EngineWorkflow(spec, subprocess_specs or {}, deserializing=True)
-        self.tasks_from_rows(dct["tasks"], workflow)
+        self.restore_tasks(dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+    def restore_tasks(self, tasks, workflow):
+        self.tasks_from_rows(tasks, workflow)
 
 
 class SpeclessSubWorkflowConverter(_CompactTasks, BpmnSubWorkflowConverter):
@@ -159,17 +161,11 @@ class SpeclessSubWorkflowConverter(_CompactTasks, BpmnSubWorkflowConverter):
         return subprocess
 
 
-class LegacySpeclessWorkflowConverter(BpmnWorkflowConverter):
+class LegacySpeclessWorkflowConverter(SpeclessWorkflowConverter):
     """Format "specless-1.5": SpiffWorkflow's own task dictionaries, without the spec (read only)."""
 
-    def from_dict(self, dct, spec=None, subprocess_specs=None):
-        workflow = EngineWorkflow(spec, subprocess_specs or {}, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-        self.set_default_attributes(workflow, dct)
-        self.subprocesses_from_dict(dct["subprocesses"], workflow)
-        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
-        return workflow
+    def restore_tasks(self, tasks, workflow):
+        workflow.tasks = self.mapping_from_dict(tasks, UUID, workflow=workflow)
 
 
 def _build_serializer(version, workflow_converter, subworkflow_converter=None):
