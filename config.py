@@ -85,6 +85,21 @@ class Config:
     # {"YYYY-MM-DD": false} an extra day off, {"YYYY-MM-DD": true} a working Saturday.
     # Administrators change them with `flask calendar ...` (stored and audited); these seed it.
     CALENDAR_OVERRIDES = _env("CALENDAR_OVERRIDES", {})
+    # The budget of one engine run (a start, a completion, a message, a timer, a job): past it the
+    # run is rolled back to the last save and the instance is an incident naming the element.
+    ENGINE_STEP_MAX_TASKS = _env("ENGINE_STEP_MAX_TASKS", 2000)
+    ENGINE_STEP_MAX_SECONDS = _env("ENGINE_STEP_MAX_SECONDS", 10.0)
+    # The most instances a multi-instance activity may create (checked at deploy for a literal
+    # loopCardinality, at run time for an evaluated one).
+    ENGINE_MAX_CARDINALITY = _env("ENGINE_MAX_CARDINALITY", 1000)
+    # Jobs (engine/jobs.py): external calls run by workers after the step commits.
+    JOB_LEASE_SECONDS = _env("JOB_LEASE_SECONDS", 120)   # a dead worker's job is retaken after this
+    JOB_MAX_ATTEMPTS = _env("JOB_MAX_ATTEMPTS", 8)       # then the case is an incident
+    JOB_BACKOFF_SECONDS = _env("JOB_BACKOFF_SECONDS", 15.0)   # doubled per attempt...
+    JOB_BACKOFF_MAX_SECONDS = _env("JOB_BACKOFF_MAX_SECONDS", 900.0)  # ...up to this
+    JOB_BATCH_LIMIT = _env("JOB_BATCH_LIMIT", 100)       # jobs one pass of a worker thread runs at most
+    JOB_POLL_SECONDS = _env("JOB_POLL_SECONDS", 1.0)     # an idle worker looks for due jobs this often
+    WORKER_THREADS = _env("WORKER_THREADS", 2)           # job threads of `flask worker run`
     # Expression sandbox bounds.
     EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)
     EXPRESSION_MAX_SIZE = _env("EXPRESSION_MAX_SIZE", 100_000)

@@ -69,6 +69,8 @@ def retry_command(instance_id, actor):
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(f"{row.id}: {row.status}" + (f" ({row.incident_message})" if row.incident_message else ""))
+    if row.status == instances.INCIDENT:  # the retry ran into the same (or another) failure
+        sys.exit(1)
 
 
 def register(app):

@@ -1,7 +1,10 @@
 """The database handle shared by the engine and the domain, and its column types."""
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -53,10 +56,32 @@ def _sqlite_connect(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    # Writers queue for the lock at BEGIN instead of failing at their first write
-    # (a deferred transaction in WAL mode cannot wait once its snapshot is stale).
+    # Writers queue for the lock at BEGIN instead of failing at their first write (a deferred
+    # transaction in WAL mode cannot wait once its snapshot is stale). Readers (GET requests,
+    # `reading()` blocks) take no lock at all: WAL gives them a snapshot, so a page never
+    # queues behind a running step.
     if conn.dialect.name == "sqlite":
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        conn.connection.driver_connection.execute("BEGIN" if _reads_only() else "BEGIN IMMEDIATE")
+
+
+_READING: ContextVar[bool] = ContextVar("reading_only", default=False)
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@contextmanager
+def reading():
+    """Transactions begun inside only read (SQLite then takes no write lock at BEGIN)."""
+    token = _READING.set(True)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+
+
+def _reads_only() -> bool:
+    if _READING.get():
+        return True
+    return has_request_context() and request.method in _READ_METHODS
 
 
 def is_postgres() -> bool:

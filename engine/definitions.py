@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from SpiffWorkflow.spiff.parser import SpiffBpmnParser
+from .specs import EngineParser
 
 from . import audit, clock
 from .db import UTCDateTime, db
@@ -180,7 +180,7 @@ def spec_for(definition):
     if cached is None:
         if not hasattr(definition, "bpmn_xml"):
             definition = get(definition.id)
-        parser = SpiffBpmnParser()
+        parser = EngineParser()
         parser.add_bpmn_str(definition.bpmn_xml.encode("utf-8"), filename=definition.filename)
         cached = (parser.get_spec(definition.process_id),
                   parser.get_subprocess_specs(definition.process_id))

@@ -7,7 +7,9 @@ transaction or not at all. A concurrent writer of the same instance gets `Confli
 """
 from __future__ import annotations
 
+import copy
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import make_transient_to_detached
@@ -23,12 +26,22 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, definitions
 from .db import UTCDateTime, db
-from .exceptions import Conflict, InvalidData, NotFound
+from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
 from .serializer import dump_state, load_state
 from .workflow import EngineWorkflow
 
 IN_PROGRESS, COMPLETED, INCIDENT, TERMINATED = "in_progress", "completed", "incident", "terminated"
+
+
+class StepBudgetExceeded(EngineError):
+    """A run went past ENGINE_STEP_MAX_TASKS or ENGINE_STEP_MAX_SECONDS: it was rolled back to
+    the last save and the instance is an incident naming the element it had reached."""
+    status = 409
+
+    def __init__(self, message: str, task=None):
+        super().__init__(message)
+        self.task = task
 
 
 class ProcessInstance(db.Model):
@@ -82,25 +95,47 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
     if definition is None:
         raise NotFound(f"no deployed process {process_id!r}")
     _refuse_reserved_keys(data)
+    initial = copy.deepcopy(data)  # the state to keep if the first run goes past its budget
+    workflow = _new_workflow(definition, data)
+    now = clock.now()
+    fields = dict(id=instance_id or str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
+                  business_key=business_key, region=_region(data), status=IN_PROGRESS,
+                  started_by=actor, created_at=now, updated_at=now, state=b"", version=1)
+    row = ProcessInstance(**fields)
+    _attach_new(row)
+    audit.record("instance_started", actor=actor, instance_id=row.id,
+                 details={"process_id": process_id, "version": definition.version,
+                          "business_key": business_key})
+    with _running(row, actor) as info:
+        savepoint = db.session.begin_nested()
+        try:
+            advance(row, workflow, actor)
+            save(row, workflow, is_new=True)
+            savepoint.commit()
+        except StepBudgetExceeded as err:
+            # Kept as it was accepted, not run: an incident an operator retries once the
+            # diagram or the budget is fixed.
+            savepoint.rollback()
+            db.session.expunge(row)
+            row = ProcessInstance(**fields)
+            _attach_new(row)
+            workflow = _new_workflow(definition, initial)
+            info.instance_id = row.id
+            _mark_budget_incident(row, err, actor)
+            save(row, workflow, is_new=True)
+    if commit:
+        _commit(row, workflow)
+        _wake_workers(info)
+    return row
+
+
+def _new_workflow(definition, data) -> BpmnWorkflow:
     spec, subprocess_specs = definitions.spec_for(definition)
     workflow = EngineWorkflow(spec, subprocess_specs, script_engine=script_engine())
     workflow.task_tree.data.update(data)
     # Who completed each user task (by BPMN id): diagrams cite it, e.g. as the decision's author.
     workflow.task_tree.data.setdefault("completed_by", {})
-    now = clock.now()
-    row = ProcessInstance(id=instance_id or str(uuid.uuid4()), definition_id=definition.id, process_id=process_id,
-                          business_key=business_key, region=_region(data), status=IN_PROGRESS,
-                          started_by=actor, created_at=now, updated_at=now, state=b"", version=1)
-    _attach_new(row)
-    audit.record("instance_started", actor=actor, instance_id=row.id,
-                 details={"process_id": process_id, "version": definition.version,
-                          "business_key": business_key})
-    with _running(row, actor):
-        advance(row, workflow, actor)
-        save(row, workflow, is_new=True)
-    if commit:
-        _commit(row, workflow)
-    return row
+    return workflow
 
 
 @contextmanager
@@ -114,13 +149,26 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
     if row is None:
         raise NotFound(f"no process instance {instance_id!r}")
     workflow = load(row)
+    # With commit=False the caller's transaction holds other work: a run past its budget is
+    # undone to this savepoint only.
+    savepoint = None if commit else db.session.begin_nested()
     try:
-        with _running(row, actor):
+        with _running(row, actor) as info:
             yield row, workflow
             advance(row, workflow, actor)
             save(row, workflow)
+        if savepoint is not None:
+            savepoint.commit()
         if commit:
             _commit(row, workflow)
+            _wake_workers(info)
+    except StepBudgetExceeded as err:
+        if savepoint is not None:
+            savepoint.rollback()
+        else:
+            db.session.rollback()
+        _record_budget_incident(instance_id, err, actor, commit)
+        raise
     except StaleDataError as err:
         if commit:  # with commit=False the caller owns the transaction (and its savepoints)
             db.session.rollback()
@@ -156,15 +204,40 @@ def advance(row: ProcessInstance, workflow: BpmnWorkflow, actor: str = "system")
     """Run every automatic task that can run; a failure becomes an incident, keeping prior work."""
     if row.status in (INCIDENT, TERMINATED):
         return
+    config = current_app.config
+    budget = _Budget(config["ENGINE_STEP_MAX_TASKS"], config["ENGINE_STEP_MAX_SECONDS"])
     try:
-        for _ in range(1000):
+        while True:
             # do_engine_steps ends by refreshing timers, so a timer that is due becomes READY
             # there and runs on the next turn; refreshing first would walk the tree twice.
-            workflow.do_engine_steps()
+            workflow.do_engine_steps(will_complete_task=budget.spend)
             if not any(not t.task_spec.manual for t in all_tasks(workflow, TaskState.READY)):
                 break
+            budget.check(None)
     except WorkflowException as err:
         _raise_incident(row, workflow, err, actor)
+
+
+class _Budget:
+    """What one run may spend: tasks executed and wall time (ENGINE_STEP_MAX_*)."""
+
+    def __init__(self, max_tasks: int, max_seconds: float):
+        self.max_tasks, self.max_seconds = int(max_tasks), float(max_seconds)
+        self.spent = 0
+        self.started = time.monotonic()
+
+    def spend(self, task) -> None:
+        self.spent += 1
+        self.check(task)
+
+    def check(self, task) -> None:
+        elapsed = time.monotonic() - self.started
+        if self.spent > self.max_tasks or elapsed > self.max_seconds:
+            where = _element_name(task) if task is not None else "the diagram"
+            raise StepBudgetExceeded(
+                f"step budget exceeded at {where}: {self.spent} tasks in {elapsed:.1f}s "
+                f"(ENGINE_STEP_MAX_TASKS {self.max_tasks}, ENGINE_STEP_MAX_SECONDS {self.max_seconds:g})",
+                task)
 
 
 def retry(instance_id: str, actor: str) -> ProcessInstance:
@@ -174,6 +247,8 @@ def retry(instance_id: str, actor: str) -> ProcessInstance:
             raise Conflict(f"instance {instance_id} has no incident to retry")
         for task in list(all_tasks(workflow, TaskState.ERROR)):
             task._set_state(TaskState.READY)
+        from . import jobs
+        jobs.requeue_failed(row.id)  # a task that still waits for a failed job gets it back
         audit.record("incident_retried", actor=actor, instance_id=row.id,
                      task_id=row.incident_task_id, details={"message": row.incident_message})
         _clear_incident(row)
@@ -187,6 +262,8 @@ def cancel(instance_id: str, actor: str, reason: str, commit: bool = True) -> Pr
         if row.status in (COMPLETED, TERMINATED):
             raise Conflict(f"instance {instance_id} has already ended ({row.status})")
         workflow.cancel()
+        from . import jobs
+        jobs.cancel_for_instance(row.id)
         row.status, row.completed_at = TERMINATED, clock.now()
         audit.record("instance_cancelled", actor=actor, instance_id=row.id, details={"reason": reason})
     return row
@@ -201,7 +278,10 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     now = clock.now()
     changes = {"state": dump_state(workflow), "updated_at": now}
     if row.status not in (INCIDENT, TERMINATED):
-        if workflow.is_completed():
+        if workflow.is_completed() and not _reached_an_end(workflow):
+            _raise_incident(row, workflow, WorkflowException(
+                "the workflow has no task left to run but reached no end event"), "system")
+        elif workflow.is_completed():
             if row.status != COMPLETED:
                 changes.update(status=COMPLETED, completed_at=now)
                 audit.record("instance_completed", actor="system", instance_id=row.id)
@@ -268,19 +348,59 @@ def script_engine() -> EngineScriptEngine:
     if engine is None:
         engine = EngineScriptEngine(functions=app.extensions.get("expression_functions", {}),
                                     max_power=app.config["EXPRESSION_MAX_POWER"],
-                                    max_size=app.config["EXPRESSION_MAX_SIZE"])
+                                    max_size=app.config["EXPRESSION_MAX_SIZE"],
+                                    max_cardinality=app.config["ENGINE_MAX_CARDINALITY"])
         app.extensions["script_engine"] = engine
     return engine
 
 
 @contextmanager
 def _running(row, actor):
-    token = current_step.set(StepInfo(session=db.session, config=current_app.config,
-                                      instance_id=row.id, process_id=row.process_id, actor=actor))
+    info = StepInfo(session=db.session, config=current_app.config, instance_id=row.id,
+                    process_id=row.process_id, actor=actor)
+    token = current_step.set(info)
     try:
-        yield
+        yield info
     finally:
         current_step.reset(token)
+
+
+def _wake_workers(info) -> None:
+    if info.new_jobs:
+        from . import jobs
+        jobs.wake()
+
+
+def _reached_an_end(workflow) -> bool:
+    """A finished workflow is complete only when an end event of its process ran: a walk that
+    stopped early must never pass for the end of a case."""
+    for task in workflow.tasks.values():
+        if task.state == TaskState.COMPLETED and isinstance(task.task_spec, EndEvent) \
+                and task.task_spec.bpmn_id is not None:
+            return True
+    return False
+
+
+def _record_budget_incident(instance_id, err, actor, commit) -> None:
+    """After the run was undone: the instance, as last saved, becomes an incident."""
+    row = db.session.get(ProcessInstance, instance_id, populate_existing=True)
+    workflow = load(row)
+    with _running(row, actor):
+        _mark_budget_incident(row, err, actor)
+        save(row, workflow)
+    if commit:
+        _commit(row, workflow)
+
+
+def _mark_budget_incident(row, err, actor) -> None:
+    task = err.task
+    mark_incident(row, task, "StepBudgetExceeded", str(err), actor,
+                  task_name=_element_name(task) if task is not None else None)
+
+
+def _element_name(task) -> str:
+    spec = task.task_spec
+    return f"{spec.bpmn_name or spec.bpmn_id} ({spec.bpmn_id})" if spec.bpmn_name else str(spec.bpmn_id or spec.name)
 
 
 def _commit(row, workflow):
@@ -380,10 +500,16 @@ def _raise_incident(row, workflow, err, actor):
     message = str(err)
     if cause is not err and type(cause).__name__ not in message:
         message = f"{message.rstrip('. ')}: {type(cause).__name__}: {cause}"
+    mark_incident(row, task, type(cause).__name__, message, actor)
+
+
+def mark_incident(row, task, error_type: str, message: str, actor: str, task_name: str | None = None) -> None:
+    """Put the instance into an incident at `task` (audited); the step's save records it."""
     row.status = INCIDENT
     row.incident_task_id = str(task.id) if task is not None else None
-    row.incident_task_name = (task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None
-    row.incident_error_type = type(cause).__name__
+    row.incident_task_name = task_name or ((task.task_spec.bpmn_name or task.task_spec.bpmn_id)
+                                           if task is not None else None)
+    row.incident_error_type = error_type
     row.incident_message = message[:4000]
     row.incident_at = clock.now()
     audit.record("incident_raised", actor=actor, instance_id=row.id, task_id=row.incident_task_id,

@@ -7,3 +7,4 @@ from .timers import Timer  # noqa: F401
 from .messages import CorrelationKey, MessageReceipt, MessageSubscription  # noqa: F401
 from .calendar import CalendarOverride  # noqa: F401
 from .deadlines import compute  # noqa: F401  registers the deadlines.compute operator
+from .jobs import Job  # noqa: F401

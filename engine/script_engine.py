@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 
 from . import operators
 from .expressions import SafeEnvironment
@@ -30,6 +31,8 @@ class StepInfo:
     actor: str
     # User tasks (BPMN ids) escalated in this step before their index row was written.
     escalations: set = field(default_factory=set)
+    # Jobs this step wrote (external operators deferred): a worker is woken after the commit.
+    new_jobs: int = 0
 
 
 current_step: ContextVar[StepInfo | None] = ContextVar("current_step", default=None)
@@ -46,9 +49,28 @@ class OperatorFailed(Exception):
 
 
 class EngineScriptEngine(PythonScriptEngine):
-    def __init__(self, functions=None, max_power=10_000, max_size=100_000):
+    def __init__(self, functions=None, max_power=10_000, max_size=100_000, max_cardinality=1000):
         super().__init__(environment=SafeEnvironment(functions or {}, max_power=max_power,
                                                      max_size=max_size))
+        self.max_cardinality = max_cardinality
+
+    def evaluate(self, task, expression, external_context=None):
+        value = super().evaluate(task, expression, external_context)
+        spec = task.task_spec
+        if isinstance(spec, MultiInstanceTask) and expression == spec.cardinality:
+            self._check_cardinality(task, expression, value)
+        return value
+
+    def _check_cardinality(self, task, expression, value):
+        """A multi-instance creates its instances at once: bound their number before it does."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WorkflowTaskException(
+                f"loopCardinality {expression!r} evaluated to a {type(value).__name__}; expected a "
+                f"whole number", task=task)
+        if not 0 <= value <= self.max_cardinality:
+            raise WorkflowTaskException(
+                f"loopCardinality {expression!r} evaluated to {value}; at most "
+                f"{self.max_cardinality} instances are allowed (ENGINE_MAX_CARDINALITY)", task=task)
 
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
         params = {k: v["value"] for k, v in (operation_params or {}).items()}

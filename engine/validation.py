@@ -201,8 +201,30 @@ def check_messages(root, forms, config):
     return problems
 
 
+def check_loop_cardinality(root, forms, config):
+    """A multi-instance creates its instances at once: a literal count above the bound is refused
+    here (an evaluated one is bounded when it runs, see EngineScriptEngine)."""
+    limit = int(config.get("ENGINE_MAX_CARDINALITY", 1000))
+    problems = []
+    for loop in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
+        cardinality = loop.find("bpmn:loopCardinality", NS)
+        text = (cardinality.text or "").strip() if cardinality is not None else ""
+        try:
+            value = ast.literal_eval(text) if text else None
+        except (ValueError, SyntaxError):
+            continue  # an expression: checked by the expression allowlist, bounded at run time
+        element = loop.getparent().get("id")
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(DeployProblem(element, f"loopCardinality {text!r} is not a whole number"))
+        elif not 0 <= value <= limit:
+            problems.append(DeployProblem(element, f"loopCardinality {value} is more than the {limit} "
+                                                   f"instances a multi-instance may create (ENGINE_MAX_CARDINALITY)"))
+    return problems
+
+
 CHECKS = [check_diagram_interchange, check_operators, check_lanes, check_forms, check_expressions,
-          check_timers_behind_event_gateways, check_timer_time_zones, check_messages]
+          check_timers_behind_event_gateways, check_timer_time_zones, check_messages,
+          check_loop_cardinality]
 
 
 def _message_nodes(root):

@@ -18,8 +18,8 @@ from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 _FAST_KEYS = frozenset({"state", "spec_name", "manual"})
-_MAX_DEPTH = 1000  # SpiffWorkflow's default: deeper branches are not searched
 _CHECK = os.environ.get("ENGINE_CHECK_TASK_SEARCH") == "1"
+_NO_LIMIT = 10 ** 9
 
 
 def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_subprocesses=True):
@@ -38,20 +38,22 @@ def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_su
         min_state = TaskState.COMPLETED
     skip_finished_subprocesses = state <= TaskState.FINISHED_MASK
     subprocesses = start.workflow.top_workflow.subprocesses if into_subprocesses else {}
-    stack = [(start, 0)]
+    # No depth limit (SpiffWorkflow's iterators stop at 1000): a long-running cycle must not
+    # make later tasks invisible, and the walk is iterative, so depth costs no recursion.
+    stack = [start]
     pop, push = stack.pop, stack.append
     while stack:
-        task, depth = pop()
+        task = pop()
         subprocess = subprocesses.get(task.id) if subprocesses else None
         task_state = task._state
         if (task._children or subprocess is not None) and \
-                (task_state >= min_state or subprocess is not None) and depth < _MAX_DEPTH:
+                (task_state >= min_state or subprocess is not None):
             tasks = task.workflow.tasks
             below = [tasks.get(child) for child in task._children]
             if subprocess is not None and not (task_state >= TaskState.FINISHED_MASK and skip_finished_subprocesses):
                 below.insert(0, subprocess.task_tree)
             for child in reversed(below):
-                push((child, depth + 1))
+                push(child)
         if task_state & state:
             spec = task.task_spec
             if (manual is None or spec.manual == manual) and (spec_name is None or spec.name == spec_name):
@@ -59,11 +61,18 @@ def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_su
 
 
 class EngineWorkflow(BpmnWorkflow):
+    def is_completed(self) -> bool:
+        # SpiffWorkflow's own check stops looking 1000 tasks deep and would call a long case done.
+        if not self.completed:
+            self.completed = next(search(self.task_tree, state=TaskState.NOT_FINISHED_MASK,
+                                         into_subprocesses=False), None) is None
+        return self.completed
+
     def get_tasks(self, first_task=None, **kwargs):
         if kwargs.keys() <= _FAST_KEYS:
             found = list(search(first_task or self.task_tree, **kwargs))
             if _CHECK:
-                expected = list(BpmnTaskIterator(first_task or self.task_tree, **kwargs))
+                expected = list(BpmnTaskIterator(first_task or self.task_tree, max_depth=_NO_LIMIT, **kwargs))
                 assert found == expected, f"task search differs for {kwargs}: {found} != {expected}"
             return found
         return super().get_tasks(first_task, **kwargs)
@@ -72,7 +81,7 @@ class EngineWorkflow(BpmnWorkflow):
         # SpiffWorkflow's own walk here stays inside this workflow (no subprocesses).
         if _CHECK:
             found = list(search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False))
-            expected = list(TaskIterator(self.task_tree, state=TaskState.WAITING))
+            expected = list(TaskIterator(self.task_tree, state=TaskState.WAITING, max_depth=_NO_LIMIT))
             assert found == expected, f"waiting tasks differ: {found} != {expected}"
         for task in search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False):
             task.task_spec._update(task)

@@ -5,7 +5,9 @@ The employer records the conclusion and termination of the employment contract t
 this worker that covers the period asked for (§3). Two adapters share one interface,
 chosen by ESUTD_ADAPTER: `http` posts {employer_iin, worker_iin} as JSON to ESUTD_URL and
 reads back {"contracts": [...]}; `simulator` answers from the administered contract list
-(`flask reference contract-add ...`). Either way, the same rule decides coverage.
+(`flask reference contract-add ...`). Either way, the same rule decides coverage. The operator
+is external: a worker runs it after the step that reached it committed (engine/jobs.py), so a
+slow ЕСУТД holds up no client; it is retried with back-off, then becomes an incident.
 
 A contract covers the period from `period_from` to `period_to` when it started on or before
 `period_from`, runs to `period_to` or has no end date, and was not terminated on or before
@@ -44,7 +46,7 @@ class EsutdAdapter(Protocol):
         """Contracts between the two: {number, starts_on, ends_on, terminated_on, registered_on}."""
 
 
-@operator("esutd.check_contract", retry_on=(EsutdUnavailable,))
+@operator("esutd.check_contract", retry_on=(EsutdUnavailable,), external=True)
 def check_contract(ctx, employer_iin: str, worker_iin: str, period_from: Any, period_to: Any) -> dict:
     """`esutd.check_contract`: a registered contract covering the period, or `contract_not_registered`."""
     adapter = adapter_for(ctx.config)

@@ -3,11 +3,19 @@
 `police.request_check` sends the applicant's data to the territorial internal affairs body;
 the answer comes back later as the message `police_reply` (correlation: the case id, payload
 {verdict: "approve" | "object", reason}), and the diagram waits for it with its 1-working-day
-deadline. Two adapters share one interface, chosen by POLICE_ADAPTER:
+deadline, counted from the moment the request was delivered (DOMAIN.md §11).
 
-- `http`: posts the request as JSON to POLICE_URL; the police system answers through the
-  REST API. A timeout, a refused connection or a 5xx is `PoliceUnavailable`, which the
-  operator retries; a 4xx is a refusal of the request itself (an incident).
+The operator is external: it runs as a job after the step that reached it committed, with no
+transaction open (engine/jobs.py), so a slow police system holds up no client and no lock.
+`record_request` then applies the delivery in the step that resumes the case: the request row,
+with `delivered_at`. Two adapters share one interface, chosen by POLICE_ADAPTER:
+
+- `http`: posts the request as JSON to POLICE_URL with the job's id as `Idempotency-Key` (the
+  same on every attempt, so a request re-sent after a worker died is one request); the police
+  system answers through the REST API. A timeout, a refused connection or a 5xx is
+  `PoliceUnavailable`, retried by the job with back-off; when the attempts run out the case is
+  an incident for an operator — an undelivered request is never taken for police silence. A 4xx
+  is a refusal of the request itself (an incident at once).
 - `simulator`: answers from the administered lists (`flask reference police-add ...`):
   "object" with the listed reason when the IIN or passport is on the watch list, nothing at
   all when the IIN is on the silent list, "approve" otherwise. Its answer is queued as a row
@@ -19,8 +27,7 @@ Every request is recorded (`police_request`), for both adapters.
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Mapping, Protocol
 
 import requests
@@ -28,7 +35,7 @@ import sqlalchemy as sa
 
 from engine import messages
 from engine.db import UTCDateTime, db
-from engine.operators import HandlerError, operator
+from engine.operators import HandlerError, applies, operator
 
 from . import reference
 from .identity import mask_iin, mask_passport
@@ -62,6 +69,7 @@ class PoliceRequest(db.Model):
     adapter = sa.Column(sa.String(20), nullable=False)
     status = sa.Column(sa.String(30), nullable=False)
     requested_at = sa.Column(UTCDateTime, nullable=False)
+    delivered_at = sa.Column(UTCDateTime)  # the police answer term runs from here
     reply_verdict = sa.Column(sa.String(10))
     reply_reason = sa.Column(sa.Text)
     reply_due_at = sa.Column(UTCDateTime)
@@ -72,7 +80,7 @@ class PoliceRequest(db.Model):
         iso = lambda v: v.isoformat() if v else None  # noqa: E731
         return {"request_id": self.id, "instance_id": self.instance_id, "adapter": self.adapter,
                 "status": self.status, "requested_at": iso(self.requested_at),
-                "reply_due_at": iso(self.reply_due_at),
+                "delivered_at": iso(self.delivered_at), "reply_due_at": iso(self.reply_due_at),
                 "reply_delivered_at": iso(self.reply_delivered_at),
                 "delivery_status": self.delivery_status}
 
@@ -80,36 +88,58 @@ class PoliceRequest(db.Model):
 class PoliceAdapter(Protocol):
     name: str
 
-    def send(self, ctx, request: PoliceRequest, payload: dict) -> None:
-        """Hand the request over; the answer arrives later as a `police_reply` message."""
+    def send(self, payload: dict, idempotency_key: str) -> None:
+        """Hand the request over (no database here); the answer arrives later as a `police_reply`."""
+
+    def record(self, session, request: PoliceRequest, payload: dict) -> None:
+        """After delivery, inside the step: what this adapter keeps of the request."""
 
 
-@operator("police.request_check", retry_on=(PoliceUnavailable,))
+@operator("police.request_check", retry_on=(PoliceUnavailable,), external=True)
 def request_check(ctx, applicant: Mapping[str, Any], employer: Mapping[str, Any] | None = None,
                   region: str | None = None, kind: str = "issue") -> dict:
     """`police.request_check`: ask the police to agree to the permit for this applicant.
 
     `applicant`: {iin, passport_no, surname, given_name, birth_date, citizenship, ...};
-    `employer`: {iin, name}. The result says where the answer will come from, not the answer.
+    `employer`: {iin, name}. Runs in a worker; the result says where the answer will come from
+    and when the request was delivered, not the answer.
     """
     if not applicant.get("iin"):
         raise ValueError("the police are asked about an applicant with an IIN")
     adapter = adapter_for(ctx.config)
-    now = ctx.now()
-    request = PoliceRequest(id=str(uuid.uuid4()), instance_id=ctx.instance_id, adapter=adapter.name,
-                            status=SENT, requested_at=now)
-    payload = {"request_id": request.id, "case_id": ctx.instance_id, "kind": kind,
-               "region": region, "requested_at": now.isoformat(),
-               "reply": {"message": REPLY_MESSAGE, "correlation": ctx.instance_id},
-               "applicant": dict(applicant), "employer": dict(employer or {})}
-    adapter.send(ctx, request, payload)
-    ctx.session.add(request)
-    log.info("police check %s requested for case %s (IIN %s, passport %s) via %s", request.id,
-             ctx.instance_id, mask_iin(applicant.get("iin")), mask_passport(applicant.get("passport_no")),
-             adapter.name)
-    return {"requested": True, "request_id": request.id, "adapter": adapter.name,
-            "requested_at": now.isoformat(), "reply_message": REPLY_MESSAGE,
-            "correlation": ctx.instance_id}
+    payload = request_payload(ctx.job_id, ctx.instance_id, applicant, employer, region, kind, ctx.now())
+    adapter.send(payload, idempotency_key=ctx.job_id)
+    delivered = ctx.now()
+    log.info("police check %s delivered for case %s (IIN %s, passport %s) via %s, attempt %d",
+             ctx.job_id, ctx.instance_id, mask_iin(applicant.get("iin")),
+             mask_passport(applicant.get("passport_no")), adapter.name, ctx.attempt)
+    return {"requested": True, "request_id": ctx.job_id, "adapter": adapter.name,
+            "requested_at": payload["requested_at"], "delivered_at": delivered.isoformat(),
+            "reply_message": REPLY_MESSAGE, "correlation": ctx.instance_id}
+
+
+@applies("police.request_check")
+def record_request(ctx, result: dict, applicant: Mapping[str, Any], employer=None, region=None,
+                   kind: str = "issue") -> dict:
+    """In the step that resumes the case: the request row, as delivered (once per job)."""
+    request = ctx.session.get(PoliceRequest, result["request_id"])
+    if request is None:
+        adapter = adapter_for(ctx.config)
+        request = PoliceRequest(id=result["request_id"], instance_id=ctx.instance_id, adapter=adapter.name,
+                                status=SENT, requested_at=datetime.fromisoformat(result["requested_at"]),
+                                delivered_at=datetime.fromisoformat(result["delivered_at"]))
+        payload = request_payload(request.id, ctx.instance_id, applicant, employer, region, kind,
+                                  request.requested_at)
+        adapter.record(ctx.session, request, payload)
+        ctx.session.add(request)
+    return result
+
+
+def request_payload(request_id, case_id, applicant, employer, region, kind, requested_at) -> dict:
+    return {"request_id": request_id, "case_id": case_id, "kind": kind, "region": region,
+            "requested_at": requested_at.isoformat(),
+            "reply": {"message": REPLY_MESSAGE, "correlation": case_id},
+            "applicant": dict(applicant), "employer": dict(employer or {})}
 
 
 def adapter_for(config: Mapping[str, Any]) -> PoliceAdapter:
@@ -131,16 +161,19 @@ class HttpPolice:
     def __init__(self, url: str, timeout: float):
         self.url, self.timeout = url, timeout
 
-    def send(self, ctx, request: PoliceRequest, payload: dict) -> None:
+    def send(self, payload: dict, idempotency_key: str) -> None:
         try:
             response = requests.post(self.url, json=payload, timeout=self.timeout,
-                                     headers={"Idempotency-Key": request.id})
+                                     headers={"Idempotency-Key": idempotency_key})
         except (requests.Timeout, requests.ConnectionError) as err:
             raise PoliceUnavailable(f"the police system did not answer: {type(err).__name__}") from None
         if response.status_code >= 500:
             raise PoliceUnavailable(f"the police system answered HTTP {response.status_code}")
         if response.status_code >= 400:
             raise PoliceRequestRefused(f"the police system refused the request: HTTP {response.status_code}")
+
+    def record(self, session, request: PoliceRequest, payload: dict) -> None:
+        request.status = SENT
 
 
 class SimulatedPolice:
@@ -151,14 +184,17 @@ class SimulatedPolice:
     def __init__(self, delay_seconds: float):
         self.delay = timedelta(seconds=delay_seconds)
 
-    def send(self, ctx, request: PoliceRequest, payload: dict) -> None:
-        verdict, reason = self.decide(payload["applicant"], ctx.session)
+    def send(self, payload: dict, idempotency_key: str) -> None:
+        """The simulated system takes every request; it decides when the request is recorded."""
+
+    def record(self, session, request: PoliceRequest, payload: dict) -> None:
+        verdict, reason = self.decide(payload["applicant"], session)
         if verdict is None:
             request.status = SILENT
             return
         request.status = REPLY_PENDING
         request.reply_verdict, request.reply_reason = verdict, reason
-        request.reply_due_at = request.requested_at + self.delay
+        request.reply_due_at = request.delivered_at + self.delay
 
     @staticmethod
     def decide(applicant: Mapping[str, Any], session=None) -> tuple[str | None, str | None]:

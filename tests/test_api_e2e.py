@@ -5,7 +5,8 @@ import time_machine
 
 from engine import instances
 from handlers import quota
-from tests.permit_support import APPLICANT_IIN, almaty, application, deploy_procedures, load_reference
+from tests.permit_support import (APPLICANT_IIN, almaty, application, deploy_procedures, load_reference,
+                                  run_worker)
 from tests.test_api_support import conforms, make_token, problem
 
 FILED = almaty(2026, 6, 10, 10, 0)  # a Wednesday
@@ -32,6 +33,10 @@ def _submit_and_reply(client, clients, verdict="approve", reason=None):
     assert response.status_code == 201, response.get_json()
     case = response.get_json()
     assert case["status"] == "in_progress"
+    # Accepted at once: the police are asked by a worker, after the filing committed.
+    assert [s["name"] for s in case["current_steps"]] == ["Ask the migration police to agree"]
+    run_worker()
+    case = client.get(f"/api/v1/cases/{case['case_id']}", headers=clients["portal"]).get_json()
     assert [s["name"] for s in case["current_steps"]] == ["Wait for the police answer"]
     reply = client.post("/api/v1/messages/police_reply", headers=clients["police"], json={
         "message_id": f"ismp-{case['case_id']}", "correlation": case["case_id"],

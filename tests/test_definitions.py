@@ -66,8 +66,8 @@ def test_specs_are_parsed_once_per_version(app, monkeypatch):
     deploy_sample(app)
     definitions._SPEC_CACHE.clear()
     parsed = []
-    real = definitions.SpiffBpmnParser.add_bpmn_str
-    monkeypatch.setattr(definitions.SpiffBpmnParser, "add_bpmn_str",
+    real = definitions.EngineParser.add_bpmn_str
+    monkeypatch.setattr(definitions.EngineParser, "add_bpmn_str",
                         lambda self, xml, *a, **k: parsed.append("sample_review") or real(self, xml, *a, **k))
     for _ in range(3):
         instances.start("sample_review", {"subject": "x", "scores": {"a": 1, "b": 1, "c": 1}})

@@ -1,7 +1,7 @@
 """ЕСУТД: a registered employment contract covering the period, from the simulator or over HTTP."""
 import pytest
 
-from engine import instances
+from engine import instances, scheduler
 from engine.db import db
 from handlers import esutd, reference
 from tests.test_operators_domain import APPLICANT_IIN, EMPLOYER_IIN, deploy_linear, load_reference, step_context
@@ -23,6 +23,20 @@ def contract(number="C-1", starts_on="2026-01-01", ends_on=None, employer=EMPLOY
 def check(app, period_from="2026-10-01", period_to="2026-12-31", employer=EMPLOYER_IIN):
     return esutd.check_contract(step_context(app), employer_iin=employer, worker_iin=APPLICANT_IIN,
                                 period_from=period_from, period_to=period_to)
+
+
+def start_checked(app, tmp_path):
+    """Start the one-step diagram; then, as a worker does at once, run its ЕСУТД job."""
+    app.config.update(JOB_BACKOFF_SECONDS=0, JOB_MAX_ATTEMPTS=3)
+    deploy_linear(app, tmp_path, "test_esutd", CHECK_STEPS)
+    row = instances.start("test_esutd", {"employer_iin": EMPLOYER_IIN, "worker_iin": APPLICANT_IIN,
+                                         "period_from": "2026-10-01", "period_to": "2026-12-31"},
+                          actor="test")
+    instance_id = row.id
+    assert row.status == "in_progress"  # ЕСУТД is asked by a worker, never inside the step
+    scheduler.run_jobs()
+    db.session.remove()
+    return instances.get(instance_id)
 
 
 @pytest.fixture
@@ -76,10 +90,8 @@ def test_one_covering_contract_among_several_is_enough(simulator):
 
 def test_the_operator_runs_in_a_diagram(simulator, tmp_path):
     contract()
-    deploy_linear(simulator, tmp_path, "test_esutd", CHECK_STEPS)
-    row = instances.start("test_esutd", {"employer_iin": EMPLOYER_IIN, "worker_iin": APPLICANT_IIN,
-                                         "period_from": "2026-10-01", "period_to": "2026-12-31"},
-                          actor="test")
+    row = start_checked(simulator, tmp_path)
+    assert row.status == "completed"
     assert instances.load(row).data["contract_check"]["registered"] is True
 
 
@@ -103,10 +115,7 @@ def test_esutd_unavailable_is_retried_then_answers(app, tmp_path):
     answer = {"contracts": []}
     with ScriptedServer([(503, {}, 0), (200, answer, 0)]) as server:
         app.config.update(ESUTD_ADAPTER="http", ESUTD_URL=server.url)
-        deploy_linear(app, tmp_path, "test_esutd", CHECK_STEPS)
-        row = instances.start("test_esutd", {"employer_iin": EMPLOYER_IIN, "worker_iin": APPLICANT_IIN,
-                                             "period_from": "2026-10-01", "period_to": "2026-12-31"},
-                              actor="test")
+        row = start_checked(app, tmp_path)
     assert row.status == "completed" and len(server.requests) == 2
     assert instances.load(row).data["contract_check"]["ok"] is False
 
@@ -114,11 +123,9 @@ def test_esutd_unavailable_is_retried_then_answers(app, tmp_path):
 def test_esutd_down_is_an_incident_after_the_retries(app, tmp_path):
     with ScriptedServer([(500, {}, 0)]) as server:
         app.config.update(ESUTD_ADAPTER="http", ESUTD_URL=server.url)
-        deploy_linear(app, tmp_path, "test_esutd", CHECK_STEPS)
-        row = instances.start("test_esutd", {"employer_iin": EMPLOYER_IIN, "worker_iin": APPLICANT_IIN,
-                                             "period_from": "2026-10-01", "period_to": "2026-12-31"},
-                              actor="test")
+        row = start_checked(app, tmp_path)
     assert row.status == "incident" and row.incident_error_type == "EsutdUnavailable"
+    assert len(server.requests) == 3 and "after 3 attempt(s)" in row.incident_message
 
 
 def test_esutd_timeout_is_unavailable(app):

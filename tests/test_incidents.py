@@ -52,7 +52,8 @@ def test_a_retry_that_fails_again_stays_an_incident_and_says_so(messaging):
     row = police_check("C-1")
     messages.deliver("police_reply", "C-1", {"verdict": "clean"})
     result = cli(messaging, "instances", "retry", row.id, "--actor", "operator")
-    assert result.exit_code == 0 and f"{row.id}: incident" in result.output
+    # A script that retries it must not take this for success.
+    assert result.exit_code == 1 and f"{row.id}: incident" in result.output
     assert instances.get(row.id).status == "incident"
     assert events(row.id)[-3:] == ["incident_raised", "incident_retried", "incident_raised"]
 

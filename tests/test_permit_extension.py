@@ -15,7 +15,8 @@ from handlers.police import PoliceRequest
 from handlers.quota import QuotaUnit
 from tests.permit_support import (APPLICANT_IIN, EMPLOYER_IIN, ISSUE, almaty, case_data,
                                   decide, deploy_procedures, extension_application, file_extension, issue_permit,
-                                  load_reference, open_task, permit, register_contract, sweep, validity_watch)
+                                  load_reference, open_task, permit, register_contract, run_worker, sweep,
+                                  validity_watch)
 
 FILED = almaty(2026, 9, 10, 10, 0)  # Thursday
 
@@ -119,6 +120,7 @@ def test_an_extension_moves_the_expiry(service, permit_no):
 def test_each_automatic_refusal_alone(service, permit_no, change, expected):
     with time_machine.travel(FILED, tick=False):
         case = file_extension(extension_application(permit_no, **change), filed_at=FILED)
+        run_worker()  # ЕСУТД is asked by a worker, at once
     assert outcome(case.id)["code"] == "refused"
     assert grounds(case.id) == expected
     assert all(g["legal_basis"] and g["evidence"] for g in outcome(case.id)["grounds"])
@@ -131,6 +133,7 @@ def test_a_contract_not_registered_in_esutd_refuses(service):
     permit_no = issue_permit(service)  # no contract registered
     with time_machine.travel(FILED, tick=False):
         case = file_extension(extension_application(permit_no), filed_at=FILED)
+        run_worker()  # ЕСУТД is asked by a worker, at once
     assert grounds(case.id) == ["contract_not_registered"]
     assert "ЕСУТД" in outcome(case.id)["grounds"][0]["evidence"]
 
@@ -140,6 +143,7 @@ def test_a_contract_ending_before_the_new_end_of_validity_does_not_cover_the_ext
     register_contract(ends_on="2026-12-31")
     with time_machine.travel(FILED, tick=False):
         case = file_extension(extension_application(permit_no), filed_at=FILED)
+        run_worker()  # ЕСУТД is asked by a worker, at once
     assert grounds(case.id) == ["contract_not_registered"]
     assert "01.10.2026–31.03.2027" in outcome(case.id)["grounds"][0]["evidence"]
 
@@ -152,6 +156,7 @@ def test_a_permit_of_another_employer_is_not_extended(service):
     body = extension_application(permit_no, employer__iin=other_employer)
     with time_machine.travel(FILED, tick=False):
         case = file_extension(body, filed_at=FILED)
+        run_worker()  # ЕСУТД is asked by a worker, at once
     assert grounds(case.id) == ["permit_not_active"]
     assert "another employer" in outcome(case.id)["grounds"][0]["evidence"]
 
@@ -161,6 +166,7 @@ def test_several_failed_checks_give_one_refusal_with_every_ground(service):
     body = extension_application(permit_no, period__months=7, tax_payment__amount_kzt=1000)
     with time_machine.travel(FILED, tick=False):
         case = file_extension(body, filed_at=FILED)
+        run_worker()  # ЕСУТД is asked by a worker, at once
     assert grounds(case.id) == ["contract_not_registered", "stay_limit_exceeded", "tax_underpaid"]
 
 
@@ -169,6 +175,7 @@ def test_a_request_without_the_employment_contract_is_not_accepted(service, perm
     body["documents"] = [d for d in body["documents"] if d["type"] != "employment_contract"]
     with time_machine.travel(FILED, tick=False):
         case = file_extension(body, filed_at=FILED)
+        run_worker()  # ЕСУТД is asked by a worker, at once
     result = outcome(case.id)
     assert result["code"] == "not_accepted" and grounds(case.id) == ["not_accepted_incomplete"]
     assert "employment contract" in result["grounds"][0]["evidence"]

@@ -252,6 +252,7 @@ def test_a_decision_that_appears_after_its_deadline_is_escalated_at_once(service
     service.config["POLICE_SIMULATOR_DELAY_SECONDS"] = 2 * 24 * 3600
     with time_machine.travel(FILED, tick=False):
         case_id = file_application(filed_at=FILED).id
+        sweep(service)  # a worker delivers the police request at once
     with time_machine.travel(almaty(2026, 6, 12, 10, 0, 5), tick=False):  # Friday: the answer arrives
         sweep(service)
     task = open_task(case_id)

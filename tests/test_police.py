@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from engine import audit, clock, instances
+from engine import audit, clock, instances, jobs, scheduler
 from engine.db import db
 from handlers import police, reference
 from tests.test_operators_domain import APPLICANT, APPLICANT_IIN, EMPLOYER, deploy_linear, load_reference
@@ -74,10 +74,17 @@ def police_case(app, tmp_path):
     load_reference(app)
     deploy_linear(app, tmp_path, "test_police", POLICE_STEPS)
     deploy_linear(app, tmp_path, "test_police_ask_only", ASK_ONLY)
+    app.config.update(JOB_BACKOFF_SECONDS=0, JOB_MAX_ATTEMPTS=3)
 
-    def start(applicant=APPLICANT, process="test_police"):
-        return instances.start(process, {"region": "ALA", "applicant": applicant,
-                                         "employer": EMPLOYER}, actor="portal")
+    def start(applicant=APPLICANT, process="test_police", worker=True):
+        """Start the case; then, as a worker does at once, run the police request job."""
+        row = instances.start(process, {"region": "ALA", "applicant": applicant,
+                                        "employer": EMPLOYER}, actor="portal")
+        instance_id = row.id
+        if worker:
+            scheduler.run_jobs()
+            db.session.remove()
+        return instances.get(instance_id)
     return start
 
 
@@ -87,6 +94,23 @@ def request_row(instance_id):
 
 def reply_of(instance_id):
     return instances.load(instances.get(instance_id)).data.get("police_reply")
+
+
+# --- the request is a job: never made inside the step that reaches it ----------------------
+
+def test_the_request_waits_for_a_worker_and_the_step_that_reached_it_only_records_the_job(police_case):
+    row = police_case(worker=False)
+    assert row.status == "in_progress"
+    assert db.session.execute(sa.select(police.PoliceRequest)).first() is None
+    [job] = jobs.for_instance(row.id)
+    assert (job.operator, job.bpmn_id, job.status, job.attempts) == ("police.request_check", "ask_police",
+                                                                     "pending", 0)
+    assert job.params["applicant"]["iin"] == APPLICANT_IIN
+    job_id = job.id
+    assert scheduler.run_jobs().applied == 1
+    assert request_row(row.id).delivered_at is not None and jobs.for_instance(row.id) == []
+    data = instances.current_data(instances.load(instances.get(row.id)))
+    assert data["police_request"]["request_id"] == job_id == request_row(row.id).id
 
 
 # --- the simulator ---------------------------------------------------------------------------
@@ -134,7 +158,7 @@ def test_an_applicant_on_the_silent_list_never_gets_an_answer(police_case):
 def test_the_answer_waits_for_the_configured_delay(police_case, app):
     app.config["POLICE_SIMULATOR_DELAY_SECONDS"] = 3600
     row = police_case()
-    assert request_row(row.id).reply_due_at == request_row(row.id).requested_at + timedelta(hours=1)
+    assert request_row(row.id).reply_due_at == request_row(row.id).delivered_at + timedelta(hours=1)
     assert police.deliver_due_replies(clock.now() + timedelta(minutes=30))["delivered"] == 0
     assert instances.get(row.id).status == "in_progress"
     assert police.deliver_due_replies(clock.now() + timedelta(hours=1, seconds=1))["delivered"] == 1
@@ -182,12 +206,27 @@ def test_the_http_adapter_posts_the_request_and_the_answer_comes_through_the_api
     assert police.deliver_due_replies(clock.now())["delivered"] == 0  # the simulator's queue only
 
 
-def test_a_police_system_that_fails_twice_is_retried_within_the_step(police_case, app):
+def test_a_police_system_that_fails_twice_is_retried_by_the_job_with_one_idempotency_key(police_case, app):
     with ScriptedServer([(503, {}, 0), (502, {}, 0), (202, {}, 0)]) as server:
         app.config.update(POLICE_ADAPTER="http", POLICE_URL=server.url)
         row = police_case()
     assert row.status == "in_progress" and len(server.requests) == 3
+    assert len({r["headers"]["Idempotency-Key"] for r in server.requests}) == 1
     assert db.session.execute(sa.select(sa.func.count()).select_from(police.PoliceRequest)).scalar_one() == 1
+    retries = [e.details["attempt"] for e in audit.trail(row.id) if e.event == "job_retry_scheduled"]
+    assert retries == [1, 2]
+
+
+def test_a_failed_attempt_moves_the_jobs_due_time_on_by_the_back_off(police_case, app):
+    app.config.update(JOB_BACKOFF_SECONDS=30)
+    with ScriptedServer([(503, {}, 0)]) as server:
+        app.config.update(POLICE_ADAPTER="http", POLICE_URL=server.url)
+        row = police_case()
+        [job] = jobs.for_instance(row.id)
+        assert job.attempts == 1 and job.lease_owner is None and "HTTP 503" in job.last_error
+        assert 29 <= (job.due_at - clock.now()).total_seconds() <= 31
+        assert scheduler.run_jobs().claimed == 0  # not due yet: no sleep, no second call
+    assert len(server.requests) == 1
 
 
 def test_a_police_system_that_keeps_failing_is_an_incident_after_the_retries(police_case, app):

@@ -2,6 +2,8 @@
 
 
 def register(app):
+    from . import availability
+    availability.init_app(app)
     from . import health
     app.register_blueprint(health.bp)
     from . import api

@@ -132,9 +132,10 @@ def open_demo_case(number, region, person, changes=None, filed_days_ago=0, today
 
 def _advance(opened) -> list[str]:
     """Let the simulated police answer, then have the demo officer take and decide cases."""
-    from engine import clock, tasks, timers
+    from engine import clock, scheduler, tasks, timers
     from handlers import police
     lines = []
+    scheduler.run_jobs()  # the police requests, as a worker would send them
     police.deliver_due_replies(clock.now())
     officer = tasks.Actor(DEMO_OFFICER, frozenset({"officer"}), frozenset({"AST"}))
     for number, decision in (("DEMO-0002", None), ("DEMO-0003", {"data_matches": True, "decision": "issue"})):

@@ -65,7 +65,8 @@ def current_steps(instance, workflow) -> list[dict]:
     timer_due = dict(db.session.execute(sa.select(Timer.task_id, Timer.due_at).where(
         Timer.instance_id == instance.id)).all())
     steps = []
-    for task in instances.all_tasks(workflow, TaskState.READY | TaskState.WAITING | TaskState.ERROR):
+    for task in instances.all_tasks(workflow, TaskState.READY | TaskState.WAITING | TaskState.STARTED |
+                                    TaskState.ERROR):
         spec = task.task_spec
         if not _is_step(task):
             continue
@@ -177,7 +178,7 @@ def _is_step(task) -> bool:
     spec = task.task_spec
     if getattr(spec, "bpmn_id", None) is None:
         return False
-    if task.state == TaskState.ERROR:
+    if task.state in (TaskState.ERROR, TaskState.STARTED):  # failed, or waiting for its job
         return True
     if task.state == TaskState.READY:
         return bool(spec.manual)

@@ -120,6 +120,9 @@ def _on_http_error_anywhere(err: HTTPException):
 
 
 def _on_unexpected(err: Exception):
+    from ..availability import database_unavailable, is_database_unavailable
+    if is_database_unavailable(err):
+        return database_unavailable(err)
     _rollback()
     current_app.logger.exception("API request %s %s failed", request.method, request.path)
     return response(Problem(500, "the service failed to answer; nothing was written"))

@@ -63,6 +63,7 @@ def visible_instance(instance_id: str):
 
 def refused(what: str, instance_id: str | None = None, task_id: str | None = None) -> None:
     """Record an attempt to reach something outside the user's roles or region."""
+    db.session.rollback()  # a page's read transaction ends; the record is a short write of its own
     audit.record("access_refused", actor=current_user.username, task_id=task_id,
                  details={"what": what, "instance_id": instance_id, "path": request.path,
                           "method": request.method})
