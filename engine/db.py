@@ -1,4 +1,6 @@
 """The database handle shared by the engine and the domain, and its column types."""
+import fcntl
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -8,6 +10,7 @@ from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -61,7 +64,72 @@ def _sqlite_begin(conn):
     # `reading()` blocks) take no lock at all: WAL gives them a snapshot, so a page never
     # queues behind a running step.
     if conn.dialect.name == "sqlite":
-        conn.connection.driver_connection.execute("BEGIN" if _reads_only() else "BEGIN IMMEDIATE")
+        driver = conn.connection.driver_connection
+        if _reads_only():
+            driver.execute("BEGIN")
+            return
+        info = conn.connection.info
+        _writers_enter(info, driver)
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            _writers_leave(info)
+            raise
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _sqlite_end(conn):
+    if conn.dialect.name == "sqlite":
+        _writers_leave(conn.connection.info)
+
+
+@event.listens_for(Pool, "close")
+@event.listens_for(Pool, "invalidate")
+def _sqlite_close(dbapi_connection, connection_record, *args):
+    handle = connection_record.info.pop(_LOCK_FILE, None)
+    if handle is not None:
+        handle.close()
+
+
+# SQLite's own wait for its write lock sleeps in growing steps (up to 100 ms between looks), so
+# under load a writer can sleep long after the lock was free. Writers of one database file queue
+# on an advisory lock of a file beside it instead (one open file per connection, so it works
+# across threads and processes), looked at every millisecond; SQLite's lock is then free at once.
+# The wait is bounded by the busy timeout, after which SQLite itself answers "database is locked".
+_LOCK_FILE, _LOCK_HELD = "writers_lock_file", "writers_lock_held"
+_WRITERS_TIMEOUT_SECONDS = 30.0
+
+
+def _writers_enter(info, driver) -> None:
+    handle = info.get(_LOCK_FILE)
+    if handle is None:
+        path = _main_database_path(driver)
+        if path is None:
+            return  # an in-memory database has no file and no other writers
+        handle = info[_LOCK_FILE] = open(path + ".writers", "a+b")
+    deadline = time.monotonic() + _WRITERS_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            info[_LOCK_HELD] = True
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+
+
+def _writers_leave(info) -> None:
+    if info.pop(_LOCK_HELD, False):
+        fcntl.flock(info[_LOCK_FILE], fcntl.LOCK_UN)
+
+
+def _main_database_path(driver) -> str | None:
+    for _, name, path in driver.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return path or None
+    return None
 
 
 _READING: ContextVar[bool] = ContextVar("reading_only", default=False)

@@ -40,7 +40,9 @@ from .exceptions import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
-SERVICE_TASK = "service_task"
+SERVICE_TASK = "service_task"   # call an external operator, then complete the task with its result
+CONTINUATION = "continuation"   # run the task (marked asyncBefore) and what follows, in a worker
+RELEASED = "async_released"     # task.internal_data flag: the continuation's step may run the task
 PENDING, FAILED = "pending", "failed"
 WORKER_ACTOR = "worker"
 
@@ -99,7 +101,7 @@ class JobLost(Exception):
     """The job is no longer this worker's (its lease ended and another took it, or it is done)."""
 
 
-def defer(task, operator_name: str, params: dict, result_variable: str) -> Job:
+def defer(task, operator_name: str, params: dict, result_variable: str, kind: str = SERVICE_TASK) -> Job:
     """Write the job that runs `operator_name` for `task` (called inside the step that reached it)."""
     from .script_engine import current_step
     step = current_step.get()
@@ -112,11 +114,12 @@ def defer(task, operator_name: str, params: dict, result_variable: str) -> Job:
     # A retried task writes a new job; the failed one it replaces goes.
     step.session.execute(sa.delete(Job).where(Job.task_id == task_id)
                          .execution_options(synchronize_session=False))
-    job = Job(id=str(uuid.uuid4()), kind=SERVICE_TASK, instance_id=step.instance_id, task_id=task_id,
+    job = Job(id=str(uuid.uuid4()), kind=kind, instance_id=step.instance_id, task_id=task_id,
               bpmn_id=task.task_spec.bpmn_id, operator=operator_name,
               params=json.loads(json.dumps(params, default=_json_default)),
               result_variable=result_variable, status=PENDING, attempts=0,
-              max_attempts=max_attempts(op, config), due_at=now, created_at=now, updated_at=now)
+              max_attempts=max_attempts(op, config) if kind == SERVICE_TASK else 1,
+              due_at=now, created_at=now, updated_at=now)
     step.session.add(job)
     step.new_jobs += 1
     return job
@@ -189,6 +192,8 @@ def run_one(job_id: str, owner: str) -> str:
         return "lost"
     snapshot = _Snapshot.of(job)
     db.session.rollback()  # no transaction stays open while the other system is called
+    if snapshot.kind == CONTINUATION:
+        return _continue(snapshot, owner)
     op = operators.get(snapshot.operator)
     started = time.monotonic()
     try:
@@ -240,6 +245,7 @@ def cancel_for_instance(instance_id: str) -> None:
 @dataclass(frozen=True)
 class _Snapshot:
     id: str
+    kind: str
     instance_id: str
     task_id: str
     bpmn_id: str
@@ -251,7 +257,7 @@ class _Snapshot:
 
     @classmethod
     def of(cls, job: Job) -> "_Snapshot":
-        return cls(job.id, job.instance_id, job.task_id, job.bpmn_id, job.operator, dict(job.params),
+        return cls(job.id, job.kind, job.instance_id, job.task_id, job.bpmn_id, job.operator, dict(job.params),
                    job.result_variable, job.attempts, job.max_attempts)
 
 
@@ -273,6 +279,34 @@ def _apply(job: _Snapshot, result, owner: str) -> None:
         db.session.execute(sa.delete(Job).where(Job.id == job.id).execution_options(synchronize_session=False))
         audit.record("job_completed", actor=WORKER_ACTOR, instance_id=row.id, task_id=job.task_id,
                      details={"job_id": job.id, "operator": job.operator, "attempt": job.attempts + 1})
+
+
+def _continue(job: _Snapshot, owner: str) -> str:
+    """A continuation: release the task and run the case on from it, in this worker's step."""
+    from . import instances
+    try:
+        with instances.step(job.instance_id, actor=WORKER_ACTOR) as (row, workflow):
+            _hold(job, owner)
+            task = _started_task(workflow, job)
+            task.internal_data[RELEASED] = True
+            task._set_state(TaskState.READY)
+            db.session.execute(sa.delete(Job).where(Job.id == job.id).execution_options(synchronize_session=False))
+        return "applied"
+    except (JobLost, Conflict, NotFound):
+        db.session.rollback()
+        _release(job.id, owner)
+        return "lost"
+    except instances.StepBudgetExceeded as err:
+        # The run was undone and the instance is an incident; an operator's retry requeues this.
+        db.session.execute(sa.update(Job).where(Job.id == job.id)
+                           .values(status=FAILED, last_error=str(err)[:4000], lease_owner=None, lease_until=None)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+        return "failed"
+    except Exception as err:
+        db.session.rollback()
+        log.exception("continuation %s of instance %s failed", job.id, job.instance_id)
+        return _failed(job, err, owner, retryable=False)
 
 
 def _failed(job: _Snapshot, err: BaseException, owner: str, retryable: bool) -> str:

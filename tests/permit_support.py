@@ -85,18 +85,25 @@ def deploy_procedures(app, *names):
         definitions.deploy_file(PROCESSES / f"{name}.bpmn", config, actor="test")
 
 
-def file_application(body=None, filed_at=None, client="egov-portal"):
-    """What POST /applications does, without HTTP: the case row and its procedure, started."""
+def file_application(body=None, filed_at=None, client="egov-portal", worker=True):
+    """What POST /applications does, without HTTP: the case row and its procedure, started; then,
+    unless `worker` is False, what a worker does within a second: the checks and the police request."""
     from engine import clock
     from handlers import cases
     body = body or application()
-    return cases.open_case(
+    return _worked(worker, cases.open_case(
         body["kind"], "permit_issue",
         {"region": body["region"], "kind": body["kind"], "application": body,
          "filed_at": (filed_at or clock.now()).isoformat()},
         region=body["region"], created_by=client, application_no=body["application_no"],
         channel=body["channel"], applicant_iin=body["applicant"]["iin"],
-        applicant_name=f"{body['applicant']['last_name']} {body['applicant']['first_name']}")
+        applicant_name=f"{body['applicant']['last_name']} {body['applicant']['first_name']}"))
+
+
+def _worked(worker, case):
+    if worker:
+        run_worker()
+    return case
 
 
 def sweep(app):
@@ -187,18 +194,19 @@ def extension_application(permit_no, /, **changes) -> dict:
     return _changed(body, changes)
 
 
-def file_extension(body, filed_at=None, client="egov-portal"):
-    """What POST /applications does for an extension, without HTTP."""
+def file_extension(body, filed_at=None, client="egov-portal", worker=True):
+    """What POST /applications does for an extension, without HTTP (and, unless `worker` is
+    False, what a worker does at once)."""
     from engine import clock
     from handlers import cases
-    return cases.open_case(
+    return _worked(worker, cases.open_case(
         "extension", "permit_extension",
         {"region": body["region"], "kind": "extension", "application": body,
          "filed_at": (filed_at or clock.now()).isoformat()},
         region=body["region"], created_by=client, application_no=body["application_no"],
         channel=body["channel"], applicant_iin=body["applicant"]["iin"],
         applicant_name=f"{body['applicant']['last_name']} {body['applicant']['first_name']}",
-        permit_no=body["permit_no"])
+        permit_no=body["permit_no"]))
 
 
 def register_contract(number="EC-1", starts_on="2026-03-25", ends_on=None,

@@ -33,8 +33,8 @@ def _submit_and_reply(client, clients, verdict="approve", reason=None):
     assert response.status_code == 201, response.get_json()
     case = response.get_json()
     assert case["status"] == "in_progress"
-    # Accepted at once: the police are asked by a worker, after the filing committed.
-    assert [s["name"] for s in case["current_steps"]] == ["Ask the migration police to agree"]
+    # Accepted at once: the checks and the police request are a worker's, after the filing committed.
+    assert [s["name"] for s in case["current_steps"]] == ["Fix the filing day and the terms in force"]
     run_worker()
     case = client.get(f"/api/v1/cases/{case['case_id']}", headers=clients["portal"]).get_json()
     assert [s["name"] for s in case["current_steps"]] == ["Wait for the police answer"]
