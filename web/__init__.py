@@ -2,6 +2,8 @@
 
 
 def register(app):
+    from . import log_masking
+    log_masking.install(app)
     from . import health
     app.register_blueprint(health.bp)
     from . import api
