@@ -136,7 +136,8 @@ class Config:
     NOTIFY_CLAIM_SECONDS = _env("NOTIFY_CLAIM_SECONDS", 300.0)
 
     # --- officers' inbox (web/inbox) ---
-    # Lock an account for LOGIN_LOCKOUT_MINUTES after this many wrong passwords in a row.
+    # After this many failed sign-ins for one name from one client address, sign-in for that name
+    # from that address pauses for LOGIN_LOCKOUT_MINUTES (web/inbox/throttle.py); never the account.
     LOGIN_MAX_FAILURES = _env("LOGIN_MAX_FAILURES", 5)
     LOGIN_LOCKOUT_MINUTES = _env("LOGIN_LOCKOUT_MINUTES", 15)
     PASSWORD_MIN_LENGTH = _env("PASSWORD_MIN_LENGTH", 10)
