@@ -142,6 +142,17 @@ def mask_passport(number: Any) -> str:
     return "*" * (len(text) - 3) + text[-3:]
 
 
+# Bidirectional embeddings, overrides and isolates, and zero-width characters: they make a name
+# read differently from what it is (U+202E turns "Karimov" into something else on the page).
+DECEPTIVE_CHARACTERS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                                 "\u200b\u200c\u200d\ufeff")
+
+
+def deceptive_characters(text: str) -> list[str]:
+    """The invisible direction and zero-width characters in a text, as "U+202E" codes."""
+    return sorted({f"U+{ord(c):04X}" for c in text if c in DECEPTIVE_CHARACTERS})
+
+
 # A 12-digit run not inside a longer number (an IIN or something shaped like one).
 _IIN_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 # Passport numbers as the service meets them: one or two capital letters and 6 to 9 digits.

@@ -193,3 +193,13 @@ def test_gunicorns_access_log_masks_iins(app):
                "QUERY_STRING": f"holder_iin={IIN}", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1"}
     log.access(Response(), Request(), environ, timedelta(milliseconds=5))
     assert collected and IIN not in "\n".join(collected) and "9501******23" in "\n".join(collected)
+
+
+# --- 11. invisible characters in names ---------------------------------------------------------------
+
+def test_an_account_name_with_a_bidirectional_override_is_refused(app):
+    import pytest
+    from web.inbox import users
+    with pytest.raises(users.UserError, match="U\\+202E"):
+        make_user("aigul", full_name="Aigul \u202eSadykova")
+    assert users.by_username("aigul") is None

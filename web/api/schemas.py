@@ -18,7 +18,7 @@ from engine import clock
 from handlers.cases import KINDS as CASE_KINDS
 from handlers.documents import DOCUMENT_TYPES
 from handlers.grounds import REFUSAL_GROUND_CODES, REVOCATION_GROUND_CODES
-from handlers.identity import iin_problems
+from handlers.identity import deceptive_characters, iin_problems
 from handlers.permits import INITIATOR_TYPES
 
 APPLICATION_KINDS = ("issue", "extension")
@@ -37,18 +37,12 @@ EARLIEST_DATE = date(1900, 1, 1)
 
 # --- fields and validators --------------------------------------------------------------------
 
-# Bidirectional embeddings, overrides and isolates, and zero-width characters: they make a name
-# read differently from what it is (U+202E turns "Karimov" into something else on the page).
-DECEPTIVE_CHARACTERS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                                 "\u200b\u200c\u200d\ufeff")
-
-
 def _printable(value: str) -> None:
     """No control characters (NUL cannot even be stored), no lone surrogates, and no invisible
     characters that change how the text reads."""
     if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
         raise ValidationError("control characters are not allowed")
-    hidden = sorted({f"U+{ord(c):04X}" for c in value if c in DECEPTIVE_CHARACTERS})
+    hidden = deceptive_characters(value)
     if hidden:
         raise ValidationError(f"bidirectional-override and zero-width characters are not allowed "
                               f"({', '.join(hidden)})")

@@ -21,6 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import audit, clock
 from engine.db import UTCDateTime, db
+from handlers.identity import deceptive_characters
 
 from . import throttle
 
@@ -136,6 +137,9 @@ def create_user(username: str, password: str, roles, region: str | None, *, acto
         raise UserError(f"user {username!r} already exists")
     roles = _checked_roles(roles)
     region = _checked_region(roles, region)
+    if deceptive_characters(full_name or ""):
+        raise UserError(f"the full name holds invisible direction or zero-width characters "
+                        f"({', '.join(deceptive_characters(full_name))})")
     user = User(username=username, full_name=full_name or None, password_hash=_hash(password),
                 roles=roles, region=region, disabled=False, session_generation=0,
                 created_at=clock.now())
