@@ -151,7 +151,8 @@ class Config:
     NOTIFY_CLAIM_SECONDS = _env("NOTIFY_CLAIM_SECONDS", 300.0)
 
     # --- officers' inbox (web/inbox) ---
-    # Lock an account for LOGIN_LOCKOUT_MINUTES after this many wrong passwords in a row.
+    # After this many failed sign-ins for one name from one client address, sign-in for that name
+    # from that address pauses for LOGIN_LOCKOUT_MINUTES (web/inbox/throttle.py); never the account.
     LOGIN_MAX_FAILURES = _env("LOGIN_MAX_FAILURES", 5)
     LOGIN_LOCKOUT_MINUTES = _env("LOGIN_LOCKOUT_MINUTES", 15)
     PASSWORD_MIN_LENGTH = _env("PASSWORD_MIN_LENGTH", 10)
@@ -164,6 +165,18 @@ class Config:
     INBOX_PAGE_SIZE = _env("INBOX_PAGE_SIZE", 25)
     # The roles whose tasks a supervisor oversees (escalations, overdue tasks, reassignment).
     SUPERVISED_ROLES = _env("SUPERVISED_ROLES", ["officer"])
+
+    # --- access and sign-in hardening (issue 15) ---
+    # Processes the service starts itself, never a client (besides PERMIT_VALIDITY_PROCESS).
+    INTERNAL_PROCESSES = _env("INTERNAL_PROCESSES", [])
+    # Sign-in attempts one client address may make (Flask-Limiter syntax), whatever the names.
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
+    # Where Flask-Limiter keeps its counters. "memory://" is per process: with several gunicorn
+    # workers use a shared store, e.g. "redis://host:6379" (each worker would count apart).
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    # Origins (scheme://host[:port]) besides the request's own host that may post inbox forms
+    # (behind a reverse proxy that rewrites Host, name the public origin here).
+    TRUSTED_ORIGINS = _env("TRUSTED_ORIGINS", [])
 
 
 class TestConfig(Config):

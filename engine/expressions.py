@@ -37,8 +37,12 @@ __all__ = [
     "LimitExceeded",
     "SafeEnvironment",
     "UnsafeExpression",
+    "EVALUATION_SITES",
     "check_expression",
+    "check_evaluated",
     "iter_bpmn_expressions",
+    "iter_spec_expressions",
+    "literal_type_problem",
 ]
 
 # Builtin functions an expression may call (host functions are added per environment).
@@ -192,7 +196,8 @@ class SafeEnvironment(TaskDataEnvironment):
         return code
 
     def _injected(self, run: _Run) -> dict[str, Any]:
-        return {**self.functions, **run.guards(), "__builtins__": self._builtins}
+        builtins_ = {_BUILTIN.format(name): self._builtins[name] for name in SAFE_FUNCTIONS}
+        return {**self.functions, **run.guards(), **builtins_, "__builtins__": self._builtins}
 
     def _check_stored_size(self, value, what: str) -> None:
         # Shared references ([x]*10 nested ten deep) are tiny in memory but explode in JSON.
@@ -217,6 +222,136 @@ def iter_bpmn_expressions(xml_root) -> Iterator[tuple[str, str, str, str]]:
             yield _owner_id(node), kind, node.text or "", mode
         elif tag == _SPIFF_PARAMETER and node.get("value") is not None:
             yield _owner_id(node), f"parameter:{node.get('id', '')}", node.get("value"), "eval"
+
+
+def iter_spec_expressions(process_specs) -> Iterator[tuple[str, str, str, str]]:
+    """Yield (element_id, kind, source, mode) for every expression SpiffWorkflow will evaluate,
+    read from the specs its parser built (not from the XML), so no site the parser knows is missed.
+
+    `process_specs` are the parsed process specs (the top one and its subprocess specs).
+    EVALUATION_SITES lists the places SpiffWorkflow evaluates diagram text; a test compares it
+    with SpiffWorkflow's own source, so a new site fails it until it is read here.
+    """
+    for spec in process_specs:
+        if isinstance(getattr(spec, "completion_condition", None), str):
+            yield spec.name, "completionCondition", spec.completion_condition, "eval"
+        for task_spec in spec.task_specs.values():
+            yield from _task_spec_expressions(task_spec)
+
+
+def literal_type_problem(kind: str, source: str) -> str | None:
+    """A constant expression of the wrong type for its site (a list as a loop cardinality or a
+    duration): refused at deploy, as it could only fail when run."""
+    expected = _EXPECTED_TYPES.get(kind)
+    if expected is None:
+        return None
+    try:
+        value = ast.literal_eval(_normalise(source, "eval"))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None  # computed at run time: check_evaluated answers then
+    return _type_problem(kind, value)
+
+
+def check_evaluated(task_spec, expression: str, value) -> str | None:
+    """Why the value an expression gave cannot be used where SpiffWorkflow uses it (None: it can).
+
+    SpiffWorkflow feeds a loop cardinality to range() and a timer value to its ISO 8601 parser
+    outside the script engine's error handling, so a wrong type there escapes as a plain
+    TypeError. Called with the task spec whose expression was evaluated, right after evaluating
+    it, this names the problem so the caller raises it as the task's error (an incident).
+    """
+    if expression is None:
+        return None
+    if getattr(task_spec, "cardinality", None) == expression:
+        return _type_problem("loopCardinality", value)
+    definitions = [getattr(task_spec, "event_definition", None)]
+    definitions += list(getattr(definitions[0], "event_definitions", None) or [])
+    for definition in definitions:
+        kind = _TIMER_KINDS.get(type(definition).__name__)
+        if kind is not None and getattr(definition, "expression", None) == expression:
+            return _type_problem(kind, value)
+    return None
+
+
+# Where SpiffWorkflow 3.2.0 (its bpmn and spiff packages) evaluates or executes diagram text:
+# (module, the expression it passes) -> what `iter_spec_expressions` reads for it.
+EVALUATION_SITES = {
+    ("bpmn/specs/bpmn_process_spec.py", "self.completion_condition"): "process spec completion_condition",
+    ("bpmn/specs/bpmn_process_spec.py", "cond"): "gateway cond_task_specs, loop condition",
+    ("bpmn/specs/bpmn_task_spec.py", "self.args[0]"): "gateway cond_task_specs",
+    ("bpmn/specs/event_definitions/conditional.py", "self.expression"): "event_definition.expression",
+    ("bpmn/specs/event_definitions/message.py", "prop.retrieval_expression"):
+        "event_definition correlation_properties and process_correlations",
+    ("bpmn/specs/event_definitions/timer.py", "self.expression"): "event_definition.expression",
+    ("bpmn/specs/mixins/multiinstance_task.py", "self.condition"): "task condition",
+    ("bpmn/specs/mixins/multiinstance_task.py", "self.cardinality"): "task cardinality",
+    ("bpmn/specs/mixins/script_task.py", "self.script"): "task script",
+    ("spiff/specs/event_definitions.py", "self.expression"): "event_definition.expression (payloads)",
+    ("spiff/specs/mixins/service_task.py", "param['value']"): "task operation_params",
+    ("spiff/specs/spiff_task.py", "script"): "task prescript and postscript",
+}
+
+_TASK_SPEC_SITES = {  # task spec attribute -> (kind, mode)
+    "script": ("script", "exec"),
+    "prescript": ("preScript", "exec"),
+    "postscript": ("postScript", "exec"),
+    "cardinality": ("loopCardinality", "eval"),
+    "condition": ("loopCondition", "eval"),
+}
+_TIMER_KINDS = {"TimeDateEventDefinition": "timeDate", "DurationTimerEventDefinition": "timeDuration",
+                "CycleTimerEventDefinition": "timeCycle"}
+_EXPECTED_TYPES = {"loopCardinality": "a whole number", "timeDate": "text (ISO 8601)",
+                   "timeDuration": "text (ISO 8601)", "timeCycle": "text (ISO 8601)"}
+MAX_CARDINALITY = 10_000
+
+
+def _task_spec_expressions(task_spec) -> Iterator[tuple[str, str, str, str]]:
+    owner = getattr(task_spec, "bpmn_id", None) or task_spec.name
+    for attribute, (kind, mode) in _TASK_SPEC_SITES.items():
+        source = getattr(task_spec, attribute, None)
+        if isinstance(source, str):
+            yield owner, kind, source, mode
+    for condition, _ in getattr(task_spec, "cond_task_specs", None) or ():
+        args = getattr(condition, "args", None) or ()
+        if args and isinstance(args[0], str):
+            yield owner, "conditionExpression", args[0], "eval"
+    for name, param in (getattr(task_spec, "operation_params", None) or {}).items():
+        if isinstance(param, dict) and isinstance(param.get("value"), str):
+            yield owner, f"parameter:{name}", param["value"], "eval"
+    yield from _event_expressions(owner, getattr(task_spec, "event_definition", None))
+
+
+def _event_expressions(owner: str, definition) -> Iterator[tuple[str, str, str, str]]:
+    if definition is None:
+        return
+    for inner in getattr(definition, "event_definitions", None) or ():
+        yield from _event_expressions(owner, inner)
+    source = getattr(definition, "expression", None)
+    if isinstance(source, str):
+        kind = _TIMER_KINDS.get(type(definition).__name__) or f"{type(definition).__name__} expression"
+        yield owner, kind, source, "eval"
+    for prop in [*(getattr(definition, "correlation_properties", None) or []),
+                 *(getattr(definition, "process_correlations", None) or [])]:
+        if isinstance(getattr(prop, "retrieval_expression", None), str):
+            yield owner, "correlation", prop.retrieval_expression, "eval"
+
+
+def _type_problem(kind: str, value) -> str | None:
+    if kind == "loopCardinality":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"loopCardinality must be a whole number, not {_type_name(value)}"
+        if not 0 <= value <= MAX_CARDINALITY:
+            return f"loopCardinality must be from 0 to {MAX_CARDINALITY}, not {value}"
+        return None
+    if kind in ("timeDate", "timeDuration", "timeCycle") and not isinstance(value, str):
+        return f"{kind} must give text (ISO 8601), not {_type_name(value)}"
+    return None
+
+
+def _type_name(value) -> str:
+    return {list: "a list", dict: "a mapping", tuple: "a tuple", set: "a set", str: "text",
+            float: "a decimal number", bool: "true/false", type(None): "nothing (None)"}.get(
+        type(value), type(value).__name__)
 
 
 # ---------------------------------------------------------------- allowlist check
@@ -422,6 +557,7 @@ def _validate_function_name(name: str) -> None:
 _BINOP_GUARDS = {ast.Add: "add", ast.Mult: "mul", ast.Pow: "pow", ast.Mod: "mod"}
 _AUG_SYMBOLS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.Mod: "%"}
 _GUARD = "__guard_{}__"  # dunder: user code cannot name, assign or shadow these
+_BUILTIN = "__builtin_{}__"
 
 
 def _guard_call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
@@ -450,6 +586,9 @@ class _Guarded(ast.NodeTransformer):
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in SAFE_FUNCTIONS:
+            # `len(x)` is always the builtin, even when task data has a key "len".
+            node.func = ast.copy_location(ast.Name(id=_BUILTIN.format(node.func.id), ctx=ast.Load()), node.func)
         call = _guard_call("call", [node.func, *node.args], node)
         call.keywords = node.keywords
         return call
@@ -687,22 +826,38 @@ def _refuse_dunder_keys(context: Mapping, external_context: Mapping | None) -> N
 
 def _logical_size(value, cap: int) -> int:
     """Characters and items in value, counting a shared reference each time it occurs, as JSON
-    or repr would; stops as soon as the count passes cap (so it costs at most O(cap))."""
-    total, stack = 0, [value]
-    while stack and total <= cap:
-        item = stack.pop()
+    or repr would; stops once the count passes cap. Each distinct container is walked once (its
+    size is remembered), so `[[0] * 100000] * 100000` costs 200,000 steps, not 10**10."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, list | None]] = [(value, None)]  # (item, its children once walked)
+    while stack:
+        item, children = stack.pop()
         if isinstance(item, str):
-            total += len(item)
-        elif isinstance(item, dict):
-            total += 1 + 2 * len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            total += 1 + len(item)
-            stack.extend(item)
-        else:
-            total += 1
-    return total
+            sizes[id(item)] = len(item)
+            continue
+        if not isinstance(item, (dict, list, tuple, set, frozenset)):
+            sizes[id(item)] = 1
+            continue
+        own = 1 + (2 * len(item) if isinstance(item, dict) else len(item))
+        if children is not None:  # its insides are measured: add them up
+            total = own
+            for child in children:
+                total += len(child) if isinstance(child, str) else sizes.get(id(child), 1)
+                if total > cap:
+                    break
+            sizes[id(item)] = min(total, cap + 1)
+            continue
+        if id(item) in sizes:
+            continue
+        if own > cap:
+            sizes[id(item)] = cap + 1
+            continue
+        sizes[id(item)] = cap + 1  # a container met again while measuring its insides is a cycle
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else list(item)
+        stack.append((item, children))
+        stack.extend((child, None) for child in children
+                     if isinstance(child, (dict, list, tuple, set, frozenset)) and id(child) not in sizes)
+    return len(value) if isinstance(value, str) else sizes[id(value)]
 
 
 def _is_not_data(value) -> bool:
@@ -728,6 +883,9 @@ _BPMN_EXPRESSION_TAGS = {
     _SPIFF + "preScript": ("preScript", "exec"),
     _SPIFF + "postScript": ("postScript", "exec"),
     _SPIFF + "messagePayload": ("messagePayload", "eval"),
+    _SPIFF + "payloadExpression": ("payloadExpression", "eval"),  # signals, errors, escalations
+    _SPIFF + "expression": ("correlation", "eval"),  # processVariableCorrelation
+    _BPMN + "formalExpression": ("formalExpression", "eval"),
 }
 _SPIFF_PARAMETER = _SPIFF + "parameter"
 _CONTAINERS = frozenset(

@@ -148,11 +148,30 @@ def check_forms(root, forms, config):
 
 def check_expressions(root, forms, config):
     """Expressions are untrusted: every one passes the allowlist before it can run."""
-    from .expressions import check_expression, iter_bpmn_expressions
+    from .expressions import iter_bpmn_expressions
+    return _expression_problems(iter_bpmn_expressions(root))
+
+
+def check_parsed_expressions(process_specs) -> list[DeployProblem]:
+    """The same checks on every expression SpiffWorkflow's parser put into the specs (signal,
+    error and escalation payloads, correlations, loop and timer expressions...), so a site the
+    XML walk does not know is still checked before anything runs."""
+    from .expressions import iter_spec_expressions
+    return _expression_problems(iter_spec_expressions(process_specs))
+
+
+def _expression_problems(expressions) -> list[DeployProblem]:
+    from .expressions import check_expression, literal_type_problem
     problems = []
-    for element_id, kind, source, mode in iter_bpmn_expressions(root):
-        for reason in check_expression(source, mode):
-            problems.append(DeployProblem(element_id, f"{kind}: {reason}"))
+    for element_id, kind, source, mode in expressions:
+        reasons = check_expression(source, mode)
+        if not reasons and mode == "eval":
+            wrong_type = literal_type_problem(kind, source)
+            reasons = [wrong_type] if wrong_type else []
+        for reason in reasons:
+            problem = DeployProblem(element_id, reason if reason.startswith(kind) else f"{kind}: {reason}")
+            if problem not in problems:
+                problems.append(problem)
     return problems
 
 
@@ -289,16 +308,17 @@ def _schema_problems(filename, bpmn):
 
 def _parse_problems(filename, bpmn):
     parser = SpiffBpmnParser()
+    specs = []
     try:
         parser.add_bpmn_str(bpmn, filename=filename)
         for process_id, _ in parse_processes(bpmn):
-            parser.get_spec(process_id)
-            parser.get_subprocess_specs(process_id)
+            specs.append(parser.get_spec(process_id))
+            specs.extend(parser.get_subprocess_specs(process_id).values())
     except ValidationException as err:
         return [DeployProblem(getattr(err, "id", "") or filename, _reason(err))]
     except Exception as err:  # the parser raises plain errors for some malformed models
         return [DeployProblem(filename, f"{type(err).__name__}: {err}")]
-    return []
+    return check_parsed_expressions(specs)
 
 
 def _reason(err):

@@ -11,6 +11,7 @@ number keeps its last 3 characters.
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -139,6 +140,40 @@ def mask_passport(number: Any) -> str:
     if len(text) <= 5:
         return "*" * len(text)
     return "*" * (len(text) - 3) + text[-3:]
+
+
+# Bidirectional embeddings, overrides and isolates, and zero-width characters: they make a name
+# read differently from what it is (U+202E turns "Karimov" into something else on the page).
+DECEPTIVE_CHARACTERS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                                 "\u200b\u200c\u200d\ufeff")
+
+
+def deceptive_characters(text: str) -> list[str]:
+    """The invisible direction and zero-width characters in a text, as "U+202E" codes."""
+    return sorted({f"U+{ord(c):04X}" for c in text if c in DECEPTIVE_CHARACTERS})
+
+
+# A 12-digit run not inside a longer number (an IIN or something shaped like one).
+_IIN_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+# Passport numbers as the service meets them: one or two capital letters and 6 to 9 digits.
+# (also right after a percent-escape: "q%3DFA1234567" in a logged URL).
+_PASSPORT_IN_TEXT = re.compile(r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))[A-Z]{1,2}[0-9]{6,9}(?![A-Za-z0-9])")
+# A named field whose whole value is personal data, in a query string or a key=value line.
+_PERSONAL_FIELD = re.compile(r"(?i)\b(passport(?:_no|_number)?|[a-z_]*iin)=([^&\s\"']+)")
+
+
+def mask_personal_data(text: str) -> str:
+    """Every IIN and passport number in a text (a log line, a URL) masked as mask_iin and
+    mask_passport do; the values of passport and IIN query fields masked whatever their shape."""
+    text = _PERSONAL_FIELD.sub(lambda m: f"{m.group(1)}={_mask_field(m.group(1), m.group(2))}", text)
+    text = _IIN_IN_TEXT.sub(lambda m: mask_iin(m.group(0)), text)
+    return _PASSPORT_IN_TEXT.sub(lambda m: mask_passport(m.group(0)), text)
+
+
+def _mask_field(name: str, value: str) -> str:
+    if name.lower().startswith("passport"):
+        return mask_passport(value)
+    return mask_iin(value)
 
 
 def _birth_date(iin: str) -> date | None:

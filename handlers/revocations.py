@@ -7,7 +7,9 @@ revocation ends at once with the outcome `revocation_refused` and the reason.
 
 Four eyes: the officer who initiated a revocation may not confirm it. The rule runs in
 `engine.tasks.complete` (app.extensions["task_completion_checks"]), so it holds whichever
-screen or API completes the review.
+screen or API completes the review. An officer initiator's id is the identity the service
+authenticated (the API records the officer its token acts as, never a name the body states),
+and ids are compared as identities: case, surrounding and inner spaces do not make another person.
 """
 from __future__ import annotations
 
@@ -84,10 +86,19 @@ def initiator_may_not_confirm(actor, task_row, spiff_task, submitted) -> None:
     if not isinstance(revocation, Mapping):
         return
     initiator = revocation.get("initiator") or {}
-    if initiator.get("type") == "officer" and str(initiator.get("id") or "") == actor.name:
+    if initiator.get("type") == "officer" and same_person(initiator.get("id"), actor.name):
         raise Forbidden(f"four-eyes rule: {actor.name} initiated the revocation of permit "
                         f"{spiff_task.data.get('permit_no')}, so another officer must confirm it "
                         f"(the initiator may still dismiss it)")
+
+
+def same_person(recorded, name) -> bool:
+    """Do two officer ids name one person? ("robot-ast " and "Robot-AST" do.)"""
+    return bool(_identity(recorded)) and _identity(recorded) == _identity(name)
+
+
+def _identity(value) -> str:
+    return "".join(str(value or "").split()).casefold()
 
 
 def _why_not_revocable(permit, permit_no, config, now) -> str | None:

@@ -2,7 +2,8 @@
 
 
 def register(app):
-    from . import availability
+    from . import availability, log_masking
+    log_masking.install(app)
     availability.init_app(app)
     from . import health
     app.register_blueprint(health.bp)

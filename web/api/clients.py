@@ -81,6 +81,7 @@ def create(name: str, scopes, regions=None, role: str | None = None, assignee: s
         raise ValueError("a client with tasks:write acts as an officer: give --role")
     if db.session.execute(sa.select(ApiClient.id).filter_by(name=name)).first() is not None:
         raise ValueError(f"a client named {name!r} exists (names are never reused)")
+    assignee = (assignee or "").strip() or None  # four eyes compares the name tasks are done as
     token = secrets.token_urlsafe(32)
     client = ApiClient(name=name, token_hash=token_hash(token), scopes=scopes, regions=regions or None,
                        role=role or None, assignee=assignee or None, created_at=clock.now())

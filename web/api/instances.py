@@ -1,13 +1,17 @@
 """Process instances of any deployed process (for analysts' new processes).
 
 The permit procedures are started as cases (POST /applications, revocations, messages), never
-here: a procedure started without its case row could not record its outcome.
+here: a procedure started without its case row could not record its outcome. The procedures
+the service starts itself (the permit validity watch, INTERNAL_PROCESSES) cannot be started
+from outside at all. A permit case (or any instance of those procedures) is read with
+GET /cases/{id}, under the case rules (cases:read and the case's region), never here.
 """
 from __future__ import annotations
 
 from flask import current_app, url_for
 
 from engine import instances
+from handlers import cases
 
 from . import examples, present
 from .operation import client, operation, require_region
@@ -25,6 +29,8 @@ def start_instance(body):
     if process_id in current_app.config["PROCEDURES"].values():
         raise validation({"process_id": ["a permit procedure is started as a case: POST /api/v1/applications, "
                                          "POST /api/v1/permits/{permit_no}/revocations"]})
+    if process_id in internal_processes(current_app.config):
+        raise validation({"process_id": ["this procedure is started by the service itself, never from outside"]})
     data = body["data"]
     region = data.get(current_app.config["REGION_DATA_KEY"])
     if region is not None:
@@ -44,6 +50,21 @@ def get_instance(instance_id):
     try:
         row = instances.get(str(instance_id))
     except instances.NotFound:
-        raise Problem(404, f"no process instance {instance_id}") from None
+        row = None
+    if row is None or is_domain_instance(row):
+        # The same answer whether it is missing or a case: nothing tells a case exists.
+        raise Problem(404, f"no process instance {instance_id} (a permit case is read with GET /api/v1/cases/{{id}})")
     require_region(row.region)
     return present.instance_view(row), 200
+
+
+def internal_processes(config) -> set[str]:
+    """Processes only the service itself starts: the validity watch and INTERNAL_PROCESSES."""
+    return {config["PERMIT_VALIDITY_PROCESS"], *config["INTERNAL_PROCESSES"]}
+
+
+def is_domain_instance(row) -> bool:
+    """A permit case or an instance of a procedure of the domain: shown under the case rules only."""
+    config = current_app.config
+    return (row.process_id in set(config["PROCEDURES"].values()) | internal_processes(config)
+            or cases.get(row.id) is not None)

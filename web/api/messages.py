@@ -1,7 +1,9 @@
 """Messages from other systems: the police reply, the employer's consent, a terminated contract.
 
 `police_reply` and `employer_consent` go to the case waiting for them (engine.messages routes
-by name and correlation, and remembers each message id's first result). `contract_terminated`
+by name and correlation, and remembers each message id's first result). Message ids are the
+sending client's own: the service keys them by client, so another client's id is simply new,
+and a duplicate answer names only a case the client may read. `contract_terminated`
 (from ЕСУТД) starts a revocation of the permit it names; a resend with the same message id is
 answered with the first result and starts nothing.
 """
@@ -83,25 +85,34 @@ def send_message(name):
         except _Duplicate as dup:
             first = dup.first
             return _answer(name, envelope["correlation"], DUPLICATE, first.status, first.instance_id,
-                           first.detail, first.message_id)
+                           first.detail, envelope["message_id"])
     return _to_waiting_case(name, envelope["message_id"], envelope["correlation"], payload)
+
+
+def scoped_message_id(message_id: str) -> str:
+    """The key the service remembers a message id by: the client's id with its own message id."""
+    key = f"{client().id}:{message_id}"
+    if len(key) > messages.MAX_KEY_LENGTH:
+        key = f"{client().id}:#{hashlib.sha256(message_id.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    return key
 
 
 def _to_waiting_case(name, message_id, correlation, payload):
     case = cases.get(correlation) if re.match(UUID, correlation) else None
     if case is not None:
         require_region(case.region)
-    delivery = messages.deliver(name, correlation, payload, message_id=message_id, actor=client().actor)
+    delivery = messages.deliver(name, correlation, payload, message_id=scoped_message_id(message_id),
+                                actor=client().actor)
     return _answer(name, correlation, delivery.status, delivery.first_status, delivery.instance_id,
                    delivery.detail, message_id)
 
 
 def _contract_terminated(message_id, permit_no, payload):
     name = "contract_terminated"
-    first = messages.receipt(message_id)
+    first = messages.receipt(scoped_message_id(message_id))
     if first is not None:
         return _answer(name, permit_no, DUPLICATE, first.status, first.instance_id, first.detail or "", message_id)
-    key = _request_key(name, message_id)
+    key = _request_key(name, scoped_message_id(message_id))
     started = db.session.execute(sa.select(cases.Case.id).where(
         cases.Case.kind == "revocation", cases.Case.permit_no == permit_no, cases.Case.request_hash == key)
         .limit(1)).scalar()
@@ -132,6 +143,8 @@ def _contract_terminated(message_id, permit_no, payload):
 
 
 def _answer(name, correlation, status, first_status, instance_id, detail, message_id):
+    if instance_id is not None and not _readable(instance_id):
+        instance_id, detail = None, ""  # never name a case of a region the client does not cover
     body = {"message_id": message_id, "name": name, "correlation": correlation,
             "status": first_status if status == DUPLICATE else status, "duplicate": status == DUPLICATE,
             "case_id": instance_id, "detail": detail or ""}
@@ -144,6 +157,11 @@ def _answer(name, correlation, status, first_status, instance_id, detail, messag
                       message_id=message_id, message_status=status)
     raise Problem(409, detail or f"the case no longer waits for {name!r}", message_id=message_id,
                   message_status=status, case_id=instance_id)
+
+
+def _readable(instance_id: str) -> bool:
+    case = cases.get(instance_id)
+    return case is None or client().covers(case.region)
 
 
 def _refuse(message_id, name, correlation, payload, status, instance_id, detail):
@@ -160,7 +178,7 @@ def _receipt(message_id, name, correlation, status, instance_id, detail):
     # engine.messages keeps the first result per message id; this message does not go through
     # deliver() (it opens a case), so its receipt is written here. A crash between the case's
     # commit and this one is covered by the case's request_hash (the message id's key).
-    db.session.add(messages.MessageReceipt(message_id=message_id, name=name, correlation=correlation,
+    db.session.add(messages.MessageReceipt(message_id=scoped_message_id(message_id), name=name, correlation=correlation,
                                            status=status, instance_id=instance_id, detail=detail[:2000],
                                            at=clock.now()))
 
@@ -170,7 +188,7 @@ def _commit_receipt(message_id):
         db.session.commit()
     except IntegrityError:  # the same message id sent twice at once: the first one's result stands
         db.session.rollback()
-        first = messages.receipt(message_id)
+        first = messages.receipt(scoped_message_id(message_id))
         if first is None:
             raise
         raise _Duplicate(first) from None

@@ -18,7 +18,7 @@ from engine import clock
 from handlers.cases import KINDS as CASE_KINDS
 from handlers.documents import DOCUMENT_TYPES
 from handlers.grounds import REFUSAL_GROUND_CODES, REVOCATION_GROUND_CODES
-from handlers.identity import iin_problems
+from handlers.identity import deceptive_characters, iin_problems
 from handlers.permits import INITIATOR_TYPES
 
 APPLICATION_KINDS = ("issue", "extension")
@@ -38,9 +38,14 @@ EARLIEST_DATE = date(1900, 1, 1)
 # --- fields and validators --------------------------------------------------------------------
 
 def _printable(value: str) -> None:
-    """No control characters (NUL cannot even be stored) and no lone surrogates."""
+    """No control characters (NUL cannot even be stored), no lone surrogates, and no invisible
+    characters that change how the text reads."""
     if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
         raise ValidationError("control characters are not allowed")
+    hidden = deceptive_characters(value)
+    if hidden:
+        raise ValidationError(f"bidirectional-override and zero-width characters are not allowed "
+                              f"({', '.join(hidden)})")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -439,6 +444,10 @@ class CaseQuerySchema(_Strict):
             raise ValidationError({"created_to": ["must not be before created_from"]})
 
 
+class CaseSearchSchema(CaseQuerySchema):
+    """The case list's filters in the body, so an IIN never appears in a URL or an access log."""
+
+
 class WithdrawalSchema(_Strict):
     reason = Text(500, allow_none=True, load_default=None)
 
@@ -451,6 +460,10 @@ class PermitListSchema(Schema):
 
 class PermitQuerySchema(_Strict):
     holder_iin = IIN(required=True)
+
+
+class PermitSearchSchema(PermitQuerySchema):
+    """The same search with the IIN in the body, so it never appears in a URL or an access log."""
 
 
 class InitiatorSchema(_Strict):
@@ -606,6 +619,8 @@ class StartInstanceSchema(_Strict):
 
 
 class IncidentSchema(Schema):
+    task_id = fields.String(required=True, allow_none=True,
+                            metadata={"description": "The failed task (its id in the instance)"})
     task = fields.String(required=True, allow_none=True)
     error_type = fields.String(required=True, allow_none=True)
     message = fields.String(required=True, allow_none=True)

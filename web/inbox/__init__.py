@@ -15,7 +15,7 @@ csrf = CSRFProtect()
 
 
 def init_app(app):
-    from . import users
+    from . import throttle, users
     # CSRF is checked by this blueprint's own before_request, not for the whole application.
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     # A token lives as long as the signed-in session (PERMANENT_SESSION_LIFETIME): a decision
@@ -28,6 +28,7 @@ def init_app(app):
     login_manager.login_message = "Please sign in to see this page."
     login_manager.login_message_category = "info"
     login_manager.user_loader(users.load_session_user)
+    throttle.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(users.users_cli)
 

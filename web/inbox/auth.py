@@ -11,24 +11,42 @@ from engine import audit
 from engine.db import db
 from engine.exceptions import Conflict, EngineError, Forbidden, NotFound
 
-from . import bp, csrf, login_manager, users
+from . import bp, csrf, login_manager, throttle, users
 
 PUBLIC_ENDPOINTS = {"inbox.sign_in", "inbox.static"}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+# One answer for an unknown name, a wrong password and a paused name: none tells which it was.
 SIGN_IN_ANSWERS = {
-    "invalid": "Wrong username or password.",
-    "locked": "Too many failed sign-ins: this account is locked for a while. Try again later "
-              "or ask an administrator.",
+    "invalid": "Wrong username or password. After several failed attempts sign-in pauses for a "
+               "few minutes.",
     "disabled": "This account is disabled. Ask an administrator.",
 }
 
 
 @bp.before_request
 def require_sign_in_and_csrf():
+    if request.method not in SAFE_METHODS and not same_origin():
+        return _foreign_form()
     if current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()  # POST, PUT, PATCH, DELETE without a valid token end here with 400
     if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None
+
+
+def same_origin() -> bool:
+    """A state-changing request comes from a page of this site (Origin, else Referer), so a valid
+    CSRF token lifted into a foreign page is not enough. Neither header: not a browser form."""
+    allowed = {request.host_url.rstrip("/").lower()} | {o.rstrip("/").lower()
+                                                        for o in current_app.config["TRUSTED_ORIGINS"]}
+    origin = request.headers.get("Origin")
+    if origin is None:
+        referer = request.headers.get("Referer")
+        if not referer:
+            return True
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    return origin.rstrip("/").lower() in allowed
 
 
 @bp.after_request
@@ -49,6 +67,7 @@ def security_headers(response):
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@throttle.limiter.limit(throttle.per_address_limit, methods=["POST"])
 def sign_in():
     target = safe_path(request.values.get("next"))
     if current_user.is_authenticated:
@@ -71,8 +90,7 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
-    audit.record("user_signed_out", actor=current_user.username)
-    db.session.commit()
+    users.sign_out(current_user._get_current_object())
     logout_user()
     session.clear()
     flash("Signed out.", "success")
@@ -95,6 +113,19 @@ def csrf_failed(err):
                                    "reload the page and try again."), 400
 
 
+@bp.errorhandler(429)
+def too_many_attempts(err):
+    return render_template("inbox/error.html", status=429, title="Too many attempts",
+                           message="Too many sign-in attempts came from your address. Wait a few "
+                                   "minutes and try again."), 429
+
+
+def _foreign_form():
+    return render_template("inbox/error.html", status=403, title="The form came from elsewhere",
+                           message="This form was sent from another site, so it was not accepted. "
+                                   "Open the page in the inbox and send it from there."), 403
+
+
 @bp.errorhandler(404)
 def not_found(err):
     return render_template("inbox/error.html", status=404, title="Not found",
@@ -112,6 +143,8 @@ def engine_error(err):
 def safe_path(target):
     """Only a path of this site, never another host (no open redirect); else None."""
     if not target:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):  # CR/LF would split the Location header
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \

@@ -1,4 +1,8 @@
-"""Search of cases and permits by number (application, case, permit) or the applicant's IIN."""
+"""Search of cases and permits by number (application, case, permit) or the applicant's IIN.
+
+The page's form posts the query, so an IIN never lands in a URL (access logs, browser history,
+the Referer header); GET /search?q= still answers for bookmarks and old links.
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -13,11 +17,11 @@ from . import permits as permit_register
 MAX_RESULTS = 100
 
 
-@bp.get("/search")
+@bp.route("/search", methods=["GET", "POST"])
 @access.role_required("officer", "supervisor", "admin")
 def search():
     from handlers.cases import Case
-    query = (request.args.get("q") or "").strip()
+    query = ((request.form if request.method == "POST" else request.args).get("q") or "").strip()
     regions = access.regions()
     cases, permits = [], []
     if query:

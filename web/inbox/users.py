@@ -1,14 +1,16 @@
 """Officers and other people who sign in to the inbox: accounts, passwords, lock-out, `flask users`.
 
-Passwords are stored as werkzeug hashes only. After LOGIN_MAX_FAILURES wrong passwords in a row
-an account is locked for LOGIN_LOCKOUT_MINUTES; a correct password during the lock is refused too.
-Every change to an account is in the audit log (never a password or its hash).
+Passwords are stored as werkzeug hashes only. Failed sign-ins are throttled per client address
+and per (name, address) (web/inbox/throttle.py): an account is never locked as a whole, so no
+one can lock an officer out from elsewhere. A session names the account's password and its
+session generation: signing out, a new password or disabling the account ends every session
+on the server side. Every change to an account is in the audit log (never a password or its hash).
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import sys
-from datetime import timedelta
 
 import click
 import sqlalchemy as sa
@@ -19,6 +21,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import audit, clock
 from engine.db import UTCDateTime, db
+from handlers.identity import deceptive_characters
+
+from . import throttle
 
 ROLES = ("officer", "supervisor", "analyst", "admin")
 # Roles whose work is bound to one region; admin and analyst work across the country.
@@ -41,17 +46,21 @@ class User(UserMixin, db.Model):
     roles = sa.Column(sa.JSON, nullable=False, default=list)
     region = sa.Column(sa.String(20))
     disabled = sa.Column(sa.Boolean, nullable=False, default=False)
-    failed_attempts = sa.Column(sa.Integer, nullable=False, default=0)
-    locked_until = sa.Column(UTCDateTime)
+    # Raised by sign-out, a new password and disabling: every session signed in before ends.
+    session_generation = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
     created_at = sa.Column(UTCDateTime, nullable=False)
 
     def get_id(self):
-        # The session names the password too: a new password or a disabled account ends
-        # every session signed in before.
         return f"{self.id}:{self.session_fingerprint()}"
 
     def session_fingerprint(self) -> str:
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        # The password hash is in it too, so a password set outside this code ends sessions as well.
+        text = f"{self.password_hash}:{self.session_generation or 0}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def end_sessions(self) -> None:
+        """End every session of this account, on every device (checked on each request)."""
+        self.session_generation = (self.session_generation or 0) + 1
 
     @property
     def is_active(self):
@@ -64,9 +73,6 @@ class User(UserMixin, db.Model):
     def display_name(self) -> str:
         return self.full_name or self.username
 
-    def is_locked(self, now=None) -> bool:
-        return self.locked_until is not None and self.locked_until > (now or clock.now())
-
 
 def load_session_user(session_id: str) -> User | None:
     """The signed-in user a session names, if the account still exists, is enabled and has
@@ -75,7 +81,7 @@ def load_session_user(session_id: str) -> User | None:
     if not user_id.isdigit():
         return None
     user = db.session.get(User, int(user_id))
-    if user is None or user.disabled or user.session_fingerprint() != fingerprint:
+    if user is None or user.disabled or not hmac.compare_digest(user.session_fingerprint(), fingerprint):
         return None
     return user
 
@@ -87,45 +93,39 @@ def by_username(username: str) -> User | None:
 def authenticate(username: str, password: str) -> tuple[User | None, str | None]:
     """(user, None) when the password is right and the account may sign in, else (None, reason).
 
-    Reasons: "invalid" (unknown user or wrong password, not told apart), "locked", "disabled".
-    Every attempt is audited and committed.
+    Reasons: "invalid" (unknown user, wrong password, or sign-in paused for this name from this
+    address: told apart only in the audit log) and "disabled" (the right password of a disabled
+    account). Every path compares a password hash and commits an audit event, so none answers
+    faster than another. Every attempt is audited and committed.
     """
-    config = current_app.config
-    now = clock.now()
     user = by_username(username) if username else None
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
-        audit.record("sign_in_failed", actor=username or "?", details={"reason": "unknown user"})
+    paused = throttle.paused(username)
+    right = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password or "")
+    if user is None or not right or paused:
+        if not right or user is None:
+            throttle.record_failure(username)
+        reason = "paused" if paused else "unknown user" if user is None else "wrong password"
+        audit.record("sign_in_failed", actor=(username or "?")[:100], details={"reason": reason})
+        if not paused and throttle.paused(username):
+            audit.record("sign_in_paused", actor=(username or "?")[:100],
+                         details={"address": throttle.client_address()})
         db.session.commit()
         return None, "invalid"
-    if user.is_locked(now):
-        audit.record("sign_in_refused", actor=user.username, details={"reason": "locked",
-                     "locked_until": user.locked_until.isoformat()})
-        db.session.commit()
-        return None, "locked"
-    if not check_password_hash(user.password_hash, password or ""):
-        user.failed_attempts = (user.failed_attempts or 0) + 1
-        details = {"reason": "wrong password", "failed_attempts": user.failed_attempts}
-        reason = "invalid"
-        if user.failed_attempts >= config["LOGIN_MAX_FAILURES"]:
-            user.locked_until = now + timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"])
-            user.failed_attempts = 0
-            details["locked_until"] = user.locked_until.isoformat()
-            audit.record("user_locked_out", actor=user.username, details=details)
-            reason = "locked"
-        else:
-            audit.record("sign_in_failed", actor=user.username, details=details)
-        db.session.commit()
-        return None, reason
     if user.disabled:
         audit.record("sign_in_refused", actor=user.username, details={"reason": "disabled"})
         db.session.commit()
         return None, "disabled"
-    user.failed_attempts = 0
-    user.locked_until = None
+    throttle.forget_failures(username)
     audit.record("user_signed_in", actor=user.username)
     db.session.commit()
     return user, None
+
+
+def sign_out(user: User) -> None:
+    """End the user's sessions on the server side (a copied cookie no longer works)."""
+    user.end_sessions()
+    audit.record("user_signed_out", actor=user.username)
+    db.session.commit()
 
 
 def create_user(username: str, password: str, roles, region: str | None, *, actor: str,
@@ -137,8 +137,11 @@ def create_user(username: str, password: str, roles, region: str | None, *, acto
         raise UserError(f"user {username!r} already exists")
     roles = _checked_roles(roles)
     region = _checked_region(roles, region)
+    if deceptive_characters(full_name or ""):
+        raise UserError(f"the full name holds invisible direction or zero-width characters "
+                        f"({', '.join(deceptive_characters(full_name))})")
     user = User(username=username, full_name=full_name or None, password_hash=_hash(password),
-                roles=roles, region=region, disabled=False, failed_attempts=0,
+                roles=roles, region=region, disabled=False, session_generation=0,
                 created_at=clock.now())
     db.session.add(user)
     audit.record("user_created", actor=actor, details={"username": username, "roles": roles,
@@ -150,8 +153,7 @@ def create_user(username: str, password: str, roles, region: str | None, *, acto
 def set_password(username: str, password: str, *, actor: str) -> User:
     user = _existing(username)
     user.password_hash = _hash(password)
-    user.failed_attempts = 0
-    user.locked_until = None
+    user.end_sessions()
     audit.record("user_password_set", actor=actor, details={"username": username})
     db.session.commit()
     return user
@@ -160,8 +162,8 @@ def set_password(username: str, password: str, *, actor: str) -> User:
 def set_disabled(username: str, disabled: bool, *, actor: str) -> User:
     user = _existing(username)
     user.disabled = disabled
-    if not disabled:
-        user.failed_attempts, user.locked_until = 0, None
+    if disabled:
+        user.end_sessions()
     audit.record("user_disabled" if disabled else "user_enabled", actor=actor,
                  details={"username": username})
     db.session.commit()
@@ -235,7 +237,7 @@ def create_command(username, roles, region, full_name, password, actor):
 @click.password_option(help="The new password (asked for when not given).")
 @click.option("--actor", default="cli", help="Who does this, for the audit log.")
 def set_password_command(username, password, actor):
-    """Give USERNAME a new password (also lifts a lock-out)."""
+    """Give USERNAME a new password (ends their open sessions)."""
     _run(lambda: set_password(username, password, actor=actor), lambda u: f"password of {u.username} set")
 
 
@@ -251,7 +253,7 @@ def disable_command(username, actor):
 @click.argument("username")
 @click.option("--actor", default="cli", help="Who does this, for the audit log.")
 def enable_command(username, actor):
-    """Enable USERNAME again (also lifts a lock-out)."""
+    """Enable USERNAME again."""
     _run(lambda: set_disabled(username, False, actor=actor), lambda u: f"{u.username} enabled")
 
 
@@ -259,7 +261,7 @@ def enable_command(username, actor):
 def list_command():
     """Every account with its roles, region and state."""
     for user in db.session.execute(sa.select(User).order_by(User.username)).scalars():
-        state = "disabled" if user.disabled else ("locked" if user.is_locked() else "active")
+        state = "disabled" if user.disabled else "active"
         click.echo(f"{user.username}\t{','.join(user.roles)}\t{user.region or '-'}\t{state}")
 
 

@@ -1,0 +1,235 @@
+"""The access matrix, generated from the route table (issue 15).
+
+Every API operation in the Flask url_map is tried with tokens of every single scope and of all
+scopes, each limited to Astana, to Shymkent or to no region; every inbox route with users of
+every role in Astana and Shymkent. The data belongs to Astana. Wherever a refusal is due the
+answer must be 403 or 404 and carry no personal data; where a list is filtered, the other
+region's personal data must not appear. A route missing from API_RULES or INBOX_RULES fails the
+test: a new route needs an access rule before it ships.
+"""
+import io
+
+import pytest
+
+from engine import instances, tasks
+from tests.conftest import SAMPLE_BPMN, deploy_sample
+from tests.inbox_support import FreshClient, make_user, open_sample_case, open_task_of, token_in
+from tests.test_api_support import (  # noqa: F401  fixtures
+    ALL_SCOPES, APPLICANT_IIN, api, api_app, application, issue_permit, make_token)
+
+SAMPLE_IIN = "950112300123"
+PERSONAL = (SAMPLE_IIN, APPLICANT_IIN, "Karimov", "Rustam", "FA1234567")
+REGION_SETS = {"AST": ["AST"], "SHY": ["SHY"], "all": None}
+
+# How each API operation is bound: "region" (the thing acted on is in Astana: a token limited to
+# other regions is refused), "filtered" (a list: other regions' items left out), "global" (no
+# region: the scope decides), "public". `safe`: the request changes nothing, so it is also sent
+# with tokens that may call it.
+API_RULES = {
+    "api.submit_application": ("region", False),
+    "api.list_cases": ("filtered", True),
+    "api.search_cases": ("filtered", True),
+    "api.get_case": ("region", True),
+    "api.withdraw_case": ("region", False),
+    "api.get_permit": ("region", True),
+    "api.list_permits": ("filtered", True),
+    "api.search_permits": ("filtered", True),
+    "api.revoke_permit": ("region", False),
+    "api.list_message_types": ("global", True),
+    "api.send_message": ("region", False),
+    "api.list_tasks": ("filtered", True),
+    "api.get_task": ("region", True),
+    "api.claim_task": ("region", False),
+    "api.unclaim_task": ("region", False),
+    "api.complete_task": ("region", False),
+    "api.start_instance": ("region", False),
+    "api.get_instance": ("region", True),
+    "api.list_definitions": ("global", True),
+    "api.deploy_definition": ("global", False),
+    "api.validate_definition": ("global", True),
+    "api.openapi_json": ("public", True),
+    "api.docs": ("public", True),
+    "api.health": ("public", True),
+}
+
+# Who may use each inbox route on Astana's data: a set of (role, region) or "any" (signed in),
+# "public"; `filtered` lists must not show Astana's personal data to others.
+OFFICER_AST, OFFICER_SHY = ("officer", "AST"), ("officer", "SHY")
+SUPERVISOR_AST, SUPERVISOR_SHY = ("supervisor", "AST"), ("supervisor", "SHY")
+ANALYST, ADMIN = ("analyst", None), ("admin", None)
+USERS = {"ast-officer": OFFICER_AST, "shy-officer": OFFICER_SHY, "ast-supervisor": SUPERVISOR_AST,
+         "shy-supervisor": SUPERVISOR_SHY, "analyst": ANALYST, "admin": ADMIN}
+CASE_READERS = {OFFICER_AST, SUPERVISOR_AST, ADMIN}
+INBOX_RULES = {
+    "inbox.sign_in": "public", "inbox.static": "public", "static": "public", "health.health": "public",
+    "inbox.home": "any", "inbox.sign_out": "any",
+    "inbox.queue": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
+    "inbox.task": ({OFFICER_AST}, None), "inbox.complete": ({OFFICER_AST}, None),
+    "inbox.claim": ({OFFICER_AST}, None), "inbox.unclaim": ({OFFICER_AST}, None),
+    "inbox.case": (CASE_READERS, None), "inbox.case_diagram": (CASE_READERS, None),
+    "inbox.case_document": (CASE_READERS, None),
+    "inbox.search": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.supervision": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.reassign": ({SUPERVISOR_AST, ADMIN}, None),
+    "inbox.incidents": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.retry": ({SUPERVISOR_AST, ADMIN}, None),
+    "inbox.definitions": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
+    "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
+    "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
+}
+
+
+def _endpoints(app, api: bool):
+    found = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/") == api:
+            found.setdefault(rule.endpoint, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    return found
+
+
+@pytest.fixture
+def world(api_app):
+    """Astana's data: a case with an officer task (sample procedure), a permit, a bare instance."""
+    deploy_sample(api_app)
+    case = open_sample_case(region="AST", iin=SAMPLE_IIN, name="Karimov Rustam", due="2020-01-01T12:00:00+05:00")
+    task = open_task_of(case.id)
+    permit_no = issue_permit(api_app, region="AST")
+    bare = instances.start("sample_review", {"subject": "x", "scores": {"a": 1, "b": 1, "c": 1}, "region": "AST"},
+                           business_key="BARE-1")
+    return {"case": case.id, "task": task.id, "permit": permit_no, "instance": bare.id}
+
+
+def _api_request(endpoint, world):
+    """(method, path, keyword arguments) of a request on Astana's data for this operation."""
+    application_body = application(region="AST")
+    upload = {"data": {"bpmn": (io.BytesIO(SAMPLE_BPMN.read_bytes()), "sample.bpmn")},
+              "content_type": "multipart/form-data"}
+    return {
+        "api.submit_application": ("POST", "/api/v1/applications", {"json": application_body}),
+        "api.list_cases": ("GET", "/api/v1/cases", {}),
+        "api.search_cases": ("POST", "/api/v1/cases/search", {"json": {"applicant_iin": SAMPLE_IIN}}),
+        "api.get_case": ("GET", f"/api/v1/cases/{world['case']}", {}),
+        "api.withdraw_case": ("POST", f"/api/v1/cases/{world['case']}/withdrawal", {"json": {}}),
+        "api.get_permit": ("GET", f"/api/v1/permits/{world['permit']}", {}),
+        "api.list_permits": ("GET", f"/api/v1/permits?holder_iin={APPLICANT_IIN}", {}),
+        "api.search_permits": ("POST", "/api/v1/permits/search", {"json": {"holder_iin": APPLICANT_IIN}}),
+        "api.revoke_permit": ("POST", f"/api/v1/permits/{world['permit']}/revocations", {"json": {
+            "ground": "false_documents", "details": "x", "initiator": {"type": "police", "id": "P-1"}}}),
+        "api.list_message_types": ("GET", "/api/v1/messages", {}),
+        "api.send_message": ("POST", "/api/v1/messages/police_reply", {"json": {
+            "message_id": "matrix-1", "correlation": world["case"], "payload": {"verdict": "approve"}}}),
+        "api.list_tasks": ("GET", "/api/v1/tasks", {}),
+        "api.get_task": ("GET", f"/api/v1/tasks/{world['task']}", {}),
+        "api.claim_task": ("POST", f"/api/v1/tasks/{world['task']}/claim", {}),
+        "api.unclaim_task": ("POST", f"/api/v1/tasks/{world['task']}/unclaim", {"json": {}}),
+        "api.complete_task": ("POST", f"/api/v1/tasks/{world['task']}/complete",
+                              {"json": {"data": {"decision": "approve"}}}),
+        "api.start_instance": ("POST", "/api/v1/process-instances", {"json": {
+            "process_id": "sample_review", "data": {"region": "AST", "subject": "s",
+                                                    "scores": {"a": 1, "b": 1, "c": 1}}}}),
+        "api.get_instance": ("GET", f"/api/v1/process-instances/{world['instance']}", {}),
+        "api.list_definitions": ("GET", "/api/v1/process-definitions", {}),
+        "api.deploy_definition": ("POST", "/api/v1/process-definitions", upload),
+        "api.validate_definition": ("POST", "/api/v1/process-definitions/validate", upload),
+        "api.openapi_json": ("GET", "/api/v1/openapi.json", {}),
+        "api.docs": ("GET", "/api/v1/docs", {}),
+        "api.health": ("GET", "/api/v1/health", {}),
+    }[endpoint]
+
+
+def test_every_api_operation_and_inbox_route_has_an_access_rule(api_app):
+    assert set(_endpoints(api_app, api=True)) == set(API_RULES)
+    assert set(_endpoints(api_app, api=False)) == set(INBOX_RULES)
+
+
+def test_api_matrix_every_operation_by_scope_set_and_region(api, api_app, world):
+    from web.api.operation import OPERATIONS
+    scopes_of = {f"api.{op.endpoint}": op.scopes for op in OPERATIONS}
+    assert set(scopes_of) == set(API_RULES)
+    tokens = {(scopes, region): make_token(f"t-{'-'.join(s.split(':')[0] for s in scopes)[:60]}-{region}",
+                                           list(scopes), regions, role="officer", assignee=f"robot-{region}")
+              for scopes in [(s,) for s in ALL_SCOPES] + [ALL_SCOPES]
+              for region, regions in REGION_SETS.items()}
+    checked = 0
+    for endpoint, (binding, safe) in API_RULES.items():
+        needed = scopes_of[endpoint]
+        for (scopes, region), headers in tokens.items():
+            allowed_scope = needed is None or not needed or bool(set(needed) & set(scopes))
+            refused = not allowed_scope or (binding == "region" and region == "SHY")
+            if not refused and not safe:
+                continue  # allowed and changing data: the API tests cover these
+            method, path, kwargs = _api_request(endpoint, world)
+            response = api.open(path, method=method, headers=headers, **kwargs)
+            text = response.get_data(as_text=True)
+            where = (endpoint, scopes, region, response.status_code, text[:300])
+            if refused:
+                assert response.status_code in (403, 404), where
+                assert not any(p in text for p in PERSONAL), where
+            elif binding == "filtered" and region == "SHY":
+                assert not any(p in text for p in PERSONAL), where
+            elif binding == "region":
+                assert response.status_code < 400, where  # the allowed side answers: the fixture is real
+            checked += 1
+    assert checked > 200
+
+
+def test_the_generic_instance_endpoint_never_shows_a_case_whatever_the_token(api, world):
+    for scopes in ([*ALL_SCOPES], ["instances:write"]):
+        headers = make_token(f"case-{len(scopes)}", scopes)
+        response = api.get(f"/api/v1/process-instances/{world['case']}", headers=headers)
+        assert response.status_code == 404
+        assert not any(p in response.get_data(as_text=True) for p in PERSONAL)
+
+
+def _inbox_request(endpoint, method, world, definition_id):
+    return {
+        "inbox.queue": "/inbox", "inbox.task": f"/tasks/{world['task']}", "inbox.complete": f"/tasks/{world['task']}",
+        "inbox.claim": f"/tasks/{world['task']}/claim", "inbox.unclaim": f"/tasks/{world['task']}/unclaim",
+        "inbox.case": f"/cases/{world['case']}", "inbox.case_diagram": f"/cases/{world['case']}/diagram.bpmn",
+        "inbox.case_document": f"/cases/{world['case']}/documents/decision",
+        "inbox.search": f"/search?q={SAMPLE_IIN}" if method == "GET" else "/search",
+        "inbox.supervision": "/supervision", "inbox.reassign": f"/supervision/tasks/{world['task']}/reassign",
+        "inbox.incidents": "/incidents", "inbox.retry": f"/incidents/{world['case']}/retry",
+        "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
+        "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
+    }[endpoint]
+
+
+def test_inbox_matrix_every_route_by_role_and_region(api_app, world):
+    from engine import definitions
+    definition_id = definitions.latest("sample_review").id
+    for username, (role, region) in USERS.items():
+        make_user(username, roles=(role,), region=region)
+    api_app.test_client_class = FreshClient
+    routes = _endpoints(api_app, api=False)
+    checked = 0
+    for username, who in USERS.items():
+        client = api_app.test_client()
+        page = client.get("/sign-in").get_data(as_text=True)
+        signed = client.post("/sign-in", data={"username": username, "password": "correct-horse-battery",
+                                               "csrf_token": token_in(page)})
+        assert signed.status_code == 302, username
+        token = token_in(client.get("/", follow_redirects=True).get_data(as_text=True))
+        for endpoint, rule in INBOX_RULES.items():
+            if rule in ("public", "any"):
+                continue
+            allowed, binding = rule
+            for method in sorted(routes[endpoint]):
+                path = _inbox_request(endpoint, method, world, definition_id)
+                refused = who not in allowed
+                if not refused and method != "GET":
+                    continue  # allowed changes: the inbox tests cover these
+                data = {"csrf_token": token, "q": SAMPLE_IIN} if method == "POST" else None
+                response = client.open(path, method=method, data=data)
+                text = response.get_data(as_text=True)
+                where = (endpoint, method, username, response.status_code, text[:200])
+                if refused:
+                    assert response.status_code in (403, 404), where
+                    assert not any(p in text for p in PERSONAL), where
+                elif binding == "filtered" and who[1] != "AST" and who != ADMIN:
+                    typed = {SAMPLE_IIN} if endpoint == "inbox.search" else set()  # the query, shown back
+                    assert not any(p in text for p in set(PERSONAL) - typed), where
+                    assert world["case"] not in text, where
+                checked += 1
+    assert checked > 60
+    assert tasks.get(world["task"]).status == tasks.READY  # no refused request changed anything
