@@ -214,13 +214,13 @@ def test_revocation_outcomes_stored_under_the_old_codes_take_the_contracts_codes
         row = cases.get(case_id)
         row.outcome_code, row.outcome = old, dict(row.outcome or {"grounds": []}, code=old)
     db.session.commit()
-    _run_migration("contract_outcomes", "upgrade")
+    _run_migration("client_contract", "downgrade", "upgrade")
     assert (outcome(dismissed)["code"], cases.get(dismissed).outcome_code) == ("dismissed", "dismissed")
     assert (outcome(refused)["code"], cases.get(refused).outcome_code) == ("refused", "refused")
     assert outcome(dismissed)["grounds"][0]["evidence"] == DISMISS["comment"], "the rest of the outcome is kept"
 
 
-def _run_migration(name, direction):
+def _run_migration(name, *directions):
     import importlib.util
     from pathlib import Path
 
@@ -230,6 +230,7 @@ def _run_migration(name, direction):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
-        getattr(module, direction)()
+    for direction in directions:
+        with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            getattr(module, direction)()
     db.session.remove()

@@ -30,5 +30,7 @@ CONTRACT_TERMINATED = {"message_id": "esutd-77120", "correlation": "AST-2026-000
                                    "employer_iin": "750705400014", "details": None}}
 START_INSTANCE = {"process_id": "sample_review", "business_key": "REQ-1",
                   "data": {"region": "AST", "subject": "a request", "scores": {"a": 1, "b": 2, "c": 3}}}
-COMPLETE_TASK = {"data": {"decision": "approve", "comment": "All documents in order."}}
+# The permit decision form (processes/forms/decision.schema.json), as an officer issues a permit.
+COMPLETE_TASK = {"data": {"data_matches": True, "decision": "issue",
+                          "comment": "The application matches the identity document."}}
 UNCLAIM_TASK = {"reassign_to": None}

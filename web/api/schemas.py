@@ -325,6 +325,9 @@ class StepSchema(Schema):
     name = fields.String(required=True)
     lane = fields.String(required=True, allow_none=True)
     due_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    task_id = fields.String(required=True, allow_none=True,
+                            metadata={"description": "For a human task, its id at /tasks/{id} (claim, "
+                                                     "complete); null for a step that waits for an event"})
 
 
 class DeadlineSchema(Schema):
@@ -582,8 +585,16 @@ class TaskQuerySchema(_Strict):
     unassigned = fields.Boolean(load_default=False)
     process_id = Text(200)
     bpmn_id = Text(200)
+    case_id = Text(36, pattern=UUID, metadata={"description": "Only the tasks of this case"})
+    instance_id = Text(36, pattern=UUID, metadata={"description": "Only the tasks of this process instance "
+                                                                  "(a case's instance id is its case id)"})
     limit = fields.Integer(load_default=50, validate=Range(min=1, max=200))
-    cursor = Text(9, pattern=r"^[0-9]{1,9}$", metadata={"description": "Pass `next_cursor` of the previous page"})
+    cursor = Text(300, pattern=r"^[A-Za-z0-9_=-]+$", metadata={"description": "Pass `next_cursor` of the previous page"})
+
+    @validates_schema
+    def one_instance(self, data, **kwargs):
+        if data.get("case_id") and data.get("instance_id") and data["case_id"] != data["instance_id"]:
+            raise ValidationError({"instance_id": ["names another instance than case_id; give one of them"]})
 
 
 class CompleteTaskSchema(_Strict):

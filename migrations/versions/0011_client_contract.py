@@ -1,16 +1,17 @@
-"""revocation outcomes in the API contract's codes
+"""what client systems rely on: the contract's outcome codes, idempotent task completion
 
-Revision ID: 0011_contract_outcomes
+Revision ID: 0011_client_contract
 Revises: 0007_users
 
 A dismissed revocation was recorded `revocation_dismissed` and one that could not go ahead
 `revocation_refused`; the contract (Outcome.code, the `outcome` filter of GET /cases) says
 `dismissed` and `refused`. Stored case rows take the contract's codes.
+`api_idempotency_key` remembers the Idempotency-Key of a task completion with the change.
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0011_contract_outcomes"
+revision = "0011_client_contract"
 down_revision = "0007_users"
 branch_labels = None
 depends_on = None
@@ -23,9 +24,23 @@ _case = sa.table("permit_case", sa.column("id", sa.String), sa.column("kind", sa
 
 def upgrade():
     _rename(RENAMED)
+    op.create_table(
+        "api_idempotency_key",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("client_id", sa.Integer(), sa.ForeignKey("api_client.id"), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("operation", sa.String(100), nullable=False),
+        sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("client_id", "key", name="uq_api_idempotency_key"),
+    )
+    op.create_index("ix_api_idempotency_key_created_at", "api_idempotency_key", ["created_at"])
 
 
 def downgrade():
+    op.drop_index("ix_api_idempotency_key_created_at", table_name="api_idempotency_key")
+    op.drop_table("api_idempotency_key")
     _rename({new: old for old, new in RENAMED.items()})
 
 
