@@ -183,10 +183,10 @@ def _check_fields(record: Record, config, today: date) -> None:
     if unknown:
         record.refuse(f"unknown field(s) {', '.join(map(str, unknown))}")
     text = {name: _text(raw.get(name)) for name in FIELDS}
-    for name in REQUIRED:
-        if not text[name]:
-            record.refuse(f"{name} is missing")
-    if record.action == REFUSED:
+    missing = [name for name in REQUIRED if not text[name]]
+    for name in missing:
+        record.refuse(f"{name} is missing")
+    if missing:
         return
     v = record.values
     number = _NUMBER.match(text["number"])
@@ -215,8 +215,8 @@ def _check_fields(record: Record, config, today: date) -> None:
     lowest, highest = int(config["PERMIT_MIN_MONTHS"]), int(config["MAX_TOTAL_MONTHS"])
     if months is None or not lowest <= months <= highest:
         record.refuse(f"months {raw.get('months')!r} is not a whole number from {lowest} to {highest}")
-    if record.action == REFUSED:
-        return
+    if None in dates.values() or months is None or not lowest <= months <= highest:
+        return  # the checks below compare the dates and the months
     start, end, issued = dates["valid_from"], dates["valid_to"], dates["issued_on"]
     expected = period_end(start, months)
     if end != expected:
