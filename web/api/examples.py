@@ -7,7 +7,7 @@ APPLICATION = {
                   "passport_expiry": "2030-05-31", "entry_date": "2026-01-10"},
     "employer": {"iin": "750705400014", "full_name": "Aigerim Nurlanovna Sadykova",
                  "address": "Astana, Mangilik El 10, apt 5"},
-    "period": {"months": 6, "start_date": "2026-02-01"},
+    "period": {"months": 6, "start_date": "2027-02-01"},
     "tax_payment": {"receipt_no": "KGD-778899", "amount_kzt": 103800, "paid_at": "2026-01-12T10:15:00+05:00",
                     "payer_iin": "900312300014"},
     "documents": [

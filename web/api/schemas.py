@@ -215,13 +215,20 @@ class EmployerSchema(_Strict):
 
 class PeriodSchema(_Strict):
     months = StrictInt(required=True, validate=MonthsRange())
-    start_date = fields.Date(required=True)
+    start_date = fields.Date(required=True, metadata={
+        "description": "The first day of the permit: the day of filing (in Asia/Almaty) or later. A permit "
+                       "is not granted for days already past, so an earlier date is refused (422)"})
 
     @validates_schema
     def start_possible(self, data, **kwargs):
         start = data.get("start_date")
-        if start is not None and start < EARLIEST_DATE:
-            raise ValidationError({"start_date": [f"must not be before {EARLIEST_DATE.isoformat()}"]})
+        if start is None:
+            return
+        filing_day = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+        if start < filing_day:
+            raise ValidationError({"start_date": [
+                f"must not be before the day of filing ({filing_day.isoformat()}, "
+                f"{current_app.config['CALENDAR_TIMEZONE']}): a permit does not start in the past"]})
 
 
 class TaxPaymentSchema(_Strict):
