@@ -158,8 +158,7 @@ def apply(records: list[Record], session, config: Mapping[str, Any], now: dateti
     summary = summarize(records)
     audit.record("permits_imported", actor=actor, details={
         "batch": batch, "source": source, "sha256": digest, **{k: summary[k] for k in (NEW, UNCHANGED)},
-        "active": sum(1 for r in new if r.status == permits.ACTIVE),
-        "numbers": [r.values["number"] for r in new]})
+        "active": sum(1 for r in new if r.status == permits.ACTIVE)})  # each permit's event names the batch
     session.flush()
     return {**summary, "batch": batch}
 
