@@ -1,5 +1,6 @@
 # Two commands for a fresh machine: `make run` and `make test` (see README.md).
 PYTHON ?= python3
+PORT ?= 5000
 VENV := .venv
 BIN := $(VENV)/bin
 VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
@@ -7,12 +8,13 @@ export FLASK_APP := app:create_app
 
 .PHONY: run test setup setup-dev migrate assets browser bench screenshots clean
 
-# Development server on SQLite under instance/, with reference data, demo users and demo cases.
+# Development server on SQLite under instance/, with reference data, demo users and demo cases
+# (`make run PORT=5050` serves on another port).
 run: setup assets migrate
 	$(BIN)/flask reference load-dev
 	$(BIN)/flask processes deploy
 	$(BIN)/flask demo seed
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 # The whole suite (the browser tests need Debian's chromium: installed here when missing).
 test: setup-dev assets browser

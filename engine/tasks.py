@@ -166,9 +166,17 @@ def visible_to(actor: Actor, task_id: str) -> HumanTask:
 
 
 def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, unassigned: bool = False,
-          bpmn_id: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0):
-    """Tasks of the actor's roles and regions, soonest deadline first."""
+          bpmn_id: str | None = None, process_id: str | None = None, instance_id: str | None = None,
+          after: tuple | None = None, limit: int = 50, offset: int = 0):
+    """Tasks of the actor's roles and regions, soonest deadline first (no deadline last).
+
+    `after` is `queue_position(row)` of the last task of the previous page: a keyset, so a page
+    never skips or repeats a task when others are completed meanwhile."""
     query = sa.select(HumanTask).where(HumanTask.status == status, HumanTask.role.in_(actor.roles))
+    if instance_id:
+        query = query.where(HumanTask.instance_id == instance_id)
+    if after is not None:
+        query = query.where(_after(*after))
     if actor.regions is not None:
         query = query.where(HumanTask.region.in_(actor.regions))
     if assignee is not None:
@@ -182,6 +190,20 @@ def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, una
     query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at,
                            HumanTask.id)
     return list(db.session.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def queue_position(row: HumanTask) -> tuple:
+    """Where a task stands in the queue's order: (due_at or None, created_at, id)."""
+    return row.due_at, row.created_at, row.id
+
+
+def _after(due_at, created_at, task_id):
+    later_created = sa.or_(HumanTask.created_at > created_at,
+                           sa.and_(HumanTask.created_at == created_at, HumanTask.id > task_id))
+    if due_at is None:  # the tail of tasks without a deadline
+        return sa.and_(HumanTask.due_at.is_(None), later_created)
+    return sa.or_(HumanTask.due_at.is_(None), HumanTask.due_at > due_at,
+                  sa.and_(HumanTask.due_at == due_at, later_created))
 
 
 def claim(task_id: str, actor: Actor) -> HumanTask:

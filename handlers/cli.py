@@ -7,6 +7,7 @@ the scheduler's sweep does, for cron or by hand.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -18,13 +19,14 @@ from flask.cli import AppGroup
 from engine import clock
 from engine.db import db
 
-from . import notifications, police, quota, reference
+from . import notifications, permit_import, police, quota, reference, validity
 from .tax import DEFAULT_TABLES, DEFAULT_REGIONAL_COEFFICIENT
 
 reference_cli = AppGroup("reference", help="Administer reference data: quotas, MCI, tax rates, "
                                            "coefficients, citizenships, simulator lists.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
 police_cli = AppGroup("police", help="Police coordination.")
+permits_cli = AppGroup("permits", help="The permit register: permits issued before this system, validity watches.")
 
 ACTOR = click.option("--actor", default="cli", show_default=True, help="Who changes it, for the audit log.")
 
@@ -42,6 +44,7 @@ def register(app):
     app.cli.add_command(reference_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(police_cli)
+    app.cli.add_command(permits_cli)
 
 
 def development_data(config, today: date) -> dict:
@@ -234,6 +237,80 @@ def deliver_replies_command():
     """Deliver the police simulator's answers that are due (one pass of the sweep)."""
     counts = police.deliver_due_replies(clock.now())
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@permits_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]),
+              help="Default: from the file's extension (.csv, .json).")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Write the permits. Without it the file is only checked and nothing changes.")
+@ACTOR
+def import_command(file, fmt, apply_, actor):
+    """Bring permits issued before this system into the register from a CSV or JSON FILE.
+
+    Checks every record first and reports each refused one with its row and reason; with
+    --apply, and only when no record is refused, writes the new permits (audited, quota units
+    of the valid ones taken) and starts their validity watches. Importing again is harmless.
+    """
+    fmt = fmt or file.rsplit(".", 1)[-1].lower()
+    if fmt not in ("csv", "json"):
+        _fail(f"cannot tell the format of {file}: give --format csv or --format json")
+    with open(file, encoding="utf-8-sig") as handle:
+        text = handle.read()
+    try:
+        records = permit_import.read(text, fmt)
+    except permit_import.ImportFileError as err:
+        _fail(f"{file}: {err}")
+    now = clock.now()
+    permit_import.plan(records, db.session, current_app.config, now)
+    for record in records:
+        if record.action == permit_import.REFUSED:
+            click.echo(f"row {record.row} ({record.number or 'no number'}): refused: " + "; ".join(record.reasons))
+    summary = permit_import.summarize(records)
+    counts = f"{summary['records']} record(s): {summary['new']} new, {summary['unchanged']} already in the " \
+             f"register, {summary['refused']} refused"
+    if summary["refused"]:
+        db.session.rollback()
+        _fail(f"{counts}; nothing imported: correct the refused rows and run again")
+    if not apply_:
+        db.session.rollback()
+        click.echo(f"{counts}. Checked only, nothing changed: run again with --apply to import.")
+        return
+    try:
+        result = permit_import.apply(records, db.session, current_app.config, now, actor=actor,
+                                     source=os.path.basename(file),
+                                     digest=permit_import.file_digest(text))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    click.echo(f"{counts}. Imported {result['new']} permit(s) (batch {result['batch']}).")
+    _start_watches(actor)
+
+
+@permits_cli.command("backfill-watches")
+@click.option("--dry-run", is_flag=True, help="List the permits without a watch; start nothing.")
+@ACTOR
+def backfill_watches_command(dry_run, actor):
+    """Start the validity watch of every active permit that has none (safe to rerun)."""
+    if dry_run:
+        missing = validity.permits_without_watch(current_app.config)
+        for permit in missing:
+            click.echo(f"{permit.number}\tvalid to {permit.valid_to:%d.%m.%Y}\tno watch")
+        click.echo(f"{len(missing)} active permit(s) without a validity watch")
+        return
+    _start_watches(actor)
+
+
+def _start_watches(actor):
+    try:
+        started = validity.start_missing_watches(current_app.config, actor)
+    except validity.WatchNotStarted as err:
+        _fail(str(err))
+    for number, instance_id in started:
+        click.echo(f"{number}\twatch {instance_id}")
+    click.echo(f"{len(started)} validity watch(es) started")
 
 
 def _load(data, actor):

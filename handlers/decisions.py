@@ -55,7 +55,7 @@ def employer_declined(ctx, consent) -> list[dict]:
 @operator("decisions.consent_lapsed", pure=True)
 def consent_lapsed(ctx, deadline) -> list[dict]:
     """`decisions.consent_lapsed`: why a request lapses when the employer's consent did not
-    come within its term (the request is not considered: outcome `lapsed`)."""
+    come within its term, or came after it (the request is not considered: outcome `lapsed`)."""
     deadline = deadline or {}
     due = deadline.get("due_date")
     term = (f"by the end of {date.fromisoformat(due):%d.%m.%Y}" if due else "in time")

@@ -3,7 +3,7 @@
 A revocation case carries `permit_no` and `revocation` = {ground, details, initiator: {type,
 id}}. Only an active permit within its validity is revoked: an expired permit has already
 ended (expiry is not a revocation) and a revoked one cannot be revoked twice, so such a
-revocation ends at once with the outcome `revocation_refused` and the reason.
+revocation ends at once with the outcome `refused` and the reason (the API contract's codes).
 
 Four eyes: the officer who initiated a revocation may not confirm it. The rule runs in
 `engine.tasks.complete` (app.extensions["task_completion_checks"]), so it holds whichever
@@ -66,7 +66,7 @@ def decision(ctx, revocation: Mapping[str, Any], form: Mapping[str, Any]) -> dic
 @operator("revocations.dismissal", pure=True)
 def dismissal(ctx, revocation: Mapping[str, Any], form: Mapping[str, Any]) -> list[dict]:
     """`revocations.dismissal`: the officer's reason for dismissing the revocation, as the one
-    ground of the outcome `revocation_dismissed` (the ground that was alleged is kept with it)."""
+    ground of the outcome `dismissed` (the ground that was alleged is kept with it)."""
     alleged = revocation_ground(revocation["ground"])
     comment = (form.get("comment") or "").strip()
     if not comment:

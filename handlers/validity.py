@@ -4,7 +4,9 @@ The issue procedure starts the watch right after it registers the permit (`valid
 the watch waits for the end of the permit's `valid_to` day and for the messages
 `permit_extended` and `permit_revoked` (correlated on the permit number) that the extension
 and revocation procedures send with `messages.send`. Which procedure runs the watch is
-configuration (PERMIT_VALIDITY_PROCESS).
+configuration (PERMIT_VALIDITY_PROCESS). Permits that have no watch (issued before this
+procedure existed, or imported) get one from `start_missing_watches`
+(`flask permits backfill-watches`).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 
 from engine import instances
+from engine.db import db
 from engine.exceptions import NotFound
 from engine.operators import HandlerError, operator
 
@@ -40,3 +43,37 @@ def watch(ctx, permit: Mapping[str, Any]) -> dict:
         raise WatchNotStarted(f"the validity of permit {number} cannot be watched: {err}; "
                               f"deploy {process_id}.bpmn and retry this task") from None
     return {"started": True, "instance_id": row.id, "process_id": process_id, "permit_no": number}
+
+
+def permits_without_watch(config, limit: int | None = None) -> list:
+    """Active permits no validity instance watches (issued before the procedure existed, or
+    imported): their expiry would never free their quota unit."""
+    from . import permits
+    process_id = config["PERMIT_VALIDITY_PROCESS"]
+    watched = sa.select(instances.ProcessInstance.id).where(
+        instances.ProcessInstance.process_id == process_id,
+        instances.ProcessInstance.business_key == permits.Permit.number)
+    query = (sa.select(permits.Permit).where(permits.Permit.status == permits.ACTIVE, ~watched.exists())
+             .order_by(permits.Permit.id))
+    return list(db.session.execute(query.limit(limit) if limit else query).scalars())
+
+
+def start_missing_watches(config, actor: str) -> list[tuple[str, str]]:
+    """Start a validity watch for every active permit that has none, one commit per permit (a
+    failure keeps the ones started); returns [(permit number, instance id)]. Safe to rerun."""
+    from engine import audit
+    process_id = config["PERMIT_VALIDITY_PROCESS"]
+    started = []
+    for permit in permits_without_watch(config):
+        data = {"permit_no": permit.number, "region": permit.region, "issued_by_case": permit.issued_by_case}
+        try:
+            row = instances.start(process_id, data, actor=actor, business_key=permit.number, commit=False)
+        except NotFound as err:
+            db.session.rollback()
+            raise WatchNotStarted(f"the validity of permit {permit.number} cannot be watched: {err}; "
+                                  f"deploy {process_id}.bpmn first") from None
+        audit.record("validity_watch_backfilled", actor=actor, instance_id=row.id,
+                     details={"permit_no": permit.number})
+        db.session.commit()
+        started.append((permit.number, row.id))
+    return started

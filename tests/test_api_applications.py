@@ -4,6 +4,7 @@ import hashlib
 import json
 
 import pytest
+import time_machine
 
 from engine import audit
 from engine.db import db
@@ -11,6 +12,7 @@ from handlers import cases
 from tests.test_api_support import (  # noqa: F401  fixtures
     APPLICANT_IIN, STUB_PROCESS, api, api_app, application, conforms, make_token, problem, stub,
     submit, table_counts, today)
+from tests.permit_support import almaty as almaty_moment
 
 
 def test_a_well_formed_application_becomes_a_case_run_to_its_first_wait(api, stub):
@@ -231,3 +233,16 @@ def test_nan_and_infinity_are_not_json(api, stub):
     response = api.post("/api/v1/applications", headers=make_token(), content_type="application/json",
                         data=json.dumps(application()).replace('"amount_kzt": 103800', '"amount_kzt": NaN'))
     assert "NaN" in problem(response, 400)["detail"]
+
+
+def test_a_permit_period_starting_before_the_day_of_filing_is_refused_422_naming_the_field(api, stub):
+    headers = make_token()
+    before = table_counts()
+    with time_machine.travel(almaty_moment(2026, 11, 28, 0, 30), tick=False):  # Almaty's day, still 27.11 in UTC
+        yesterday = submit(api, headers, **{"period.start_date": "2026-11-27"})
+        body = problem(yesterday, 422)
+        assert "period.start_date" in body["errors"]
+        assert "before the day of filing (2026-11-28" in body["errors"]["period.start_date"][0]
+        assert table_counts() == before, "no case exists"
+        today = submit(api, headers, **{"period.start_date": "2026-11-28"})
+        assert today.status_code == 201, today.get_json()

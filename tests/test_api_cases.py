@@ -33,7 +33,9 @@ def test_after_the_police_reply_the_case_waits_for_the_officer_with_the_decision
     assert _reply(api, headers, case_id).status_code == 202
     case = api.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()
     decision = next(d for d in case["deadlines"] if d["name"] == "decision")
-    assert case["current_steps"] == [{"name": "Decide", "lane": "Officer", "due_at": case["current_steps"][0]["due_at"]}]
+    [task] = api.get(f"/api/v1/tasks?case_id={case_id}", headers=headers).get_json()["items"]
+    assert case["current_steps"] == [{"name": "Decide", "lane": "Officer", "due_at": case["current_steps"][0]["due_at"],
+                                      "task_id": task["id"]}]
     step_due = case["current_steps"][0]["due_at"]
     assert decision["rule"].startswith("working_days(2")
     assert step_due == decision["due_at"]  # shown in Asia/Almaty, as the deadline

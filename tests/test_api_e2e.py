@@ -10,6 +10,7 @@ from tests.permit_support import (APPLICANT_IIN, almaty, application, deploy_pro
 from tests.test_api_support import conforms, make_token, problem
 
 FILED = almaty(2026, 6, 10, 10, 0)  # a Wednesday
+PERIOD = {"months": 12, "start_date": "2026-07-01"}  # a permit starts on the day of filing or later
 ISSUE = {"data_matches": True, "decision": "issue"}
 
 
@@ -29,7 +30,7 @@ def clients(service):
 
 
 def _submit_and_reply(client, clients, verdict="approve", reason=None):
-    response = client.post("/api/v1/applications", json=application(), headers=clients["portal"])
+    response = client.post("/api/v1/applications", json=application(period=PERIOD), headers=clients["portal"])
     assert response.status_code == 201, response.get_json()
     case = response.get_json()
     assert case["status"] == "in_progress"
@@ -73,7 +74,7 @@ def test_a_permit_is_issued_through_the_api_and_reads_by_number_and_by_holder(cl
     conforms(by_number, "/permits/{permit_no}", "get")
     permit = by_number.get_json()
     assert permit["status"] == "active" and permit["holder"]["iin"] == APPLICANT_IIN
-    assert permit["valid_from"] == "2026-04-01" and permit["valid_to"] == "2027-03-31"
+    assert permit["valid_from"] == "2026-07-01" and permit["valid_to"] == "2027-06-30"
     by_holder = client.get("/api/v1/permits", headers=clients["portal"], query_string={"holder_iin": APPLICANT_IIN})
     assert [p["permit_no"] for p in by_holder.get_json()["items"]] == [permit_no]
 

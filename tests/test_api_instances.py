@@ -1,7 +1,8 @@
 """/process-instances and /process-definitions, with the sample diagram (tests/bpmn/sample.bpmn)."""
 import io
 
-from engine import audit, definitions
+from engine import audit, definitions, tasks
+from engine.db import db
 from tests.conftest import SAMPLE_BPMN, SAMPLE_FORMS, deploy_sample
 from tests.test_api_support import (  # noqa: F401  fixtures
     STUB_PROCESS, api, api_app, conforms, make_token, problem, table_counts)
@@ -31,7 +32,9 @@ def test_an_instance_of_a_deployed_process_starts_and_reads(api, api_app):
     instance = response.get_json()
     assert instance["process_id"] == "sample_review" and instance["version"] == 1
     assert instance["status"] == "in_progress" and instance["business_key"] == "BK-1"
-    assert instance["current_steps"] == [{"name": "Review the request", "lane": "Officer", "due_at": None}]
+    [step] = instance["current_steps"]
+    assert step == {"name": "Review the request", "lane": "Officer", "due_at": None, "task_id": step["task_id"]}
+    assert db.session.get(tasks.HumanTask, step["task_id"]).bpmn_id == "review", "the step names its human task"
     assert instance["data"]["collected"]["subject"] == "a new process"
     assert response.headers["Location"] == f"/api/v1/process-instances/{instance['id']}"
     assert audit.trail(instance["id"])[0].actor == "api:analyst"

@@ -256,6 +256,47 @@ def test_an_employer_who_declines_is_a_refusal_for_missing_consent(service, perm
     assert not police_asked(case_id) and len(sent("refused")) == 1
 
 
+def test_an_employer_who_declines_refuses_with_every_failed_check_and_the_police_are_not_asked(service):
+    permit_no = issue_permit(service)  # no contract registered in ЕСУТД
+    body = extension_application(permit_no, tax_payment__amount_kzt=1000,
+                                 signatures={"applicant": "2026-09-10T09:00:00+05:00", "employer": None})
+    with time_machine.travel(FILED, tick=False):
+        case_id = file_extension(body, filed_at=FILED).id
+    assert consent(case_id, decision="decline").status == "delivered"
+    result = outcome(case_id)
+    assert result["code"] == "refused" and result["decided_by"] == "system"
+    assert grounds(case_id) == ["contract_not_registered", "employer_consent_missing", "tax_underpaid"]
+    assert all(g["evidence"] and g["legal_basis"] for g in result["grounds"])
+    assert open_task(case_id) is None and not police_asked(case_id)
+    [notice] = sent("refused")
+    assert "The employer declined" in notice.body and "ЕСУТД" in notice.body, "one notice names every defect"
+    assert case_data(case_id)["deadlines"]["employer_consent"]["met"] is True
+
+
+def test_a_consent_arriving_after_its_term_lapses_the_request_whatever_the_sweeps_lag(service, permit_no):
+    body = extension_application(permit_no, signatures={"applicant": "2026-09-10T09:00:00+05:00", "employer": None})
+    with time_machine.travel(FILED, tick=False):
+        case_id = file_extension(body, filed_at=FILED).id
+    arrived = almaty(2026, 9, 16, 10, 0)  # due at the end of Tuesday 15.09; no sweep has run since
+    assert consent(case_id, at=arrived).status == "delivered"
+    result = outcome(case_id)
+    assert result["code"] == "lapsed" and grounds(case_id) == ["employer_consent_missing"]
+    record = case_data(case_id)["deadlines"]["employer_consent"]
+    assert record["met"] is False
+    assert record["closed_at"] == "2026-09-16T05:00:00+00:00", "counted by the time the answer arrived"
+    assert open_task(case_id) is None and not police_asked(case_id)
+    assert len(sent("lapsed")) == 1 and permit(permit_no).valid_to.isoformat() == "2026-09-30"
+
+
+def test_a_consent_arriving_in_the_last_second_of_its_term_counts(service, permit_no):
+    body = extension_application(permit_no, signatures={"applicant": "2026-09-10T09:00:00+05:00", "employer": None})
+    with time_machine.travel(FILED, tick=False):
+        case_id = file_extension(body, filed_at=FILED).id
+    consent(case_id, at=almaty(2026, 9, 15, 23, 59, 59))
+    assert outcome(case_id) is None
+    assert case_data(case_id)["deadlines"]["employer_consent"]["met"] is True
+
+
 def test_a_permit_revoked_while_the_officer_decides_is_not_extended(service, permit_no):
     from engine import tasks
     from tests.permit_support import file_revocation

@@ -90,7 +90,7 @@ def test_a_dismissed_revocation_keeps_the_permit_and_records_the_reason(service,
     case_id = start_revocation(permit_no)
     review(case_id, DISMISS)
     result = outcome(case_id)
-    assert result["code"] == "revocation_dismissed" and result["decided_by"] == "berik.officer"
+    assert result["code"] == "dismissed" and result["decided_by"] == "berik.officer"
     [reason] = result["grounds"]
     assert reason["evidence"] == DISMISS["comment"] and reason["alleged_ground"] == "false_documents"
     assert permit(permit_no).status == "active" and units("taken") == 1
@@ -125,7 +125,7 @@ def test_the_initiating_officer_may_still_dismiss_the_revocation(service, permit
     case_id = start_revocation(permit_no, ground="other", details="An anonymous letter.",
                                initiator=("officer", OFFICER.name))
     review(case_id, DISMISS, actor=OFFICER)
-    assert outcome(case_id)["code"] == "revocation_dismissed"
+    assert outcome(case_id)["code"] == "dismissed"
 
 
 def test_revoking_an_expired_permit_is_refused_with_the_reason(service, permit_no):
@@ -134,7 +134,7 @@ def test_revoking_an_expired_permit_is_refused_with_the_reason(service, permit_n
         assert permit(permit_no).status == "expired"
         case_id = start_revocation(permit_no)
     result = outcome(case_id)
-    assert result["code"] == "revocation_refused" and open_task(case_id, "review") is None
+    assert result["code"] == "refused" and open_task(case_id, "review") is None
     [ground] = result["grounds"]
     assert ground["code"] == "permit_not_active"
     assert "expired at the end of 30.09.2026" in ground["evidence"] and "not revoked" in ground["evidence"]
@@ -160,7 +160,7 @@ def test_a_permit_that_expires_while_under_review_is_not_revoked(service, permit
         sweep(service)
     review(case_id, CONFIRM, at=almaty(2026, 10, 1, 10, 0))
     result = outcome(case_id)
-    assert result["code"] == "revocation_refused" and "expired" in result["grounds"][0]["evidence"]
+    assert result["code"] == "refused" and "expired" in result["grounds"][0]["evidence"]
     assert permit(permit_no).status == "expired" and sent("revoked") == []
 
 
@@ -169,7 +169,7 @@ def test_revoking_a_revoked_permit_again_is_refused(service, permit_no):
     review(first, CONFIRM)
     second = start_revocation(permit_no, at=almaty(2026, 7, 2, 9, 0), ground="contract_terminated",
                               details="Contract ended.")
-    assert outcome(second)["code"] == "revocation_refused"
+    assert outcome(second)["code"] == "refused"
     assert "already revoked on 01.07.2026" in outcome(second)["grounds"][0]["evidence"]
 
 
@@ -190,3 +190,47 @@ def test_an_esutd_contract_termination_starts_a_revocation(service, permit_no, c
     review(case_id, {"decision": "confirm", "comment": "The employer confirmed the termination."})
     assert outcome(case_id)["code"] == "revoked"
     assert permit(permit_no).revocation_ground == "contract_terminated"
+
+
+def test_a_dismissed_revocation_is_found_by_the_contracts_outcome_code(service, permit_no, client):
+    case_id = start_revocation(permit_no)
+    review(case_id, DISMISS)
+    headers = make_token(name="akimat-ast", regions=["AST"])
+    listed = client.get("/api/v1/cases?outcome=dismissed&kind=revocation", headers=headers)
+    assert listed.status_code == 200
+    assert [c["case_id"] for c in listed.get_json()["items"]] == [case_id]
+    assert listed.get_json()["items"][0]["outcome"]["code"] == "dismissed"
+    shown = client.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()
+    assert shown["outcome"]["code"] == "dismissed"
+
+
+def test_revocation_outcomes_stored_under_the_old_codes_take_the_contracts_codes(service, permit_no):
+    dismissed = start_revocation(permit_no)
+    review(dismissed, DISMISS)
+    refused = start_revocation(permit_no, details="Second report.")
+    db.session.remove()
+    # Rows as the service stored them before: the migration must rename them.
+    for case_id, old in ((dismissed, "revocation_dismissed"), (refused, "revocation_refused")):
+        row = cases.get(case_id)
+        row.outcome_code, row.outcome = old, dict(row.outcome or {"grounds": []}, code=old)
+    db.session.commit()
+    _run_migration("client_contract", "downgrade", "upgrade")
+    assert (outcome(dismissed)["code"], cases.get(dismissed).outcome_code) == ("dismissed", "dismissed")
+    assert (outcome(refused)["code"], cases.get(refused).outcome_code) == ("refused", "refused")
+    assert outcome(dismissed)["grounds"][0]["evidence"] == DISMISS["comment"], "the rest of the outcome is kept"
+
+
+def _run_migration(name, *directions):
+    import importlib.util
+    from pathlib import Path
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    [path] = (Path(__file__).resolve().parent.parent / "migrations" / "versions").glob(f"*_{name}.py")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for direction in directions:
+        with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            getattr(module, direction)()
+    db.session.remove()

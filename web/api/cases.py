@@ -1,11 +1,8 @@
 """Applications and cases: submit (safely retried), read, list, withdraw."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import re
-from datetime import datetime
 
 from flask import current_app, url_for
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +11,7 @@ from engine import clock, definitions
 from engine.db import db
 from handlers import cases
 
-from . import examples, present
+from . import cursors, examples, present
 from .operation import client, operation, require_region
 from .problems import Problem, validation
 from .schemas import (UUID, ApplicationSchema, CasePageSchema, CaseQuerySchema, CaseSchema, CaseSearchSchema,
@@ -145,17 +142,8 @@ def _name(person: dict) -> str:
 
 
 def _encode_cursor(case) -> str:
-    raw = json.dumps([case.created_at.isoformat(), case.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode(case.created_at, case.id)
 
 
 def _decode_cursor(cursor: str):
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, case_id = json.loads(raw)
-        at = datetime.fromisoformat(at)
-        if at.tzinfo is None or not isinstance(case_id, str) or not re.match(UUID, case_id):
-            raise ValueError
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise validation({"cursor": ["not a cursor this service gave"]}) from None
-    return at, case_id
+    return cursors.decode(cursor, "time", "uuid")

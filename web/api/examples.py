@@ -7,7 +7,7 @@ APPLICATION = {
                   "passport_expiry": "2030-05-31", "entry_date": "2026-01-10"},
     "employer": {"iin": "750705400014", "full_name": "Aigerim Nurlanovna Sadykova",
                  "address": "Astana, Mangilik El 10, apt 5"},
-    "period": {"months": 6, "start_date": "2026-02-01"},
+    "period": {"months": 6, "start_date": "2027-02-01"},
     "tax_payment": {"receipt_no": "KGD-778899", "amount_kzt": 103800, "paid_at": "2026-01-12T10:15:00+05:00",
                     "payer_iin": "900312300014"},
     "documents": [
@@ -30,5 +30,7 @@ CONTRACT_TERMINATED = {"message_id": "esutd-77120", "correlation": "AST-2026-000
                                    "employer_iin": "750705400014", "details": None}}
 START_INSTANCE = {"process_id": "sample_review", "business_key": "REQ-1",
                   "data": {"region": "AST", "subject": "a request", "scores": {"a": 1, "b": 2, "c": 3}}}
-COMPLETE_TASK = {"data": {"decision": "approve", "comment": "All documents in order."}}
+# The permit decision form (processes/forms/decision.schema.json), as an officer issues a permit.
+COMPLETE_TASK = {"data": {"data_matches": True, "decision": "issue",
+                          "comment": "The application matches the identity document."}}
 UNCLAIM_TASK = {"reassign_to": None}

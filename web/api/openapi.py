@@ -129,6 +129,9 @@ def _operation(op, plugin, body, summary, path, example) -> dict:
                   if not (op.documented_as and name == "name")]
     if op.query is not None:
         parameters += plugin.converter.schema2parameters(op.query, location="query")
+    parameters += [{"name": name, "in": "header", "required": False, "description": text,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[\x21-\x7e]+$"}}
+                   for name, text in op.headers.items()]
     if parameters:
         result["parameters"] = parameters
     if body == MULTIPART:

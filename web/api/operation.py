@@ -40,6 +40,7 @@ class Operation:
     example: dict | None = None  # a valid request body, shown in the document and tried first by fuzzers
     # One route serving several documented operations: [(path value, body schema, example)].
     documented_as: list = field(default_factory=list)
+    headers: dict = field(default_factory=dict)  # optional request headers: {name: description}
 
 
 OPERATIONS: list[Operation] = []
@@ -48,14 +49,14 @@ OPERATIONS: list[Operation] = []
 def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict, scopes=(),
               body=None, body_required: bool = True, query=None, errors=(), description: str = "",
               multipart_fields: dict | None = None, example: dict | None = None,
-              documented_as: list | None = None):
+              documented_as: list | None = None, headers: dict | None = None):
     def decorator(view):
         op = Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
                        responses=responses, scopes=None if scopes is None else tuple(scopes), body=body,
                        body_required=body_required, query=query, errors=tuple(errors),
                        description=description or (view.__doc__ or "").strip(),
                        multipart_fields=multipart_fields or {}, example=example,
-                       documented_as=documented_as or [])
+                       documented_as=documented_as or [], headers=headers or {})
 
         @functools.wraps(view)
         def run(**path):

@@ -72,7 +72,9 @@ def current_steps(instance, workflow) -> list[dict]:
             continue
         task_id = str(task.id)
         due = human_due.get(task_id) or timer_due.get(task_id) or _boundary_due(task, timer_due)
-        steps.append({"name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane, "due_at": _local(due)})
+        # A human task's id is the one /tasks/{id} answers to; a waiting event has none to act on.
+        steps.append({"name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane, "due_at": _local(due),
+                      "task_id": task_id if task_id in human_due else None})
     steps.sort(key=lambda s: (s["due_at"] is None, s["due_at"] or "", s["name"]))
     return steps
 

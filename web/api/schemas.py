@@ -220,13 +220,20 @@ class EmployerSchema(_Strict):
 
 class PeriodSchema(_Strict):
     months = StrictInt(required=True, validate=MonthsRange())
-    start_date = fields.Date(required=True)
+    start_date = fields.Date(required=True, metadata={
+        "description": "The first day of the permit: the day of filing (in Asia/Almaty) or later. A permit "
+                       "is not granted for days already past, so an earlier date is refused (422)"})
 
     @validates_schema
     def start_possible(self, data, **kwargs):
         start = data.get("start_date")
-        if start is not None and start < EARLIEST_DATE:
-            raise ValidationError({"start_date": [f"must not be before {EARLIEST_DATE.isoformat()}"]})
+        if start is None:
+            return
+        filing_day = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+        if start < filing_day:
+            raise ValidationError({"start_date": [
+                f"must not be before the day of filing ({filing_day.isoformat()}, "
+                f"{current_app.config['CALENDAR_TIMEZONE']}): a permit does not start in the past"]})
 
 
 class TaxPaymentSchema(_Strict):
@@ -330,6 +337,9 @@ class StepSchema(Schema):
     name = fields.String(required=True)
     lane = fields.String(required=True, allow_none=True)
     due_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    task_id = fields.String(required=True, allow_none=True,
+                            metadata={"description": "For a human task, its id at /tasks/{id} (claim, "
+                                                     "complete); null for a step that waits for an event"})
 
 
 class DeadlineSchema(Schema):
@@ -595,8 +605,16 @@ class TaskQuerySchema(_Strict):
     unassigned = fields.Boolean(load_default=False)
     process_id = Text(200)
     bpmn_id = Text(200)
+    case_id = Text(36, pattern=UUID, metadata={"description": "Only the tasks of this case"})
+    instance_id = Text(36, pattern=UUID, metadata={"description": "Only the tasks of this process instance "
+                                                                  "(a case's instance id is its case id)"})
     limit = fields.Integer(load_default=50, validate=Range(min=1, max=200))
-    cursor = Text(9, pattern=r"^[0-9]{1,9}$", metadata={"description": "Pass `next_cursor` of the previous page"})
+    cursor = Text(300, pattern=r"^[A-Za-z0-9_=-]+$", metadata={"description": "Pass `next_cursor` of the previous page"})
+
+    @validates_schema
+    def one_instance(self, data, **kwargs):
+        if data.get("case_id") and data.get("instance_id") and data["case_id"] != data["instance_id"]:
+            raise ValidationError({"instance_id": ["names another instance than case_id; give one of them"]})
 
 
 class CompleteTaskSchema(_Strict):

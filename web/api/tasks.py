@@ -5,28 +5,40 @@ A task outside the officer's role or regions does not exist for them (404).
 """
 from __future__ import annotations
 
-from engine import audit, tasks
+from sqlalchemy.exc import IntegrityError
 
-from . import examples, present
+from engine import audit, tasks
+from engine.db import db
+from engine.exceptions import Conflict
+
+from . import cursors, examples, idempotency, present
 from .operation import client, operation
 from .problems import Problem
 from .schemas import (CompleteTaskSchema, TaskDetailSchema, TaskPageSchema, TaskQuerySchema, TaskSchema,
                       UnclaimTaskSchema)
 
 SUPERVISOR = "supervisor"
+COMPLETE = "task_complete"
 
 
 @operation("GET", "/tasks", summary="The officer's queue, soonest deadline first", tag="tasks",
-           scopes=("tasks:write",), query=TaskQuerySchema, responses={200: (TaskPageSchema, "A page of tasks")})
+           scopes=("tasks:write",), query=TaskQuerySchema, responses={200: (TaskPageSchema, "A page of tasks")},
+           description="Filters combine; `case_id` finds the tasks of one case (its `current_steps` "
+                       "carry the same task ids). Pages: pass `next_cursor` as `cursor` until it is null; "
+                       "a page starts after the last task of the previous one, so none is skipped or "
+                       "repeated when others are completed meanwhile.")
 def list_tasks(query):
     officer = _officer()
-    offset = int(query.get("cursor") or 0)
     limit = query["limit"]
+    after = cursors.decode(query["cursor"], "time?", "time", "uuid") if query.get("cursor") else None
     rows = tasks.queue(officer, status=query["status"], assignee=officer.name if query["mine"] else None,
                        unassigned=query["unassigned"], bpmn_id=query.get("bpmn_id"),
-                       process_id=query.get("process_id"), limit=limit + 1, offset=offset)
-    return {"items": [present.task_view(r) for r in rows[:limit]],
-            "next_cursor": str(offset + limit) if len(rows) > limit else None}, 200
+                       process_id=query.get("process_id"),
+                       instance_id=query.get("case_id") or query.get("instance_id"),
+                       after=after, limit=limit + 1)
+    page = rows[:limit]
+    next_cursor = cursors.encode(*tasks.queue_position(page[-1])) if len(rows) > limit else None
+    return {"items": [present.task_view(r) for r in page], "next_cursor": next_cursor}, 200
 
 
 @operation("GET", "/tasks/<uuid:task_id>", summary="Read a task with its form schema and data", tag="tasks",
@@ -58,11 +70,32 @@ def unclaim_task(task_id, body):
 @operation("POST", "/tasks/<uuid:task_id>/complete", summary="Complete a claimed task with its form data",
            tag="tasks", scopes=("tasks:write",), body=CompleteTaskSchema, example=examples.COMPLETE_TASK,
            responses={200: (TaskSchema, "The completed task; the case has run on to its next wait")},
-           errors=(409,))
+           errors=(409,), headers={idempotency.HEADER: "Optional, up to 200 visible ASCII characters: "
+                                   "retrying with the same key and body answers the first completion "
+                                   "(200) instead of 409; the same key with another body or task is 422"},
+           description="Safe to retry with an `Idempotency-Key` header: after a lost answer, the "
+                       "same key and body answer the completed task as the first attempt did.")
 def complete_task(task_id, body):
     officer = _officer()
-    _audit("api_task_complete", officer, str(task_id))
-    return present.task_view(tasks.complete(str(task_id), officer, body["data"])), 200
+    task_id = str(task_id)
+    key = idempotency.key_from_request()
+    if key is None:
+        _audit("api_task_complete", officer, task_id)
+        return present.task_view(tasks.complete(task_id, officer, body["data"])), 200
+    me = client()
+    request_hash = idempotency.digest(COMPLETE, task_id, body["data"])
+    if idempotency.earlier(me.id, key, COMPLETE, task_id, request_hash) is not None:
+        return present.task_view(tasks.visible_to(officer, task_id)), 200
+    _audit("api_task_complete", officer, task_id, idempotency_key=key)
+    idempotency.remember(me.id, key, COMPLETE, task_id, request_hash)
+    try:
+        return present.task_view(tasks.complete(task_id, officer, body["data"])), 200
+    except (Conflict, IntegrityError):
+        # A concurrent attempt with the same key may have won: then its result is the answer.
+        db.session.rollback()
+        if idempotency.earlier(me.id, key, COMPLETE, task_id, request_hash) is not None:
+            return present.task_view(tasks.visible_to(officer, task_id)), 200
+        raise
 
 
 def _officer() -> tasks.Actor:
