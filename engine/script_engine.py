@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 
 from . import operators
-from .expressions import SafeEnvironment
+from .expressions import SafeEnvironment, check_evaluated
 
 
 @dataclass
@@ -57,8 +57,14 @@ class EngineScriptEngine(PythonScriptEngine):
     def evaluate(self, task, expression, external_context=None):
         value = super().evaluate(task, expression, external_context)
         spec = task.task_spec
+        # SpiffWorkflow uses a cardinality or a timer value outside its own error handling: a
+        # value of the wrong type would escape as a plain error, not the task's incident.
         if isinstance(spec, MultiInstanceTask) and expression == spec.cardinality:
-            self._check_cardinality(task, expression, value)
+            self._check_cardinality(task, expression, value)  # bounded by ENGINE_MAX_CARDINALITY
+            return value
+        problem = check_evaluated(spec, expression, value)
+        if problem is not None:
+            raise WorkflowTaskException(problem, task=task)
         return value
 
     def _check_cardinality(self, task, expression, value):

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from engine import scheduler
+
 from tests.conftest import DATABASE_URL, running_app
 from tests.permit_support import deploy_procedures
 
@@ -44,10 +46,10 @@ def test_the_walkthrough_blocks_are_found_in_the_readme():
 @pytest.fixture
 def served(migrated_database):
     for needed in ("bash", "curl", "jq"):
-        if shutil.which(needed) is None:
-            pytest.skip(f"the README's walk-through needs {needed}")
+        if shutil.which(needed) is None:  # `make test` installs them; a missing one is a failure
+            pytest.fail(f"the README's walk-through needs {needed}")
     if not FLASK.exists():
-        pytest.skip("the README's walk-through calls .venv/bin/flask: run `make setup-dev` first")
+        pytest.fail("the README's walk-through calls .venv/bin/flask: run `make setup-dev` first")
     for app in running_app(PROCESSES_DIR=str(ROOT / "processes"), FORMS_DIR=str(ROOT / "processes" / "forms")):
         deploy_procedures(app)
         loaded = app.test_cli_runner().invoke(args=["reference", "load-dev"])
@@ -55,9 +57,12 @@ def served(migrated_database):
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        worker = scheduler.JobThreads(app, 1)  # as `make run` has one: the checks run after the filing
+        worker.start()
         try:
             yield server.server_port
         finally:
+            worker.stop()
             server.shutdown()
             thread.join(timeout=10)
 
