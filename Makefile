@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
 export FLASK_APP := app:create_app
 
-.PHONY: run test setup setup-dev migrate assets browser bench screenshots clean
+.PHONY: run test setup setup-dev migrate assets browser tools bench screenshots clean
 
 # Development server on SQLite under instance/, with reference data, demo users and demo cases
 # (`make run PORT=5050` serves on another port).
@@ -16,8 +16,9 @@ run: setup assets migrate
 	$(BIN)/flask demo seed
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
-# The whole suite (the browser tests need Debian's chromium: installed here when missing).
-test: setup-dev assets browser
+# The whole suite (the browser tests need Debian's chromium, the README walk-through curl and jq:
+# installed here when missing).
+test: setup-dev assets browser tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(BIN)/python:
@@ -40,6 +41,9 @@ $(VIEWER): package.json package-lock.json scripts/vendor_assets.js
 
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+tools:
+	@command -v curl >/dev/null && command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq curl jq >/dev/null)
 
 bench: setup-dev
 	$(BIN)/python bench/engine.py
