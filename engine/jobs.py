@@ -229,6 +229,12 @@ def for_instance(instance_id: str) -> list[Job]:
                                    .order_by(Job.created_at)).scalars())
 
 
+def pending_for(instance_id: str) -> bool:
+    """Does the instance have a job still to run (not one that failed into an incident)?"""
+    return db.session.execute(sa.select(Job.id).where(Job.instance_id == instance_id, Job.status == PENDING)
+                              .limit(1)).first() is not None
+
+
 def due(limit: int = 100) -> list[Job]:
     return list(db.session.execute(
         sa.select(Job).where(Job.status == PENDING).order_by(Job.due_at, Job.id).limit(limit)).scalars())

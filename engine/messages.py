@@ -42,7 +42,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock
 from .db import UTCDateTime, db
-from .exceptions import Conflict, InvalidData
+from .exceptions import Conflict, EngineError, InvalidData
 from .operators import operator
 from .script_engine import current_step
 
@@ -235,6 +235,7 @@ def _deliver_once(name, correlation, payload, message_id, actor, commit) -> Deli
         if name in _STARTS:
             result = _start(_STARTS[name], name, correlation, payload, message_id, actor)
         else:
+            _refuse_if_not_ready(name, correlation)
             result = _refuse(name, correlation, payload, message_id, actor)
         _settle_receipt(message_id, result)
         if commit:
@@ -319,6 +320,25 @@ def _start(start: MessageStart, name, correlation, payload, message_id, actor) -
                  details={"name": name, "correlation": correlation, "message_id": message_id,
                           "started": start.process_id, "payload": payload})
     return Delivery(DELIVERED, row.id, message_id, detail=f"started {start.process_id}")
+
+
+class NotWaitingYet(EngineError):
+    """The case will wait for this message once a job of its own has run (a reply that overtook
+    the request it answers): nothing is recorded, the sender tries again shortly."""
+    status = 503
+    retry_after = 5
+
+
+def _refuse_if_not_ready(name, correlation) -> None:
+    from . import jobs
+    from .instances import IN_PROGRESS, ProcessInstance
+    instance_id = _known_instance(name, correlation)
+    if instance_id is None:
+        return
+    row = db.session.get(ProcessInstance, instance_id)
+    if row is not None and row.status == IN_PROGRESS and jobs.pending_for(instance_id):
+        raise NotWaitingYet(f"the case does not wait for {name!r} yet (a step of its own is still being "
+                            f"run); nothing was recorded, send the message again shortly")
 
 
 def _refuse(name, correlation, payload, message_id, actor) -> Delivery:

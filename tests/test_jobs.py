@@ -20,7 +20,7 @@ import requests
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from engine import audit, instances, jobs, scheduler
+from engine import audit, instances, jobs, messages, scheduler
 from engine.db import db, reading
 from handlers import police
 from handlers.notifications import Notification
@@ -292,3 +292,18 @@ def test_the_worker_process_stops_on_sigterm_after_its_current_work(service, tmp
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0, (tmp_path / "worker.log").read_text()
     assert "job thread(s)" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_police_answer_that_overtakes_its_request_is_refused_for_now_and_taken_when_resent(service, client):
+    from tests.permit_support import file_application
+    police_token = make_token("is-mp", ["messages:write"])
+    case_id = file_application(application(), worker=False).id
+    db.session.commit()
+    envelope = {"message_id": "ismp-early-1", "correlation": case_id, "payload": {"verdict": "approve"}}
+    early = client.post("/api/v1/messages/police_reply", json=envelope, headers=police_token)
+    assert early.status_code == 503 and early.headers["Retry-After"] == "5"
+    assert "send the message again" in early.get_json()["detail"]
+    assert read(sa.select(sa.func.count()).select_from(messages.MessageReceipt)) == 0  # nothing recorded
+    scheduler.run_jobs()  # the checks, then the police request: now the case waits for the answer
+    again = client.post("/api/v1/messages/police_reply", json=envelope, headers=police_token)
+    assert again.status_code == 202 and again.get_json()["status"] == "delivered"

@@ -98,7 +98,9 @@ def _on_problem(err: Problem):
 def _on_engine_error(err: EngineError):
     _rollback()
     errors = err.errors if isinstance(err, InvalidData) else None
-    return response(Problem(err.status, str(err), errors=errors))
+    retry_after = getattr(err, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return response(Problem(err.status, str(err), errors=errors, headers=headers))
 
 
 def _on_http_error(err: HTTPException):
