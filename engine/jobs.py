@@ -27,8 +27,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -37,6 +36,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import audit, clock, operators
 from .db import UTCDateTime, db, is_postgres
 from .exceptions import Conflict, NotFound
+from .script_engine import json_default as _json_default
 
 log = logging.getLogger(__name__)
 
@@ -384,15 +384,6 @@ def _release(job_id: str, owner: str) -> None:
                        .execution_options(synchronize_session=False))
     db.session.commit()
 
-
-def _json_default(value):
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"a value of type {type(value).__name__} is not JSON")
 
 
 def requeue_failed(instance_id: str) -> int:

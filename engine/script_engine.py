@@ -82,7 +82,7 @@ class EngineScriptEngine(PythonScriptEngine):
         params = {k: v["value"] for k, v in (operation_params or {}).items()}
         try:
             result = run_operator(operation_name, params, task)
-            return json.dumps(result, default=_json_default)
+            return json.dumps(result, default=json_default)
         except Exception as err:
             # One readable message for the incident list, the original kept as the cause.
             raise WorkflowTaskException(f"{type(err).__name__}: {err}", task=task, exception=err) from err
@@ -120,7 +120,8 @@ def run_operator(name: str, params: dict, task=None):
             raise OperatorFailed(name, err, attempt) from err
 
 
-def _json_default(value):
+def json_default(value):
+    """What operator results and job parameters hold, as JSON: dates ISO 8601, decimals as numbers."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
