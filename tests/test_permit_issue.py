@@ -3,7 +3,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from engine import audit, instances, tasks
+from engine import audit, instances, messages, tasks
 from engine.db import db
 from engine.exceptions import InvalidData
 from handlers import cases
@@ -148,6 +148,45 @@ def test_police_silence_over_a_weekend_refuses_after_the_next_working_day(servic
         sweep(service)
     assert grounds(case_id) == ["police_no_answer"]
     assert case_data(case_id)["deadlines"]["police_answer"]["met"] is False
+
+
+def test_a_police_answer_arriving_after_its_term_is_late_and_refuses_whatever_the_sweeps_lag(service):
+    """Filed Friday, due Monday 23:59:59; the approval arrives Tuesday 10:00 before any sweep
+    has fired the timer: it counts by its arrival, so the deadline is missed and the case refused."""
+    load_reference(service, silent=[{"iin": APPLICANT_IIN}])
+    friday = almaty(2026, 6, 12, 11, 0)
+    case_id = file_and_police_answer(service, at=friday)
+    with time_machine.travel(almaty(2026, 6, 16, 10, 0), tick=False):
+        delivery = messages.deliver("police_reply", case_id, {"verdict": "approve", "reason": None},
+                                    message_id="ismp-late-1", actor="is-mp")
+    assert delivery.status == "delivered"
+    record = case_data(case_id)["deadlines"]["police_answer"]
+    assert record["met"] is False and record["closed_at"].startswith("2026-06-16T05:00")
+    assert grounds(case_id) == ["police_no_answer"] and open_task(case_id) is None
+
+
+def test_a_police_answer_in_the_last_second_of_its_term_counts(service):
+    load_reference(service, silent=[{"iin": APPLICANT_IIN}])
+    friday = almaty(2026, 6, 12, 11, 0)
+    case_id = file_and_police_answer(service, at=friday)
+    with time_machine.travel(almaty(2026, 6, 15, 23, 59, 59), tick=False):
+        messages.deliver("police_reply", case_id, {"verdict": "approve", "reason": None},
+                         message_id="ismp-in-time-1", actor="is-mp")
+    assert case_data(case_id)["deadlines"]["police_answer"]["met"] is True
+    assert open_task(case_id) is not None and outcome(case_id) is None
+
+
+def test_the_police_term_runs_from_when_the_request_was_delivered(service):
+    """The request could not be delivered on Friday (a worker ran it on Monday morning): the
+    answer is due at the end of Tuesday, the first working day after delivery."""
+    load_reference(service, silent=[{"iin": APPLICANT_IIN}])
+    friday = almaty(2026, 6, 12, 11, 0)
+    with time_machine.travel(friday, tick=False):
+        case_id = file_application(filed_at=friday, worker=False).id
+    with time_machine.travel(almaty(2026, 6, 15, 9, 0), tick=False):
+        sweep(service)
+    record = case_data(case_id)["deadlines"]["police_answer"]
+    assert record["due_at"].startswith("2026-06-16T23:59:59")
 
 
 def test_police_silence_over_nauryz_counts_only_working_days(service):
