@@ -5,17 +5,17 @@ BIN := $(VENV)/bin
 VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
 export FLASK_APP := app:create_app
 
-.PHONY: run test setup setup-dev migrate assets browser bench screenshots clean
+.PHONY: run test setup setup-dev migrate assets browser fonts translations messages bench screenshots clean
 
 # Development server on SQLite under instance/, with reference data, demo users and demo cases.
-run: setup assets migrate
+run: setup assets fonts migrate
 	$(BIN)/flask reference load-dev
 	$(BIN)/flask processes deploy
 	$(BIN)/flask demo seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 # The whole suite (the browser tests need Debian's chromium: installed here when missing).
-test: setup-dev assets browser
+test: setup-dev assets browser fonts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(BIN)/python:
@@ -24,9 +24,11 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(MAKE) --no-print-directory translations
 
 setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(MAKE) --no-print-directory translations
 
 migrate:
 	$(BIN)/flask db upgrade
@@ -39,10 +41,25 @@ $(VIEWER): package.json package-lock.json scripts/vendor_assets.js
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Fonts with every Kazakh letter and the pango libraries WeasyPrint draws the PDF documents with.
+fonts:
+	@fc-list 2>/dev/null | grep -q DejaVuSans.ttf && ldconfig -p | grep -q libpangoft2-1.0 || \
+	  (apt-get update -qq && apt-get install -y -qq fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 fontconfig >/dev/null)
+
+# The Kazakh and Russian catalogues, compiled (.mo files are build output, not committed).
+translations:
+	$(BIN)/pybabel compile -d translations -D messages --statistics 2>&1 | grep -v "^compiling" || true
+
+# Re-extract the messages (babel.cfg) and merge them into the kk and ru catalogues.
+messages:
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext --no-location --sort-output \
+	  -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -D messages --no-location --width 100
+
 bench: setup-dev
 	$(BIN)/python bench/engine.py
 
-screenshots: setup-dev assets browser
+screenshots: setup-dev assets browser fonts
 	$(BIN)/python scripts/screenshots.py
 
 clean:

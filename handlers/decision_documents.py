@@ -35,6 +35,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from engine.operators import operator
 
+from . import documents_pdf
 from .durations import as_date
 from .grounds import refusal_ground
 from .identity import mask_iin
@@ -104,22 +105,24 @@ def _render(template: str, case: Mapping[str, Any], config: Mapping[str, Any],
     kind = case["kind"]
     if kind not in KIND_WORDS:
         raise ValueError(f"kind must be one of {tuple(KIND_WORDS)}, not {kind!r}")
-    channel = case.get("channel")
     context = {
         "case_id": case["case_id"],
-        "service": KIND_WORDS[kind],
-        "region_name": regions[region],
-        "region_code": region,
-        "channel": CHANNEL_WORDS.get(channel, channel) if channel else None,
-        "filed_on": _dmy(case["filed_on"]),
-        "date": _dmy(case["date"]),
+        "kind": kind,
+        "region": region,
+        "regions": regions,
+        "channel": case.get("channel"),
+        "filed_on": as_date(case["filed_on"]),
+        "date": as_date(case["date"]),
         "applicant_name": case["applicant"]["name"],
         # Only the masked IIN reaches the template: the document is shown and sent outside.
         "applicant_iin": mask_iin(case["applicant"]["iin"]),
-        "officer": case.get("officer"),
         "grounds": grounds,
+        "permit": None,
+        "signer": {"name": case.get("officer"), "position": case.get("officer_position")},
+        "automatic_signer": config.get("DOCUMENT_AUTOMATIC_SIGNER") or "",
     }
-    return _environment.get_template(template).render(**context)
+    languages = list(case.get("languages") or config.get("DOCUMENT_LANGUAGES") or ("kk", "ru"))
+    return documents_pdf.render_html(template.removesuffix(".html"), context, languages)
 
 
 def _complete_ground(ground: Mapping[str, Any]) -> dict:

@@ -2,6 +2,8 @@
 
 
 def register(app):
+    from . import i18n
+    i18n.init_app(app)
     from . import health
     app.register_blueprint(health.bp)
     from . import api

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from flask import current_app, g, request
+from flask_babel import gettext
 from marshmallow import Schema, ValidationError
 
 from . import bp, clients
@@ -85,7 +86,7 @@ def client() -> clients.ApiClient:
 def require_region(region: str | None) -> None:
     """403 unless the client's regions cover `region`."""
     if not client().covers(region):
-        raise Problem(403, f"this token does not cover the region {region}")
+        raise Problem(403, gettext("this token does not cover the region %(region)s", region=region))
 
 
 def render(result):
@@ -174,11 +175,11 @@ def _authenticate(scopes: tuple) -> None:
     kind, _, token = header.partition(" ")
     found = clients.authenticate(token.strip()) if kind.lower() == "bearer" else None
     if found is None:
-        raise Problem(401, "send a valid bearer token: Authorization: Bearer <token>"
-                      if header else "this operation needs a bearer token",
+        raise Problem(401, gettext("send a valid bearer token: Authorization: Bearer <token>")
+                      if header else gettext("this operation needs a bearer token"),
                       headers={"WWW-Authenticate": 'Bearer realm="api"'})
     if scopes and not set(scopes) & set(found.scopes):
-        raise Problem(403, f"this token lacks the scope {' or '.join(scopes)}")
+        raise Problem(403, gettext("this token lacks the scope %(scope)s", scope=" | ".join(scopes)))
     g.api_client = found
 
 

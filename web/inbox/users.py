@@ -44,6 +44,10 @@ class User(UserMixin, db.Model):
     failed_attempts = sa.Column(sa.Integer, nullable=False, default=0)
     locked_until = sa.Column(UTCDateTime)
     created_at = sa.Column(UTCDateTime, nullable=False)
+    # The inbox language this officer chose (kk, ru, en); empty: the configured default.
+    language = sa.Column(sa.String(5))
+    # The officer's position, printed under the name on the documents they decide.
+    position = sa.Column(sa.String(300))
 
     def get_id(self):
         # The session names the password too: a new password or a disabled account ends
@@ -129,7 +133,8 @@ def authenticate(username: str, password: str) -> tuple[User | None, str | None]
 
 
 def create_user(username: str, password: str, roles, region: str | None, *, actor: str,
-                full_name: str | None = None) -> User:
+                full_name: str | None = None, position: str | None = None,
+                language: str | None = None) -> User:
     username = (username or "").strip()
     if not username or len(username) > 100 or any(c.isspace() for c in username):
         raise UserError("a username is 1 to 100 characters without spaces")
@@ -137,14 +142,31 @@ def create_user(username: str, password: str, roles, region: str | None, *, acto
         raise UserError(f"user {username!r} already exists")
     roles = _checked_roles(roles)
     region = _checked_region(roles, region)
+    language = _checked_language(language) if language else None
     user = User(username=username, full_name=full_name or None, password_hash=_hash(password),
                 roles=roles, region=region, disabled=False, failed_attempts=0,
-                created_at=clock.now())
+                created_at=clock.now(), position=position or None, language=language)
     db.session.add(user)
     audit.record("user_created", actor=actor, details={"username": username, "roles": roles,
                                                        "region": region})
     db.session.commit()
     return user
+
+
+def set_language(user: User, language: str, *, actor: str) -> User:
+    """The inbox language the officer reads from now on (one of LANGUAGES)."""
+    user.language = _checked_language(language)
+    audit.record("user_language_set", actor=actor, details={"username": user.username,
+                                                            "language": user.language})
+    db.session.commit()
+    return user
+
+
+def _checked_language(language) -> str:
+    languages = current_app.config["LANGUAGES"]
+    if language not in languages:
+        raise UserError(f"language must be one of {', '.join(languages)}, not {language!r}")
+    return language
 
 
 def set_password(username: str, password: str, *, actor: str) -> User:
@@ -222,11 +244,14 @@ users_cli = AppGroup("users", help="Accounts of the officers' inbox.")
               help="A role (repeat for several).")
 @click.option("--region", default=None, help="Region code (officers and supervisors).")
 @click.option("--name", "full_name", default=None, help="Full name, shown on pages and documents.")
+@click.option("--position", default=None, help="Position, printed under the name on documents.")
+@click.option("--language", default=None, help="Inbox language (kk, ru or en).")
 @click.password_option(help="The password (asked for when not given).")
 @click.option("--actor", default="cli", help="Who does this, for the audit log.")
-def create_command(username, roles, region, full_name, password, actor):
+def create_command(username, roles, region, full_name, position, language, password, actor):
     """Create the account USERNAME."""
-    _run(lambda: create_user(username, password, roles, region, actor=actor, full_name=full_name),
+    _run(lambda: create_user(username, password, roles, region, actor=actor, full_name=full_name,
+                             position=position, language=language),
          lambda u: f"created {u.username} ({', '.join(u.roles)}{', ' + u.region if u.region else ''})")
 
 
