@@ -54,7 +54,7 @@ translations:
 messages:
 	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext --no-location --sort-output \
 	  -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations -D messages --no-location --width 100
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -D messages --width 100 --ignore-obsolete
 
 bench: setup-dev
 	$(BIN)/python bench/engine.py

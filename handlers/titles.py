@@ -140,7 +140,38 @@ FIELDS = {
     "total_months": N_("Total months"), "remaining": N_("Remaining"), "code": N_("Code"),
     "title": N_("Title"), "check": N_("Check"), "evidence": N_("Evidence"),
     "legal_basis": N_("Legal basis"), "decided_at": N_("Decided at"), "decided_by": N_("Decided by"),
+    "passport_expiry": N_("Passport valid until"), "entry_date": N_("Date of entry"),
+    "full_name": N_("Full name"), "start_date": N_("Start date"), "paid_at": N_("Paid at"),
+    "payer_iin": N_("Payer's IIN"), "issued_at": N_("Issued on"), "not_yet_valid": N_("Not yet valid"),
+    "complete": N_("Complete"), "held_permit_last_year": N_("Held a permit last year"),
+    "eaeu": N_("Citizen of the EAEU"), "shortfall_kzt": N_("Shortfall, KZT"),
+    "payer_matches": N_("Payer is the applicant"), "calculation": N_("Calculation"),
+    "rate_mci_per_month": N_("Rate, MCI a month"), "regional_coefficient": N_("Regional coefficient"),
+    "already_held": N_("Already held"), "quota_units": N_("Quota units"), "used": N_("Used"),
+    "unit_id": N_("Quota unit number"), "mci": N_("MCI"), "differing": N_("Differing fields"),
+    "given_name": N_("First name"), "surname": N_("Last name"), "iin_masked": N_("IIN"),
+    "period_from": N_("Period from"), "period_to": N_("Period to"), "starts_on": N_("Starts on"),
+    "ends_on": N_("Ends on"), "registered_on": N_("Registered on"), "terminated_on": N_("Terminated on"),
+    "found": N_("Found"), "contracts": N_("Contracts"), "contract": N_("Contract"),
+    "worker_iin": N_("Worker's IIN"), "employer_iin": N_("Employer's IIN"), "revoked_on": N_("Revoked on"),
+    "initiator": N_("Initiator"), "alleged_ground": N_("Alleged ground"), "details": N_("Details"),
+    "additional_months": N_("Additional months"), "valid_to_before": N_("Valid to, before"),
+    "valid_to_after": N_("Valid to, after"), "source": N_("Source"), "failed": N_("Failed"),
+    "permit_number": N_("Permit number"), "confirmed_by": N_("Confirmed by"), "taken": N_("Taken"),
+    "history": N_("History"), "event": N_("Event"), "at": N_("Time"), "instance_id": N_("Case"),
+    "actor": N_("Who"), "ended_at": N_("Ended at"), "issued_by_case": N_("Issued by case"),
 }
+# What happened to a permit (its history in the register).
+PERMIT_EVENTS = {"issued": N_("issued"), "extended": N_("extended"), "revoked": N_("revoked"),
+                 "expired": N_("expired")}
+# Who acted, when it was not a person.
+ACTORS = {"system": N_("automatic step"), "timer": N_("deadline timer"),
+          "police-simulator": N_("internal affairs body (simulator)"), "egov-portal": N_("eGov portal"),
+          "startup": N_("automatic step"), "demo": N_("demo data")}
+# Messages a case waits for.
+MESSAGES = {"police_reply": N_("Answer of the internal affairs body"),
+            "employer_consent": N_("Employer's consent"), "permit_extended": N_("Permit extended"),
+            "permit_revoked": N_("Permit revoked")}
 
 
 def title(table: dict, code, gettext) -> str | None:

@@ -27,7 +27,7 @@ def case(instance_id):
         incident_steps=casefile.step_names(file, states["incident"]),
         open_tasks=[(t, actor.may_work_on(t)) for t in file.open_tasks],
         identity=casefile.identity_comparison(file.data), checks=casefile.checks(file.data),
-        other=casefile.other_data(file.data), definition=casefile.definition_for(row),
+        other=casefile.other_data(file.data, row.id), definition=casefile.definition_for(row),
         ready=tasks.READY, decided_by=decided_by(file.outcome))
 
 

@@ -90,11 +90,16 @@ def task_data(casefile: CaseFile, task_id: str) -> dict:
     return casefile.data
 
 
-def other_data(data: dict) -> dict:
-    """The case data no section shows on its own (still worth a look)."""
+def other_data(data: dict, instance_id: str | None = None) -> dict:
+    """The case data no section shows on its own (still worth a look): not the deadline records
+    (the deadlines section) nor the copies of the forms officers submitted (the timeline)."""
     from .display import KNOWN_DATA_KEYS
     hidden = set(KNOWN_DATA_KEYS) | set(checks(data))
-    return {k: v for k, v in sorted(data.items()) if k not in hidden and not k.startswith("_")}
+    if instance_id is not None:
+        hidden |= set(db.session.execute(sa.select(tasks.HumanTask.bpmn_id)
+                                         .filter_by(instance_id=instance_id)).scalars())
+    return {k: v for k, v in sorted(data.items()) if k not in hidden and not k.startswith("_")
+            and not (isinstance(v, dict) and "rule" in v and ("due_at" in v or "due_at_utc" in v))}
 
 
 def identity_comparison(data: dict) -> dict | None:
@@ -304,8 +309,10 @@ def timeline(instance_id: str) -> list[dict]:
         result.append({"at": event.at, "actor": event.actor,
                        "event": gettext(EVENT_WORDS[event.event]) if event.event in EVENT_WORDS
                        else event.event.replace("_", " ").capitalize(),
-                       "code": event.event, "task": details.get("task") if isinstance(details.get("task"), str)
-                       else names.get(event.task_id),
+                       "code": event.event,
+                       # a message names the element that waited (an id): its summary says what came
+                       "task": None if event.event == "message_delivered" else (
+                           details.get("task") if isinstance(details.get("task"), str) else names.get(event.task_id)),
                        "summary": _summary(event.event, details)})
     return result
 
@@ -343,9 +350,10 @@ def _summary(event, details) -> str:
     if event in ("incident_raised", "incident_retried"):
         return str(details.get("message") or "")[:300]
     if event in ("timer_fired", "timer_cancelled"):
-        return f"{details.get('name') or details.get('bpmn_id') or ''}".strip()
+        name = details.get("name")
+        return gettext(name) if name else ""  # a timer's name from its diagram
     if event == "message_delivered":
-        return str(details.get("name") or "")
+        return titles.title(titles.MESSAGES, details.get("name"), gettext) or str(details.get("name") or "")
     if event == "instance_started":
         return "%s, %s" % (gettext(titles.PROCEDURES.get(details.get("process_id"), "")) or details.get("process_id", ""),
                            gettext("version %(version)s", version=details.get("version", "")))

@@ -17,7 +17,15 @@ from . import bp
 
 # Keys of the case data every page shows in its own section (the rest is "other case data").
 KNOWN_DATA_KEYS = ("application", "checks", "police_reply", "outcome", "permit", "deadlines",
-                   "identity", "region", "case_id")
+                   "identity", "region", "case_id",
+                   # the procedures' own bookkeeping, shown elsewhere in words or of no use to a reader
+                   "terms", "completed_by", "police_request", "released", "notified", "reminded",
+                   "supervisors_told", "validity", "validity_told", "validity_end", "escalation",
+                   "filed_at", "grounds", "decision", "kind", "decision_deadline", "police_deadline",
+                   "consent_deadline", "police_answer_kept", "police_answer_missed", "consent_kept",
+                   "consent_missed", "quota", "expiry")
+# Numbers that are names (a year, a number of a unit), never grouped by thousands.
+PLAIN_NUMBER_KEYS = ("year", "unit_id", "id", "number", "sequence", "request_id")
 
 
 @bp.app_template_filter("local_time")
@@ -94,8 +102,16 @@ def code_title(value, key=None) -> str | None:
         return None
     if key in COUNTRY_KEYS and len(value) == 2 and value.isalpha():
         return country(value)
-    if key in ("type", "document", "document_type") and value in document_register.DOCUMENT_TITLES:
+    if value in document_register.DOCUMENT_TITLES:  # the document types are codes of their own
         return gettext(document_register.DOCUMENT_TITLES[value])
+    if key == "formula":
+        return formula(value)
+    if key == "event":
+        return titles.title(titles.PERMIT_EVENTS, value, gettext)
+    if key == "actor":
+        return titles.title(titles.ACTORS, value, gettext)
+    if key in ("reason", "release_reason") and value in titles.OUTCOMES:
+        return titles.title(titles.OUTCOMES, value, gettext)
     if key in ("verdict", "decision", "answer"):
         return titles.title(titles.VERDICTS, value, gettext)
     if key in ("code", "ground"):
@@ -153,11 +169,25 @@ def step(name) -> str:
 
 
 @bp.app_template_filter("number")
-def number(value) -> str:
-    """A number in the officer's locale: 103801 -> "103 801"."""
+def number(value, key=None) -> str:
+    """A number in the officer's locale: 103801 -> "103 801" (a year stays 2026)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
+    if key in PLAIN_NUMBER_KEYS or (isinstance(key, str) and key.endswith("_id")):
+        return str(value)
     return format_decimal(value)
+
+
+def formula(text: str) -> str:
+    """The tax formula as handlers/tax.py writes it, with its units in the officer's language."""
+    return (text.replace("month(s)", gettext("month(s)")).replace("MCI", gettext("MCI"))
+            .replace("KZT", gettext("KZT")))
+
+
+@bp.app_template_filter("actor")
+def actor(name) -> str:
+    """Who acted: a person's user name as it is, a service by its title."""
+    return titles.title(titles.ACTORS, name, gettext) or (name or "—")
 
 
 @bp.app_template_filter("rule_words")

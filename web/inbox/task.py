@@ -54,7 +54,7 @@ def _page(row, values=None, errors=None, message=None):
         form_errors=form_errors, message=message, mine=mine,
         editable=mine and row.status == tasks.READY,
         identity=casefile.identity_comparison(data), checks=casefile.checks(data),
-        other=casefile.other_data(data), days_left=working_days_left(row.due_at),
+        other=casefile.other_data(data, row.instance_id), days_left=working_days_left(row.due_at),
         overdue=row.status == tasks.READY and is_overdue(row.due_at))
 
 
