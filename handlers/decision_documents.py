@@ -1,4 +1,5 @@
-"""The documents a case ends with when the applicant gets no permit, as HTML.
+"""The documents a case ends with when the applicant gets no permit, as HTML in Kazakh and
+Russian side by side (handlers/documents_pdf.py makes the PDF of the same page).
 
 - `render_not_accepted_receipt`: the receipt refusing to accept the documents (appendix 3),
   for the grounds `not_accepted_incomplete` and `not_accepted_expired_document`;
@@ -23,15 +24,13 @@ The `case` mapping they expect (ISO strings for dates, as task data holds them):
       "officer": "Full Name",               # optional: who decided (refusal only)
     }
 
-`config` is a mapping with `REGIONS` (code -> name).
+`config` is a mapping with `REGIONS` (code -> name) and, optionally, `DOCUMENT_LANGUAGES` (the
+languages side by side, Kazakh and Russian unless set) and `DOCUMENT_AUTOMATIC_SIGNER`.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from engine.operators import operator
 
@@ -40,22 +39,11 @@ from .durations import as_date
 from .grounds import refusal_ground
 from .identity import mask_iin
 
+# The kinds of case a refusal document is for (their words: documents_pdf.KIND_SERVICES).
 KIND_WORDS = {
-    "issue": "issue of a permit for a labour immigrant",
-    "extension": "extension of a permit for a labour immigrant",
+    "issue": "issue of a permit to a labour immigrant",
+    "extension": "extension of a permit to a labour immigrant",
 }
-CHANNEL_WORDS = {
-    "egov": 'the e-government portal (eGov)',
-    "psc": 'the State Corporation "Government for Citizens"',
-}
-
-_environment = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,  # an applicant's name is data, never markup
-    undefined=StrictUndefined,  # a missing field is a bug, not a blank on a legal document
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def render_not_accepted_receipt(case: Mapping[str, Any], config: Mapping[str, Any]) -> str:
@@ -133,7 +121,3 @@ def _complete_ground(ground: Mapping[str, Any]) -> dict:
             "check": ground["check"],
             "evidence": ground["evidence"],
             "legal_basis": ground.get("legal_basis") or registered.legal_basis}
-
-
-def _dmy(value: Any) -> str:
-    return as_date(value).strftime("%d.%m.%Y")

@@ -175,8 +175,11 @@ def _localised(context, language, gettext) -> dict:
     regions = context["regions"]
     region_name = gettext(regions.get(context["region"], context["region"]))
     grounds = []
+    # A revocation's grounds are those of revocation ("other" is in both registries).
+    registries = (REVOCATION_GROUNDS, REFUSAL_GROUNDS) if context["kind"] == "revocation" else (
+        REFUSAL_GROUNDS, REVOCATION_GROUNDS)
     for ground in context["grounds"]:
-        known = REFUSAL_GROUNDS.get(ground.get("code")) or REVOCATION_GROUNDS.get(ground.get("code"))
+        known = registries[0].get(ground.get("code")) or registries[1].get(ground.get("code"))
         grounds.append({
             "code": ground.get("code"),
             "title": gettext(known.title) if known else str(ground.get("title") or ground.get("code")),

@@ -142,3 +142,22 @@ def test_the_applicant_is_notified_in_the_language_of_the_application(service, l
     refused_by_the_officer(service, body)
     notes = list(db.session.execute(sa.select(Notification).filter_by(template="refused")).scalars())
     assert notes and all(words in n.body for n in notes), [n.body for n in notes]
+
+
+def test_a_confirmed_revocation_is_a_decision_document_with_its_ground_in_both_languages(service):
+    from tests.permit_support import file_revocation, issue_permit, open_task
+    from engine import tasks as engine_tasks
+    number = issue_permit(service)
+    reviewer = engine_tasks.Actor("berik.officer", frozenset({"officer"}), frozenset({"AST"}))
+    with time_machine.travel(almaty(2026, 7, 1, 9, 0), tick=False):
+        case_id = file_revocation(number).id
+    with time_machine.travel(almaty(2026, 7, 1, 11, 0), tick=False):
+        task = open_task(case_id, "review")
+        engine_tasks.claim(task.id, reviewer)
+        engine_tasks.complete(task.id, reviewer, {"decision": "confirm", "comment": "Подделка подтверждена."})
+    db.session.remove()
+    text = pdf_text(documents_pdf.stored_one(case_id, "revocation_decision").pdf)
+    assert f"№ {number}" in text
+    assert "Рұқсат жалған немесе қолдан жасалған құжаттар бойынша алынған" in text
+    assert "Разрешение получено по ложным или поддельным документам" in text
+    assert "Шағымдану тәртібі" in text and "Порядок обжалования" in text

@@ -16,7 +16,11 @@ from typing import Any
 from flask_babel import gettext
 
 from handlers import grounds
+from handlers.i18n import N_
 
+# The engine's own form messages (engine/forms.py), for the catalogue; the forms' errorMessage
+# texts are extracted from processes/forms by babel.cfg.
+ENGINE_MESSAGES = (N_("this field is required"),)
 RADIO_LIMIT = 6
 LONG_TEXT = 200
 
