@@ -231,3 +231,18 @@ def test_nan_and_infinity_are_not_json(api, stub):
     response = api.post("/api/v1/applications", headers=make_token(), content_type="application/json",
                         data=json.dumps(application()).replace('"amount_kzt": 103800', '"amount_kzt": NaN'))
     assert "NaN" in problem(response, 400)["detail"]
+
+
+def test_an_application_may_name_the_applicants_language_of_notifications(api, stub):
+    from engine import instances
+    response = submit(api, make_token(), application(language="kk"))
+    assert response.status_code == 201, response.get_json()
+    data = instances.current_data(instances.load(instances.get(response.get_json()["case_id"])))
+    assert data["application"]["language"] == "kk"
+
+
+def test_a_language_other_than_kazakh_or_russian_is_refused_naming_the_field(api, stub):
+    headers = make_token()
+    before = table_counts()
+    body = problem(submit(api, headers, application(language="de")), 422)
+    assert "language" in body["errors"] and table_counts() == before
