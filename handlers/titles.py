@@ -35,7 +35,7 @@ STATUSES = {
     "completed": N_("Completed"),
     "incident": N_("Incident"),
     "terminated": N_("Cancelled"),
-    "ready": N_("Open"),
+    "ready": N_("Awaiting completion"),
     "cancelled": N_("Cancelled"),
     "active": N_("Valid"),
     "revoked": N_("Revoked"),
