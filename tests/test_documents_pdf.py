@@ -95,6 +95,8 @@ def test_the_sha256_of_the_stored_bytes_is_in_the_audit_log_and_the_api_serves_t
     assert stored.sha256 == hashlib.sha256(stored.pdf).hexdigest()
     events = [e for e in audit.trail(case_id) if e.event == "document_issued"]
     assert [e.details["sha256"] for e in events] == [stored.sha256]
+    # the stored page, made into PDF again, gives the same bytes
+    assert hashlib.sha256(documents_pdf.render_pdf(stored.html)).hexdigest() == stored.sha256
     from web.api import clients
     token = clients.create("egov-portal", ["cases:read"], actor="test")[1]
     api = service.test_client()
