@@ -135,3 +135,27 @@ def test_api_problems_answer_in_the_clients_language(app, header, title, detail)
 def test_a_not_found_problem_is_translated_too(app):
     response = app.test_client().get("/api/v1/no-such-thing", headers={"Accept-Language": "ru"})
     assert response.status_code == 404 and response.get_json(force=True)["title"] == "Не найдено"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_notification_has_its_kazakh_and_russian_text(app, language):
+    from handlers import notifications
+    from handlers.grounds import REVOCATION_GROUNDS
+    from tests.test_notifications import TEMPLATE_DATA
+    TEMPLATE_DATA = dict(TEMPLATE_DATA, revoked=dict(TEMPLATE_DATA["revoked"],
+                                                     ground_title=REVOCATION_GROUNDS["contract_terminated"].title))
+    english = {t: notifications.render(t, TEMPLATE_DATA[t], app.config) for t in notifications.TEMPLATES}
+    for template in notifications.TEMPLATES:
+        subject, body = notifications.render(template, TEMPLATE_DATA[template], app.config, language)
+        assert subject and body.strip() and "{{" not in subject + body, template
+        assert (subject, body) != english[template], template
+        assert not re.search(r"\b(the|is|your|permit)\b", subject + body, re.I), (template, subject, body)
+
+
+def test_a_ground_in_a_notification_reads_in_the_recipients_language(app):
+    from handlers import notifications
+    from handlers.grounds import make_ground
+    ground = make_ground("quota_exhausted", "quota.available", "0 of 5 units left")
+    _, body = notifications.render("refused", {"case_id": "c-1", "service": "issue of a permit",
+                                               "grounds": [ground]}, app.config, "kk")
+    assert "Өңірдің еңбек иммигранттарына арналған квотасы таусылды: 0 of 5 units left" in body
