@@ -159,3 +159,11 @@ def test_a_ground_in_a_notification_reads_in_the_recipients_language(app):
     _, body = notifications.render("refused", {"case_id": "c-1", "service": "issue of a permit",
                                                "grounds": [ground]}, app.config, "kk")
     assert "Өңірдің еңбек иммигранттарына арналған квотасы таусылды: 0 of 5 units left" in body
+
+
+def test_a_problem_detail_naming_a_value_is_translated_with_the_value(app):
+    from tests.test_api_support import make_token
+    headers = dict(make_token(), **{"Accept-Language": "kk"})
+    missing = "00000000-0000-4000-8000-000000000000"
+    body = app.test_client().get(f"/api/v1/cases/{missing}", headers=headers).get_json(force=True)
+    assert (body["title"], body["detail"]) == ("Табылмады", f"{missing} іс табылмады")

@@ -6,6 +6,7 @@ and a token that covers the case's region.
 from __future__ import annotations
 
 from flask import current_app, request
+from flask_babel import gettext
 
 from handlers import documents_pdf
 
@@ -25,11 +26,11 @@ FORMATS = ("pdf", "html")
 def case_document(case_id, key):
     fmt = request.args.get("format", "pdf")
     if fmt not in FORMATS:
-        raise Problem(422, "format: must be pdf or html", errors={"format": ["must be pdf or html"]})
+        raise Problem(422, gettext("format: must be pdf or html"), errors={"format": [gettext("must be pdf or html")]})
     case = _visible_case(str(case_id))
     issued = documents_pdf.stored_one(case.id, key)
     if issued is None:
-        raise Problem(404, f"case {case.id} has no document {key!r}")
+        raise Problem(404, gettext("case %(case)s has no document %(key)s", case=case.id, key=key))
     if fmt == "html":
         response = current_app.response_class(issued.html, mimetype="text/html")
         response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"

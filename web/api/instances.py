@@ -6,6 +6,7 @@ here: a procedure started without its case row could not record its outcome.
 from __future__ import annotations
 
 from flask import current_app, url_for
+from flask_babel import gettext
 
 from engine import instances
 
@@ -32,7 +33,7 @@ def start_instance(body):
             raise validation({f"data.{current_app.config['REGION_DATA_KEY']}": ["unknown region"]})
         require_region(region)
     elif client().regions:
-        raise Problem(403, "this token covers some regions only: give the instance's region in its data")
+        raise Problem(403, gettext("this token covers some regions only: give the instance's region in its data"))
     row = instances.start(process_id, present.jsonable(data), actor=client().actor,
                           business_key=body.get("business_key"))
     return present.instance_view(row), 201, {"Location": url_for("api.get_instance", instance_id=row.id)}
@@ -44,6 +45,6 @@ def get_instance(instance_id):
     try:
         row = instances.get(str(instance_id))
     except instances.NotFound:
-        raise Problem(404, f"no process instance {instance_id}") from None
+        raise Problem(404, gettext("no process instance %(id)s", id=instance_id)) from None
     require_region(row.region)
     return present.instance_view(row), 200

@@ -116,7 +116,7 @@ def _on_http_error(err: HTTPException):
     if status == 405 and getattr(err, "valid_methods", None):
         headers["Allow"] = ", ".join(sorted(err.valid_methods))
     if status == 413:
-        detail = f"the body is larger than {current_app.config.get('MAX_CONTENT_LENGTH')} bytes"
+        detail = gettext("the body is larger than %(size)s bytes", size=current_app.config.get("MAX_CONTENT_LENGTH"))
     return response(Problem(status, detail, headers=headers))
 
 
