@@ -48,7 +48,7 @@ fonts:
 
 # The Kazakh and Russian catalogues, compiled (.mo files are build output, not committed).
 translations:
-	$(BIN)/pybabel compile -d translations -D messages --statistics 2>&1 | grep -v "^compiling" || true
+	$(BIN)/pybabel -q compile -d translations -D messages
 
 # Re-extract the messages (babel.cfg) and merge them into the kk and ru catalogues.
 messages:
