@@ -143,3 +143,18 @@ def deadline_rows(html):
         state = re.search(r'<span class="(?:badge[^"]*|muted)">([^<]+)</span>', row)
         rows[name] = state.group(1) if state else None
     return rows
+
+
+def test_an_officers_name_position_and_language_are_set_from_the_command_line(app):
+    users.create_user("aigul", "correct-horse-battery", ["officer"], "AST", actor="test")
+    result = run(app, "users", "set-profile", "aigul", "--name", "Айгүл Серікова",
+                 "--position", "Chief specialist of the department of employment", "--language", "kk")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    user = users.by_username("aigul")
+    assert (user.full_name, user.position, user.language) == (
+        "Айгүл Серікова", "Chief specialist of the department of employment", "kk")
+    refused = run(app, "users", "set-profile", "aigul", "--language", "de")
+    assert refused.exit_code == 1 and "language must be one of" in refused.output
+    db.session.expire_all()
+    assert users.by_username("aigul").language == "kk"

@@ -162,6 +162,22 @@ def set_language(user: User, language: str, *, actor: str) -> User:
     return user
 
 
+def set_profile(username: str, *, actor: str, full_name: str | None = None, position: str | None = None,
+                language: str | None = None) -> User:
+    """What documents print under an officer's decision (name, position) and the inbox language."""
+    user = _existing(username)
+    if full_name is not None:
+        user.full_name = full_name.strip() or None
+    if position is not None:
+        user.position = position.strip() or None
+    if language is not None:
+        user.language = _checked_language(language)
+    audit.record("user_profile_set", actor=actor, details={
+        "username": username, "full_name": user.full_name, "position": user.position, "language": user.language})
+    db.session.commit()
+    return user
+
+
 def _checked_language(language) -> str:
     languages = current_app.config["LANGUAGES"]
     if language not in languages:
@@ -278,6 +294,18 @@ def disable_command(username, actor):
 def enable_command(username, actor):
     """Enable USERNAME again (also lifts a lock-out)."""
     _run(lambda: set_disabled(username, False, actor=actor), lambda u: f"{u.username} enabled")
+
+
+@users_cli.command("set-profile")
+@click.argument("username")
+@click.option("--name", "full_name", default=None, help="Full name, shown on pages and documents.")
+@click.option("--position", default=None, help="Position, printed under the name on documents.")
+@click.option("--language", default=None, help="Inbox language (kk, ru or en).")
+@click.option("--actor", default="cli", help="Who does this, for the audit log.")
+def set_profile_command(username, full_name, position, language, actor):
+    """Set the full name, position or inbox language of USERNAME (those given)."""
+    _run(lambda: set_profile(username, actor=actor, full_name=full_name, position=position, language=language),
+         lambda u: f"{u.username}: {u.full_name or '-'}, {u.position or '-'}, {u.language or 'default language'}")
 
 
 @users_cli.command("list")
