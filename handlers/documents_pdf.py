@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from engine import audit
 from engine.db import UTCDateTime, db
 
-from . import i18n, titles
+from . import evidence, i18n, titles
 from .durations import as_date
 from .grounds import REFUSAL_GROUNDS, REVOCATION_GROUNDS
 from .identity import mask_iin
@@ -184,7 +184,7 @@ def _localised(context, language, gettext) -> dict:
             "code": ground.get("code"),
             "title": gettext(known.title) if known else str(ground.get("title") or ground.get("code")),
             "check": titles.title(titles.CHECKS, ground.get("check"), gettext) or str(ground.get("check") or "—"),
-            "evidence": str(ground.get("evidence") or "—"),
+            "evidence": evidence.localised(ground, language, gettext) or str(ground.get("evidence") or "—"),
             "legal_basis": gettext(known.legal_basis) if known else str(ground.get("legal_basis") or ""),
         })
     signer_ = context["signer"]

@@ -49,12 +49,17 @@ def ngettext_for(language: str):
     return ngettext
 
 
+# Where Kazakhstan's official usage names a country otherwise than CLDR does.
+COUNTRY_NAMES = {"ru": {"KG": "Кыргызстан"}}
+
+
 def country_name(code: str | None, language: str) -> str:
     """A country's name from the CLDR data Babel ships ("TJ" -> "Таджикистан" in Russian)."""
     if not code:
         return ""
-    names = Locale.parse(language).territories
-    return names.get(str(code).upper(), str(code))
+    code = str(code).upper()
+    official = COUNTRY_NAMES.get(language, {}).get(code)
+    return official or Locale.parse(language).territories.get(code, code)
 
 
 def supported(language: str | None, default: str = "ru") -> str:

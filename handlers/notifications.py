@@ -294,7 +294,7 @@ _environment.filters["dmy"] = _dmy
 
 def _titled(data: Mapping[str, Any], language: str) -> dict:
     """Grounds with their titles in the recipient's language (the stored title is English)."""
-    from . import i18n
+    from . import evidence, i18n
     from .grounds import REFUSAL_GROUNDS, REVOCATION_GROUNDS
     gettext = i18n.gettext_for(language)
     result = dict(data)
@@ -303,7 +303,10 @@ def _titled(data: Mapping[str, Any], language: str) -> dict:
         for ground in data["grounds"]:
             known = REFUSAL_GROUNDS.get(ground.get("code")) if isinstance(ground, Mapping) else None
             known = known or (REVOCATION_GROUNDS.get(ground.get("code")) if isinstance(ground, Mapping) else None)
-            result["grounds"].append(dict(ground, title=gettext(known.title)) if known else ground)
+            if known:
+                ground = dict(ground, title=gettext(known.title),
+                              evidence=evidence.localised(ground, language, gettext) or ground.get("evidence"))
+            result["grounds"].append(ground)
     if isinstance(data.get("task_name"), str):
         step_name = data["task_name"]
         result["task_name"] = gettext(step_name)  # a step's name from its diagram

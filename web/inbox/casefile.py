@@ -16,8 +16,10 @@ from SpiffWorkflow.util.task import TaskState
 from engine import audit, clock, definitions, instances, tasks
 from engine.db import db
 from engine.instances import ProcessInstance
-from handlers import decision_documents, documents_pdf, grounds as grounds_module, identity, titles
+from handlers import decision_documents, documents_pdf, evidence, grounds as grounds_module, identity, titles
 from handlers.i18n import N_
+
+from web.i18n import current_language
 
 from .display import as_datetime, working_days_left
 
@@ -142,7 +144,8 @@ def outcome_grounds(outcome: dict | None) -> list[dict]:
             grounds_module.REVOCATION_GROUNDS.get(ground.get("code"))
         result.append({"code": ground.get("code"),
                        "title": gettext(known.title) if known else (ground.get("title") or ground.get("code")),
-                       "check": ground.get("check"), "evidence": ground.get("evidence"),
+                       "check": ground.get("check"),
+                       "evidence": evidence.localised(ground, current_language()) or ground.get("evidence"),
                        "legal_basis": gettext(known.legal_basis) if known else ground.get("legal_basis")})
     return result
 
