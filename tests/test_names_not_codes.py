@@ -104,3 +104,7 @@ def test_the_pages_of_decided_cases_show_titles_not_codes(decided, client, langu
                 "ru": ("Выдача разрешения трудовому иммигранту", "Отказано", "2 рабочих дня")}[language]
     for words in expected:
         assert words in case_page, words
+    # the diagram's steps too, as the viewer draws them
+    diagram = client.get(f"/cases/{decided['refused']}/diagram.bpmn").get_data(as_text=True)
+    step = {"kk": 'name="Рұқсат туралы шешім қабылдау"', "ru": 'name="Принять решение о разрешении"'}[language]
+    assert diagram.startswith("<?xml") and step in diagram and 'name="Decide on the permit"' not in diagram

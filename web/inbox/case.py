@@ -9,6 +9,7 @@ from engine.db import db
 from handlers import documents_pdf
 
 from . import access, bp, casefile
+from .display import translated_diagram
 from .permits import permit_of
 
 
@@ -49,7 +50,7 @@ def case_diagram(instance_id):
     definition = casefile.definition_for(row)
     if definition is None:
         abort(404)
-    return Response(definition.bpmn_xml, mimetype="application/xml")
+    return Response(translated_diagram(definition.bpmn_xml), mimetype="application/xml")
 
 
 @bp.get("/cases/<instance_id>/documents/<key>")

@@ -217,6 +217,19 @@ def rule_words(rule) -> str:
     return str(rule)
 
 
+def translated_diagram(bpmn_xml: str) -> bytes:
+    """The diagram with its element names in the officer's language (the file's are English),
+    for the viewer; the XML is our own deployed file, parsed without entities or network."""
+    from lxml import etree
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    root = etree.fromstring(bpmn_xml.encode("utf-8") if isinstance(bpmn_xml, str) else bpmn_xml, parser)
+    for element in root.iter():
+        name = element.get("name") if isinstance(element.tag, str) else None
+        if name:
+            element.set("name", gettext(name))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 @bp.app_template_filter("days_left")
 def days_left_words(days) -> str:
     return ngettext("%(num)d working day", "%(num)d working days", days)
