@@ -177,6 +177,22 @@ class Config:
     # Origins (scheme://host[:port]) besides the request's own host that may post inbox forms
     # (behind a reverse proxy that rewrites Host, name the public origin here).
     TRUSTED_ORIGINS = _env("TRUSTED_ORIGINS", [])
+    # --- languages (issue 16) ---
+    # Languages of the inbox and the documents; English is the source text and the fallback.
+    LANGUAGES = _env("LANGUAGES", ["kk", "ru", "en"])
+    # An officer who has not chosen a language, and a sign-in page whose browser names none we have.
+    DEFAULT_LANGUAGE = _env("DEFAULT_LANGUAGE", "ru")
+    # problem+json titles and details when the client's Accept-Language names none of LANGUAGES.
+    API_DEFAULT_LANGUAGE = _env("API_DEFAULT_LANGUAGE", "en")
+    # Notifications to an applicant whose application names no preferred language (kk or ru).
+    APPLICANT_DEFAULT_LANGUAGE = _env("APPLICANT_DEFAULT_LANGUAGE", "ru")
+    # The languages on every document handed to an applicant, in this order (DOMAIN.md §12).
+    DOCUMENT_LANGUAGES = _env("DOCUMENT_LANGUAGES", ["kk", "ru"])
+    # Who signs a document when no officer decided (an automatic refusal, an expiry).
+    DOCUMENT_AUTOMATIC_SIGNER = _env("DOCUMENT_AUTOMATIC_SIGNER",
+                                     "Information system of the public service \"Permits for labour immigrants\"")
+    # The directory of the Flask-Babel catalogues (compiled by `make translations`).
+    BABEL_TRANSLATION_DIRECTORIES = _env("BABEL_TRANSLATION_DIRECTORIES", str(BASE_DIR / "translations"))
 
 
 class TestConfig(Config):

@@ -133,4 +133,7 @@ def record_outcome(ctx, code, grounds=None, decided_by=None, permit_no=None):
     case.outcome_code, case.outcome, case.decided_at = code, outcome, now
     if permit_no:
         case.permit_no = permit_no
+    from . import documents_pdf
+    # The document the decision calls for is made now, once, in the same transaction.
+    documents_pdf.issue_for_outcome(ctx, case, dict(outcome, permit_no=permit_no))
     return outcome

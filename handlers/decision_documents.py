@@ -1,4 +1,5 @@
-"""The documents a case ends with when the applicant gets no permit, as HTML.
+"""The documents a case ends with when the applicant gets no permit, as HTML in Kazakh and
+Russian side by side (handlers/documents_pdf.py makes the PDF of the same page).
 
 - `render_not_accepted_receipt`: the receipt refusing to accept the documents (appendix 3),
   for the grounds `not_accepted_incomplete` and `not_accepted_expired_document`;
@@ -23,38 +24,26 @@ The `case` mapping they expect (ISO strings for dates, as task data holds them):
       "officer": "Full Name",               # optional: who decided (refusal only)
     }
 
-`config` is a mapping with `REGIONS` (code -> name).
+`config` is a mapping with `REGIONS` (code -> name) and, optionally, `DOCUMENT_LANGUAGES` (the
+languages side by side, Kazakh and Russian unless set) and `DOCUMENT_AUTOMATIC_SIGNER`.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from engine.operators import operator
 
+from . import documents_pdf
 from .durations import as_date
 from .grounds import refusal_ground
 from .identity import mask_iin
 
+# The kinds of case a refusal document is for (their words: documents_pdf.KIND_SERVICES).
 KIND_WORDS = {
-    "issue": "issue of a permit for a labour immigrant",
-    "extension": "extension of a permit for a labour immigrant",
+    "issue": "issue of a permit to a labour immigrant",
+    "extension": "extension of a permit to a labour immigrant",
 }
-CHANNEL_WORDS = {
-    "egov": 'the e-government portal (eGov)',
-    "psc": 'the State Corporation "Government for Citizens"',
-}
-
-_environment = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,  # an applicant's name is data, never markup
-    undefined=StrictUndefined,  # a missing field is a bug, not a blank on a legal document
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def render_not_accepted_receipt(case: Mapping[str, Any], config: Mapping[str, Any]) -> str:
@@ -104,22 +93,24 @@ def _render(template: str, case: Mapping[str, Any], config: Mapping[str, Any],
     kind = case["kind"]
     if kind not in KIND_WORDS:
         raise ValueError(f"kind must be one of {tuple(KIND_WORDS)}, not {kind!r}")
-    channel = case.get("channel")
     context = {
         "case_id": case["case_id"],
-        "service": KIND_WORDS[kind],
-        "region_name": regions[region],
-        "region_code": region,
-        "channel": CHANNEL_WORDS.get(channel, channel) if channel else None,
-        "filed_on": _dmy(case["filed_on"]),
-        "date": _dmy(case["date"]),
+        "kind": kind,
+        "region": region,
+        "regions": regions,
+        "channel": case.get("channel"),
+        "filed_on": as_date(case["filed_on"]),
+        "date": as_date(case["date"]),
         "applicant_name": case["applicant"]["name"],
         # Only the masked IIN reaches the template: the document is shown and sent outside.
         "applicant_iin": mask_iin(case["applicant"]["iin"]),
-        "officer": case.get("officer"),
         "grounds": grounds,
+        "permit": None,
+        "signer": {"name": case.get("officer"), "position": case.get("officer_position")},
+        "automatic_signer": config.get("DOCUMENT_AUTOMATIC_SIGNER") or "",
     }
-    return _environment.get_template(template).render(**context)
+    languages = list(case.get("languages") or config.get("DOCUMENT_LANGUAGES") or ("kk", "ru"))
+    return documents_pdf.render_html(template.removesuffix(".html"), context, languages)
 
 
 def _complete_ground(ground: Mapping[str, Any]) -> dict:
@@ -130,7 +121,3 @@ def _complete_ground(ground: Mapping[str, Any]) -> dict:
             "check": ground["check"],
             "evidence": ground["evidence"],
             "legal_basis": ground.get("legal_basis") or registered.legal_basis}
-
-
-def _dmy(value: Any) -> str:
-    return as_date(value).strftime("%d.%m.%Y")

@@ -94,20 +94,40 @@ def send(ctx, template: str, recipients: list | Mapping[str, Any], data: Mapping
     if not recipients:
         raise ValueError("a notification needs at least one recipient")
     rows = [queue(ctx.session, template=template, recipient=r["to"], channel=r["channel"],
-                  data=data or {}, instance_id=ctx.instance_id, now=ctx.now(), config=ctx.config)
+                  data=data or {}, instance_id=ctx.instance_id, now=ctx.now(), config=ctx.config,
+                  language=recipient_language(r, ctx.data, ctx.config))
             for r in recipients]
     ctx.session.flush()
     return {"queued": len(rows), "template": template, "notification_ids": [r.id for r in rows]}
 
 
+def recipient_language(recipient: Mapping[str, Any], case_data: Mapping[str, Any],
+                       config: Mapping[str, Any]) -> str:
+    """kk or ru: the recipient's own, else the application's preferred language for the people
+    it names, else the default (APPLICANT_DEFAULT_LANGUAGE; officers: DEFAULT_LANGUAGE)."""
+    languages = ("kk", "ru")
+    if recipient.get("language") in languages:
+        return recipient["language"]
+    if recipient.get("channel") == "internal":
+        default = config.get("DEFAULT_LANGUAGE", "ru")
+        return default if default in languages else "ru"
+    application = case_data.get("application") if isinstance(case_data, Mapping) else None
+    preferred = application.get("language") if isinstance(application, Mapping) else None
+    if preferred in languages:
+        return preferred
+    default = config.get("APPLICANT_DEFAULT_LANGUAGE", "ru")
+    return default if default in languages else "ru"
+
+
 def queue(session, *, template: str, recipient: str, channel: str, data: Mapping[str, Any],
-          instance_id: str | None, now: datetime, config: Mapping[str, Any]) -> Notification:
+          instance_id: str | None, now: datetime, config: Mapping[str, Any],
+          language: str | None = None) -> Notification:
     """Render and add one notification to the outbox (the caller's transaction commits it)."""
     if channel not in config["NOTIFY_CHANNELS"]:
         raise ValueError(f"unknown channel {channel!r} (NOTIFY_CHANNELS: {config['NOTIFY_CHANNELS']})")
     if not str(recipient or "").strip():
         raise ValueError("a notification needs a recipient")
-    subject, body = render(template, data, config)
+    subject, body = render(template, data, config, language)
     row = Notification(instance_id=instance_id, recipient=str(recipient).strip(), channel=channel,
                        template=template, data=dict(data), subject=subject, body=body,
                        status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
@@ -117,13 +137,16 @@ def queue(session, *, template: str, recipient: str, channel: str, data: Mapping
     return row
 
 
-def render(template: str, data: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, body) of a template; a value the template needs and `data` lacks is an error."""
+def render(template: str, data: Mapping[str, Any], config: Mapping[str, Any],
+           language: str | None = None) -> tuple[str, str]:
+    """(subject, body) of a template in `language` (templates/notifications/<kk|ru>/, English
+    without one); a value the template needs and `data` lacks is an error."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown notification template {template!r} (one of {TEMPLATES})")
+    folder = f"{language}/" if language in ("kk", "ru") else ""
     try:
-        text = _environment.get_template(f"{template}.txt").render(
-            **data, _timezone=config["CALENDAR_TIMEZONE"])
+        text = _environment.get_template(f"{folder}{template}.txt").render(
+            **_titled(data, language or "en"), _timezone=config["CALENDAR_TIMEZONE"])
     except TemplateNotFound:
         raise ValueError(f"notification template {template!r} has no file") from None
     subject, _, body = text.strip().partition("\n")
@@ -267,4 +290,28 @@ _environment = Environment(
     keep_trailing_newline=False,
 )
 _environment.filters["dmy"] = _dmy
+
+
+def _titled(data: Mapping[str, Any], language: str) -> dict:
+    """Grounds with their titles in the recipient's language (the stored title is English)."""
+    from . import evidence, i18n
+    from .grounds import REFUSAL_GROUNDS, REVOCATION_GROUNDS
+    gettext = i18n.gettext_for(language)
+    result = dict(data)
+    if isinstance(data.get("grounds"), list):
+        result["grounds"] = []
+        for ground in data["grounds"]:
+            known = REFUSAL_GROUNDS.get(ground.get("code")) if isinstance(ground, Mapping) else None
+            known = known or (REVOCATION_GROUNDS.get(ground.get("code")) if isinstance(ground, Mapping) else None)
+            if known:
+                ground = dict(ground, title=gettext(known.title),
+                              evidence=evidence.localised(ground, language, gettext) or ground.get("evidence"))
+            result["grounds"].append(ground)
+    if isinstance(data.get("task_name"), str):
+        step_name = data["task_name"]
+        result["task_name"] = gettext(step_name)  # a step's name from its diagram
+    if isinstance(data.get("ground_title"), str):
+        english = data["ground_title"]
+        result["ground_title"] = gettext(english)  # a ground's English title is a message id
+    return result
 _environment.filters["local_time"] = _local_time

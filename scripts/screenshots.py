@@ -1,4 +1,6 @@
-"""Refresh docs/screenshots/ (inbox, task page, case page) from a throw-away demo database.
+"""Refresh docs/screenshots/ from a throw-away demo database: the inbox, a task page and a decided
+case page in Kazakh (aigul) and in Russian (berik), the refusal document, and the inbox at a
+phone's width.
 
     .venv/bin/python scripts/screenshots.py        (the lead's `make screenshots`)
 
@@ -60,21 +62,36 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for username, language in (("aigul", "kk"), ("berik", "ru")):
+            page = browser.new_page(viewport={"width": 1280, "height": 860}, base_url=base)
+            sign_in(page, username)
+            shoot(page, f"inbox-{language}.png")
+            page.goto(f"/tasks/{task_id}")
+            shoot(page, f"task-{language}.png")
+            page.goto(f"/cases/{cases['DEMO-0004']}")
+            page.wait_for_selector(".diagram-canvas[data-state]")
+            shoot(page, f"case-{language}.png")
+            page.close()
         page = browser.new_page(viewport={"width": 1280, "height": 860}, base_url=base)
-        page.goto("/sign-in")
-        page.get_by_label("Username").fill("aigul")
-        page.get_by_label("Password").fill("permits-demo")
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/inbox")
-        shoot(page, "inbox.png")
-        page.goto(f"/tasks/{task_id}")
-        shoot(page, "task.png")
-        page.goto(f"/cases/{cases['DEMO-0003']}")
-        page.wait_for_selector(".diagram-canvas[data-state]")
-        shoot(page, "case.png")
+        sign_in(page, "berik")
+        page.goto(f"/cases/{cases['DEMO-0004']}/documents/motivated_refusal")
+        shoot(page, "refusal-document.png")
+        page.close()
+        phone = browser.new_page(viewport={"width": 375, "height": 812}, base_url=base)
+        sign_in(phone, "berik")
+        shoot(phone, "inbox-phone-ru.png")
+        phone.close()
         browser.close()
     httpd.shutdown()
     return 0
+
+
+def sign_in(page, username):
+    page.goto("/sign-in")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill("permits-demo")
+    page.locator("form.stacked button[type=submit]").click()
+    page.wait_for_url("**/inbox")
 
 
 def shoot(page, name):

@@ -34,7 +34,9 @@ IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 
 
 def make_config(**overrides):
-    attrs = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "FORMS_DIR": str(SAMPLE_FORMS)}
+    # The suite reads English, the source text; tests of the languages ask for kk or ru themselves.
+    attrs = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "FORMS_DIR": str(SAMPLE_FORMS),
+             "DEFAULT_LANGUAGE": "en", "DOCUMENT_LANGUAGES": ["kk", "ru"]}
     attrs.update(overrides)
     return type("Config", (config_module.TestConfig,), attrs)
 

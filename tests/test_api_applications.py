@@ -246,3 +246,16 @@ def test_a_permit_period_starting_before_the_day_of_filing_is_refused_422_naming
         assert table_counts() == before, "no case exists"
         today = submit(api, headers, **{"period.start_date": "2026-11-28"})
         assert today.status_code == 201, today.get_json()
+def test_an_application_may_name_the_applicants_language_of_notifications(api, stub):
+    from engine import instances
+    response = submit(api, make_token(), application(language="kk"))
+    assert response.status_code == 201, response.get_json()
+    data = instances.current_data(instances.load(instances.get(response.get_json()["case_id"])))
+    assert data["application"]["language"] == "kk"
+
+
+def test_a_language_other_than_kazakh_or_russian_is_refused_naming_the_field(api, stub):
+    headers = make_token()
+    before = table_counts()
+    body = problem(submit(api, headers, application(language="de")), 422)
+    assert "language" in body["errors"] and table_counts() == before

@@ -3,6 +3,7 @@ grounds they carry (DOMAIN.md §7, §8)."""
 import pytest
 from markupsafe import escape
 
+from handlers.titles import CHECKS
 from handlers.decision_documents import render_motivated_refusal, render_not_accepted_receipt
 from handlers.documents import check_documents
 from handlers.grounds import (
@@ -11,7 +12,7 @@ from handlers.grounds import (
 )
 from handlers.tax import check_tax, default_tables
 
-CONFIG = {"REGIONS": {"ALA": "Almaty", "TUR": "Turkistan"}}
+CONFIG = {"REGIONS": {"ALA": "Almaty", "TUR": "Turkistan"}, "DOCUMENT_LANGUAGES": ["en"]}
 IIN = "950112300006"
 
 
@@ -96,7 +97,7 @@ def test_receipt_names_the_provider_applicant_date_and_every_ground():
     assert "e-government portal" in html
     for ground in grounds:
         assert f'data-code="{ground["code"]}"' in html
-        assert ground["check"] in html
+        assert escape(CHECKS[ground["check"]]) in html  # the check by its title, not its code
         assert escape(ground["evidence"]) in html
         assert escape(ground["legal_basis"]) in html
 
@@ -155,16 +156,16 @@ def test_motivated_refusal_lists_every_ground_with_check_evidence_and_legal_basi
         assert f'data-code="{ground["code"]}"' in html
         assert escape(ground["title"]) in html
         assert escape(ground["evidence"]) in html
-        assert ground["check"] in html
+        assert escape(CHECKS[ground["check"]]) in html  # the check by its title, not its code
         assert escape(ground["legal_basis"]) in html
     assert "Short by 107 600 KZT" in html
-    assert "Decided by: D. Seitkali" in html
+    assert 'Decided by: <span class="signer">D. Seitkali</span>' in html
 
 
 def test_motivated_refusal_names_the_service_provider_and_appeal():
     html = render_motivated_refusal(case(merit_grounds(), kind="extension", region="ALA"), CONFIG)
-    assert "Local executive body of Almaty (ALA)" in html
-    assert "extension of a permit for a labour immigrant" in html
+    assert "Local executive body of Almaty, department of employment of the population" in html
+    assert "extension of a permit to a labour immigrant" in html
     assert "learned of this decision" in html
     assert "9501******06" in html and IIN not in html
 

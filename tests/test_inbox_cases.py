@@ -59,7 +59,7 @@ def test_a_completed_case_shows_the_end_reached_and_its_timeline(sample, client)
     for event in ("Case started", "Task taken", "Task completed", "Case completed"):
         assert event in timeline
     assert timeline.index("Case started") < timeline.index("Task taken") < timeline.index("Case completed")
-    assert "decision: approve" in timeline
+    assert "Decision: Agreed" in timeline  # the verdict's title, not its code
 
 
 def test_the_deadline_met_by_the_officer_is_marked_met(sample, client):
@@ -68,7 +68,7 @@ def test_the_deadline_met_by_the_officer_is_marked_met(sample, client):
     sign_in(client, "aigul")
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
     deadlines = html[html.index('id="deadlines-h"'):html.index('id="documents-h"')]
-    assert "badge-ok\">met" in deadlines and "working_days(2)" in deadlines
+    assert "badge-ok\">met" in deadlines and "2 working days, the filing day not counted" in deadlines
 
 
 def test_a_deadline_passed_while_the_task_waits_is_overdue(sample, client):
@@ -87,7 +87,7 @@ def test_a_refused_case_shows_its_grounds_and_the_motivated_refusal(sample, clie
                                                "decided_by": "aigul"}})
     sign_in(client, "aigul")
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
-    assert 'class="badge outcome-refused">refused' in html
+    assert 'class="badge outcome-refused">Refused' in html
     assert "The individual income tax prepaid does not cover the permit period requested" in html
     assert "paid 100000 KZT of 207600 KZT due" in html
     assert "&lt;b&gt;entry ban&lt;/b&gt;" in html and "<b>entry ban</b>" not in html
@@ -106,7 +106,7 @@ def test_a_document_stored_by_the_procedure_is_offered_as_it_is(sample, client):
                                                         "date": "2026-06-16", "html": "<p>receipt text</p>"}})
     sign_in(client, "aigul")
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
-    assert "Receipt refusing to accept the documents (appendix 3)" in html and "16.06.2026" in html
+    assert "Receipt of refusal to accept the documents (appendix 3)" in html and "16.06.2026" in html
     assert client.get(f"/cases/{case.id}/documents/refusal_document").get_data(as_text=True) == "<p>receipt text</p>"
     assert client.get(f"/cases/{case.id}/documents/nothing").status_code == 404
 
@@ -122,7 +122,7 @@ def test_the_permit_and_odd_data_are_shown_without_breaking_the_page(sample, cli
     response = client.get(f"/cases/{case.id}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "AST-2026-000001" in html and "Quota" in html
+    assert "AST-2026-000001" in html and "Regional quota" in html
 
 
 def test_the_admin_sees_every_region_and_the_analyst_no_case(sample, client):

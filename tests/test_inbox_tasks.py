@@ -182,8 +182,8 @@ def test_the_task_page_puts_the_application_beside_the_identity_data(sample, cli
     html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
     assert '<tr class="differs">' in html and "<strong>differs</strong>" in html
     assert "13.01.1995" in html and "12.01.1995" in html
-    assert "Police answer" in html and "approve" in html
-    assert "207600" in html and "badge-bad" in html  # the failed check is marked
+    assert "Answer of the internal affairs body" in html and "Agreed" in html
+    assert "207,600" in html and "badge-bad" in html  # the failed check is marked
     assert "17.06.2026 23:59" in html  # the deadline in Almaty time
 
 
@@ -260,7 +260,7 @@ def test_every_kind_of_property_gets_its_widget_and_its_type_back():
         "who": "radio", "employer": "fieldset", "lines": "textarea"}
     grounds = next(f for f in fields if f.name == "grounds")
     assert grounds.options[0] == ("data_mismatch", "The application does not match the identity "
-                                  "document or the data received at intake (data_mismatch)")
+                                  "document or the data received at intake")
     form = MultiDict([("ok", "true"), ("grounds", "data_mismatch"), ("grounds", "other"),
                       ("months", "6"), ("amount", "1.5"), ("note", ""), ("valid_from", "2026-07-01"),
                       ("who", "police"), ("employer.name", "Ivanov"), ("lines", "a\n\nb\n"),

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from engine import audit
 from engine.db import db
-from tests.inbox_support import client, sign_in  # noqa: F401
+from tests.inbox_support import client, csrf, sign_in  # noqa: F401
 from web.inbox import users
 
 
@@ -110,24 +110,30 @@ def test_demo_seed_opens_cases_in_several_states_when_the_procedure_is_deployed(
     # The pages read the real procedure's data: checks, the refusal and its document.
     sign_in(client, "aigul", "permits-demo")
     refused = client.get(f"/cases/{by_number['DEMO-0004']}").get_data(as_text=True)
-    assert "The individual income tax prepaid does not cover the permit period requested" in refused
+    # aigul reads Kazakh (her demo account's language)
+    assert "Алдын ала төленген жеке табыс салығы сұралған рұқсат мерзімін жаппайды" in refused
     document = client.get(f"/cases/{by_number['DEMO-0004']}/documents/motivated_refusal")
-    assert document.status_code == 200 and "Short by 102" in document.get_data(as_text=True)
+    text = document.get_data(as_text=True).replace("\u00a0", " ")
+    # the shortfall said again in each language from the figures the tax check stored
+    assert document.status_code == 200 and "102 800 теңге жетпейді" in text and "недостает 102 800 тенге" in text
     receipt = client.get(f"/cases/{by_number['DEMO-0006']}").get_data(as_text=True)
-    assert "Receipt refusing to accept the documents (appendix 3)" in receipt
+    assert "Құжаттарды қабылдаудан бас тарту туралы қолхат (3-қосымша)" in receipt
     issued = client.get(f"/cases/{by_number['DEMO-0003']}").get_data(as_text=True)
     permit_no = db.session.get(Case, by_number["DEMO-0003"]).permit_no
     assert permit_no and permit_no in issued and "Aigerim Nurlanovna Sadykova" in issued
     task = client.get(f"/tasks/{open_tasks[by_number['DEMO-0002']].id}").get_data(as_text=True)
-    assert "Tax" in task and "Quota" in task and "badge-ok" in task and 'name="grounds"' in task
+    assert "Жеке табыс салығын алдын ала төлеу" in task and "Өңір квотасы" in task and "badge-ok" in task \
+        and 'name="grounds"' in task
+    # Switched to English, the deadlines read by their English titles.
+    client.post("/language", data={"language": "en", "csrf_token": csrf(client), "back": "/inbox"})
     # Deadlines judged by what watched them: the police answered (their timer was cancelled).
     waiting = client.get(f"/cases/{by_number['DEMO-0001']}").get_data(as_text=True)
     rows = deadline_rows(waiting)
-    assert rows["Police answer"] == "met" and rows["Decision"] == "open"
+    assert rows["Answer of the internal affairs body"] == "met" and rows["Decision on the application"] == "open"
     assert deadline_rows(client.get(f"/cases/{by_number['DEMO-0007']}").get_data(as_text=True))[
-        "Police answer"] == "open"
+        "Answer of the internal affairs body"] == "open"
     assert deadline_rows(client.get(f"/cases/{by_number['DEMO-0009']}").get_data(as_text=True))[
-        "Decision"] == "overdue"
+        "Decision on the application"] == "overdue"
 
 
 def deadline_rows(html):
@@ -139,3 +145,18 @@ def deadline_rows(html):
         state = re.search(r'<span class="(?:badge[^"]*|muted)">([^<]+)</span>', row)
         rows[name] = state.group(1) if state else None
     return rows
+
+
+def test_an_officers_name_position_and_language_are_set_from_the_command_line(app):
+    users.create_user("aigul", "correct-horse-battery", ["officer"], "AST", actor="test")
+    result = run(app, "users", "set-profile", "aigul", "--name", "Айгүл Серікова",
+                 "--position", "Chief specialist of the department of employment", "--language", "kk")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    user = users.by_username("aigul")
+    assert (user.full_name, user.position, user.language) == (
+        "Айгүл Серікова", "Chief specialist of the department of employment", "kk")
+    refused = run(app, "users", "set-profile", "aigul", "--language", "de")
+    assert refused.exit_code == 1 and "language must be one of" in refused.output
+    db.session.expire_all()
+    assert users.by_username("aigul").language == "kk"

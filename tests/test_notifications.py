@@ -181,7 +181,7 @@ def test_the_http_gateway_gets_the_message_and_a_5xx_is_retried(app):
     assert [r["path"] for r in server.requests] == ["/notify", "/notify"]
     sent = server.requests[1]["json"]
     assert sent["recipient"] == APPLICANT_IIN and sent["channel"] == "egov"
-    assert sent["subject"].startswith("Your permit") and server.requests[1]["headers"]["Idempotency-Key"]
+    assert sent["subject"].startswith("Вам выдано разрешение") and server.requests[1]["headers"]["Idempotency-Key"]
     db.session.expire_all()
     assert only_row().last_error is None and only_row().adapter == "http"
 

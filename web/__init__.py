@@ -5,6 +5,8 @@ def register(app):
     from . import availability, log_masking
     log_masking.install(app)
     availability.init_app(app)
+    from . import i18n
+    i18n.init_app(app)
     from . import health
     app.register_blueprint(health.bp)
     from . import api

@@ -16,18 +16,20 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from engine.db import db
+from handlers.i18n import N_
 
 from .inbox import users
 
 DEMO_PASSWORD = "permits-demo"
-# (username, full name, roles, region)
+# (username, full name, roles, region, inbox language, position on documents)
+OFFICER = N_("Chief specialist of the department of employment")
 DEMO_USERS = (
-    ("aigul", "Aigul Serikova", ["officer"], "AST"),
-    ("berik", "Berik Nurlanov", ["officer"], "AST"),
-    ("dana", "Dana Akhmetova", ["officer"], "SHY"),
-    ("erlan", "Erlan Zhaksybekov", ["supervisor"], "AST"),
-    ("gulnara", "Gulnara Omarova", ["analyst"], None),
-    ("admin", "System Administrator", ["admin"], None),
+    ("aigul", "Айгүл Серікқызы Серікова", ["officer"], "AST", "kk", OFFICER),
+    ("berik", "Берик Нурланович Нурланов", ["officer"], "AST", "ru", OFFICER),
+    ("dana", "Dana Akhmetova", ["officer"], "SHY", "ru", OFFICER),
+    ("erlan", "Erlan Zhaksybekov", ["supervisor"], "AST", "ru", N_("Head of the department of employment")),
+    ("gulnara", "Gulnara Omarova", ["analyst"], None, "ru", None),
+    ("admin", "System Administrator", ["admin"], None, "en", None),
 )
 
 demo_cli = AppGroup("demo", help="Demo data for development.")
@@ -40,11 +42,12 @@ demo_cli = AppGroup("demo", help="Demo data for development.")
               help="Also start demo cases when the permit procedure is deployed.")
 def seed_command(password, cases):
     """Create the demo accounts (and demo cases) unless they exist."""
-    for username, full_name, roles, region in DEMO_USERS:
+    for username, full_name, roles, region, language, position in DEMO_USERS:
         if users.by_username(username) is not None:
             click.echo(f"user {username}: exists, left as it is")
             continue
-        users.create_user(username, password, roles, region, actor="demo", full_name=full_name)
+        users.create_user(username, password, roles, region, actor="demo", full_name=full_name,
+                          language=language, position=position)
         click.echo(f"user {username}: created ({', '.join(roles)}{', ' + region if region else ''}), "
                    f"password {password}")
     if cases:

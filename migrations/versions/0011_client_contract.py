@@ -1,7 +1,7 @@
 """what client systems rely on: the contract's outcome codes, idempotent task completion
 
 Revision ID: 0011_client_contract
-Revises: 0009_sessions
+Revises: 0010_languages_documents
 
 A dismissed revocation was recorded `revocation_dismissed` and one that could not go ahead
 `revocation_refused`; the contract (Outcome.code, the `outcome` filter of GET /cases) says
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0011_client_contract"
-down_revision = "0009_sessions"
+down_revision = "0010_languages_documents"
 branch_labels = None
 depends_on = None
 

@@ -116,7 +116,7 @@ def test_an_officer_refuses_without_a_ground_is_stopped_then_issues_the_permit(p
     expect(page.get_by_role("status")).to_contain_text(f"of case {number} is completed")
 
     page.goto(f"/cases/{instance_id}")
-    expect(page.locator("#case-outcome")).to_have_text("issued")
+    expect(page.locator("#case-outcome")).to_have_text("Permit issued")
     expect(page.locator("#case-status")).to_have_text("Completed")
     expect(diagram_element(page, "end_issued")).to_have_class(re.compile(r"\bstep-done\b"))
     expect(diagram_element(page, "decide")).to_have_class(re.compile(r"\bstep-done\b"))

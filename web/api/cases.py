@@ -5,6 +5,7 @@ import hashlib
 import json
 
 from flask import current_app, url_for
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from engine import clock, definitions
@@ -117,14 +118,15 @@ def procedure(kind: str) -> str:
     """The deployed process for this kind of case; 503 while it is not deployed."""
     process_id = current_app.config["PROCEDURES"].get(kind)
     if not process_id or definitions.current(process_id, current_app.config["DEFINITION_CACHE_SECONDS"]) is None:
-        raise Problem(503, f"the {kind} procedure ({process_id}) is not deployed; try again later")
+        raise Problem(503, gettext("the %(kind)s procedure (%(process)s) is not deployed; try again later",
+                                   kind=kind, process=process_id))
     return process_id
 
 
 def _visible_case(case_id: str):
     case = cases.get(case_id)
     if case is None:
-        raise Problem(404, f"no case {case_id}")
+        raise Problem(404, gettext("no case %(case)s", case=case_id))
     require_region(case.region)
     return case
 
@@ -132,8 +134,8 @@ def _visible_case(case_id: str):
 def _replay(existing, request_hash: str):
     require_region(existing.region)  # first: another region's number tells nothing about its body
     if existing.request_hash != request_hash:
-        raise Problem(409, f"the application number {existing.application_no} was submitted before "
-                           f"with a different body")
+        raise Problem(409, gettext("the application number %(number)s was submitted before with a "
+                                   "different body", number=existing.application_no))
     return present.case_view(existing), 200, {"Location": url_for("api.get_case", case_id=existing.id)}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from engine import definitions
 from engine.db import db
@@ -67,5 +68,5 @@ def _refused(problems) -> Problem:
     errors: dict[str, list[str]] = {}
     for p in problems:
         errors.setdefault(p.element_id, []).append(p.reason)
-    return Problem(422, f"the diagram was refused: {len(problems)} problem(s)", errors=errors,
+    return Problem(422, gettext("the diagram was refused: %(count)s problem(s)", count=len(problems)), errors=errors,
                    problems=[p.as_dict() for p in problems])

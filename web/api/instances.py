@@ -9,6 +9,7 @@ GET /cases/{id}, under the case rules (cases:read and the case's region), never 
 from __future__ import annotations
 
 from flask import current_app, url_for
+from flask_babel import gettext
 
 from engine import instances
 from handlers import cases
@@ -38,7 +39,7 @@ def start_instance(body):
             raise validation({f"data.{current_app.config['REGION_DATA_KEY']}": ["unknown region"]})
         require_region(region)
     elif client().regions:
-        raise Problem(403, "this token covers some regions only: give the instance's region in its data")
+        raise Problem(403, gettext("this token covers some regions only: give the instance's region in its data"))
     row = instances.start(process_id, present.jsonable(data), actor=client().actor,
                           business_key=body.get("business_key"))
     return present.instance_view(row), 201, {"Location": url_for("api.get_instance", instance_id=row.id)}
@@ -53,7 +54,7 @@ def get_instance(instance_id):
         row = None
     if row is None or is_domain_instance(row):
         # The same answer whether it is missing or a case: nothing tells a case exists.
-        raise Problem(404, f"no process instance {instance_id} (a permit case is read with GET /api/v1/cases/{{id}})")
+        raise Problem(404, gettext("no process instance %(id)s (a permit case is read with GET /api/v1/cases/{id})", id=instance_id))
     require_region(row.region)
     return present.instance_view(row), 200
 

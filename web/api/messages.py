@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import url_for
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from engine import audit, clock, messages
@@ -76,7 +77,7 @@ def list_message_types():
 def send_message(name):
     message_type = CATALOGUE.get(name)
     if message_type is None:
-        raise Problem(404, f"no message {name!r}; see GET /api/v1/messages")
+        raise Problem(404, gettext("no message %(name)s; see GET /api/v1/messages", name=repr(name)))
     envelope = load_json(message_type.envelope)
     payload = present.jsonable(envelope["payload"])
     if name == "contract_terminated":
@@ -153,9 +154,9 @@ def _answer(name, correlation, status, first_status, instance_id, detail, messag
     if status == DUPLICATE:
         return body, 200
     if status == NOT_FOUND:
-        raise Problem(404, detail or f"nothing waits for {name!r} with this correlation",
+        raise Problem(404, detail or gettext("nothing waits for %(name)s with this correlation", name=repr(name)),
                       message_id=message_id, message_status=status)
-    raise Problem(409, detail or f"the case no longer waits for {name!r}", message_id=message_id,
+    raise Problem(409, detail or gettext("the case no longer waits for %(name)s", name=repr(name)), message_id=message_id,
                   message_status=status, case_id=instance_id)
 
 

@@ -152,6 +152,9 @@ def _operation(op, plugin, body, summary, path, example) -> dict:
             response["content"] = {"text/html": {"schema": {"type": "string"}}}
         elif op.endpoint == "openapi_json":
             response["content"] = {"application/json": {"schema": {"type": "object"}}}
+        elif op.endpoint == "case_document":
+            response["content"] = {"application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                                   "text/html": {"schema": {"type": "string"}}}
         elif schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         if status == 201:

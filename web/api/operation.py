@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from flask import current_app, g, request
+from flask_babel import gettext
 from marshmallow import Schema, ValidationError
 
 from . import bp, clients
@@ -86,7 +87,7 @@ def client() -> clients.ApiClient:
 def require_region(region: str | None) -> None:
     """403 unless the client's regions cover `region`."""
     if not client().covers(region):
-        raise Problem(403, f"this token does not cover the region {region}")
+        raise Problem(403, gettext("this token does not cover the region %(region)s", region=region))
 
 
 def render(result):
@@ -105,31 +106,33 @@ def load_json(schema_class, required: bool = True) -> dict:
     if not raw and not required:
         return _load(schema_class, {}, "body")
     if not _is_json(request.mimetype):
-        raise Problem(415, f"send the body as application/json, not {request.mimetype or 'nothing'}")
+        raise Problem(415, gettext("send the body as application/json, not %(type)s",
+                                   type=request.mimetype or gettext("nothing")))
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise Problem(400, f"the body is not valid JSON: {err}") from None
+        raise Problem(400, gettext("the body is not valid JSON: %(error)s", error=err)) from None
     if not isinstance(data, dict):
-        raise validation({"": ["the body must be a JSON object"]})
+        raise validation({"": [gettext("the body must be a JSON object")]})
     return _load(schema_class, data, "body")
 
 
 def load_query(schema_class) -> dict:
     repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
     if repeated:
-        raise validation({k: ["give this parameter once"] for k in repeated})
+        raise validation({k: [gettext("give this parameter once")] for k in repeated})
     return _load(schema_class, request.args.to_dict(flat=True), "query")
 
 
 def load_multipart(fields: dict) -> dict:
     """{field: [(filename, bytes), ...]} of the uploaded files; fields as {name: (required, many)}."""
     if request.mimetype != MULTIPART:
-        raise Problem(415, f"upload the files as multipart/form-data, not {request.mimetype or 'nothing'}")
+        raise Problem(415, gettext("upload the files as multipart/form-data, not %(type)s",
+                                   type=request.mimetype or gettext("nothing")))
     try:
         files, form = request.files, request.form
     except ValueError as err:
-        raise Problem(400, f"the multipart body is broken: {err}") from None
+        raise Problem(400, gettext("the multipart body is broken: %(error)s", error=err)) from None
     errors = {}
     for name in form.keys():
         errors.setdefault(name, []).append("send this field as a file")
@@ -175,11 +178,11 @@ def _authenticate(scopes: tuple) -> None:
     kind, _, token = header.partition(" ")
     found = clients.authenticate(token.strip()) if kind.lower() == "bearer" else None
     if found is None:
-        raise Problem(401, "send a valid bearer token: Authorization: Bearer <token>"
-                      if header else "this operation needs a bearer token",
+        raise Problem(401, gettext("send a valid bearer token: Authorization: Bearer <token>")
+                      if header else gettext("this operation needs a bearer token"),
                       headers={"WWW-Authenticate": 'Bearer realm="api"'})
     if scopes and not set(scopes) & set(found.scopes):
-        raise Problem(403, f"this token lacks the scope {' or '.join(scopes)}")
+        raise Problem(403, gettext("this token lacks the scope %(scope)s", scope=" | ".join(scopes)))
     g.api_client = found
 
 

@@ -5,6 +5,7 @@ import re
 
 import sqlalchemy as sa
 from flask import url_for
+from flask_babel import gettext
 
 from engine import clock, instances
 from engine.db import db
@@ -61,11 +62,12 @@ def open_revocation(permit, ground: str, details, initiator: dict, **case_fields
     """Open a revocation case for an active permit with no revocation in progress."""
     process_id = procedure("revocation")
     if permit.status != register.ACTIVE:
-        raise Problem(409, f"the permit {permit.number} is {permit.status}, so it cannot be revoked")
+        raise Problem(409, gettext("the permit %(number)s is %(status)s, so it cannot be revoked",
+                                   number=permit.number, status=permit.status))
     pending = revocation_in_progress(permit.number)
     if pending is not None:
-        raise Problem(409, f"a revocation of the permit {permit.number} is already in progress "
-                           f"(case {pending})", case_id=pending)
+        raise Problem(409, gettext("a revocation of the permit %(number)s is already in progress (case %(case)s)",
+                                   number=permit.number, case=pending), case_id=pending)
     data = {"region": permit.region, "kind": "revocation", "permit_no": permit.number,
             "revocation": {"ground": ground, "details": details,
                            "initiator": {"type": initiator["type"], "id": initiator["id"]}},
@@ -104,6 +106,6 @@ def find_permit(permit_no: str):
 def _visible_permit(permit_no: str):
     permit = find_permit(permit_no)
     if permit is None:
-        raise Problem(404, f"no permit {permit_no}")
+        raise Problem(404, gettext("no permit %(number)s", number=permit_no))
     require_region(permit.region)
     return permit

@@ -10,35 +10,37 @@ from __future__ import annotations
 import json
 
 from flask import current_app, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from engine.db import db
 from engine.exceptions import EngineError, InvalidData
+from handlers.i18n import N_
 
 MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"
 
 # slug -> (status, title, when it happens); the docs page describes each under #problem-<slug>.
 PROBLEM_TYPES = {
-    "bad-request": (400, "Bad request", "The body is not JSON, or a multipart upload is broken."),
-    "unauthorized": (401, "Unauthorized", "No bearer token, or the token is unknown or revoked."),
-    "forbidden": (403, "Forbidden",
+    "bad-request": (400, N_("Bad request"), "The body is not JSON, or a multipart upload is broken."),
+    "unauthorized": (401, N_("Unauthorized"), "No bearer token, or the token is unknown or revoked."),
+    "forbidden": (403, N_("Forbidden"),
                   "The token lacks the scope this operation needs, or the resource is in a region "
                   "the token does not cover, or the officer rules do not allow the action."),
-    "not-found": (404, "Not found", "No such resource (or the token may not see it)."),
-    "method-not-allowed": (405, "Method not allowed", "The path exists, the method does not."),
-    "conflict": (409, "Conflict",
+    "not-found": (404, N_("Not found"), "No such resource (or the token may not see it)."),
+    "method-not-allowed": (405, N_("Method not allowed"), "The path exists, the method does not."),
+    "conflict": (409, N_("Conflict"),
                  "The resource is not in a state that allows this (a case that no longer waits, a "
                  "task already claimed, an application number used with another body)."),
-    "payload-too-large": (413, "Payload too large", "The body is larger than the service accepts (1 MiB)."),
-    "unsupported-media-type": (415, "Unsupported media type",
+    "payload-too-large": (413, N_("Payload too large"), "The body is larger than the service accepts (1 MiB)."),
+    "unsupported-media-type": (415, N_("Unsupported media type"),
                                "The body is not `application/json` (or `multipart/form-data` for uploads)."),
-    "validation": (422, "Validation failed",
+    "validation": (422, N_("Validation failed"),
                    "The request is malformed: a field of the wrong type, an unknown field, a value "
                    "outside its enumeration or range, an IIN with a wrong check digit, an impossible "
                    "or disordered date. Nothing was created. `errors` lists each field."),
-    "internal": (500, "Internal error", "The service failed; nothing was written. Retry later."),
-    "unavailable": (503, "Service unavailable",
+    "internal": (500, N_("Internal error"), "The service failed; nothing was written. Retry later."),
+    "unavailable": (503, N_("Service unavailable"),
                     "The procedure this request needs is not deployed, or the database is unreachable."),
 }
 _SLUG_BY_STATUS = {status: slug for slug, (status, _, _) in PROBLEM_TYPES.items()}
@@ -58,14 +60,17 @@ class Problem(Exception):
         self.extra = extra
 
 
-def validation(errors: dict[str, list[str]], detail: str = "the request has errors") -> Problem:
+def validation(errors: dict[str, list[str]], detail: str = N_("the request has errors")) -> Problem:
     return Problem(422, detail, errors=errors)
 
 
 def response(problem: Problem):
     _, title, _ = PROBLEM_TYPES.get(problem.slug, (problem.status, "Error", ""))
-    body = {"type": f"{API_PREFIX}/docs#problem-{problem.slug}", "title": title,
-            "status": problem.status, "detail": problem.detail, "instance": request.path}
+    # Title and detail in the client's Accept-Language (web/i18n.py); a detail the catalogue
+    # lacks (one naming a value) stays as written.
+    body = {"type": f"{API_PREFIX}/docs#problem-{problem.slug}", "title": gettext(title),
+            "status": problem.status, "detail": gettext(str(problem.detail)) if problem.detail else "",
+            "instance": request.path}
     if problem.errors is not None:
         body["errors"] = problem.errors
     body.update(problem.extra)
@@ -73,6 +78,8 @@ def response(problem: Problem):
                                       mimetype=MEDIA_TYPE)
     for key, value in problem.headers.items():
         resp.headers[key] = value
+    from web.i18n import current_language
+    resp.headers["Content-Language"] = current_language()
     return resp
 
 
@@ -111,7 +118,7 @@ def _on_http_error(err: HTTPException):
     if status == 405 and getattr(err, "valid_methods", None):
         headers["Allow"] = ", ".join(sorted(err.valid_methods))
     if status == 413:
-        detail = f"the body is larger than {current_app.config.get('MAX_CONTENT_LENGTH')} bytes"
+        detail = gettext("the body is larger than %(size)s bytes", size=current_app.config.get("MAX_CONTENT_LENGTH"))
     return response(Problem(status, detail, headers=headers))
 
 
@@ -127,7 +134,7 @@ def _on_unexpected(err: Exception):
         return database_unavailable(err)
     _rollback()
     current_app.logger.exception("API request %s %s failed", request.method, request.path)
-    return response(Problem(500, "the service failed to answer; nothing was written"))
+    return response(Problem(500, N_("the service failed to answer; nothing was written")))
 
 
 def _rollback():

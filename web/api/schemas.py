@@ -300,6 +300,9 @@ class ApplicationSchema(_Strict):
                      metadata={"description": "Extension only: the permit to extend"})
     signatures = fields.Nested(SignaturesSchema, allow_none=True, load_default=None,
                                metadata={"description": "Extension only: who signed the request, when"})
+    language = fields.String(validate=OneOf(("kk", "ru")),
+                             metadata={"description": "The applicant's preferred language of notifications "
+                                                      "(kk or ru; ru when absent)"})
 
     @validates_schema
     def extension_fields(self, data, **kwargs):

@@ -5,6 +5,7 @@ A task outside the officer's role or regions does not exist for them (404).
 """
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from engine import audit, tasks
@@ -101,7 +102,7 @@ def complete_task(task_id, body):
 def _officer() -> tasks.Actor:
     me = client()
     if not me.role:
-        raise Problem(403, "this token acts as no officer (it has no role)")
+        raise Problem(403, gettext("this token acts as no officer (it has no role)"))
     return me.officer()
 
 

@@ -26,11 +26,17 @@ def init_app(app):
     login_manager.init_app(app)
     login_manager.login_view = "inbox.sign_in"
     login_manager.login_message = "Please sign in to see this page."
+    login_manager.localize_callback = _localized
     login_manager.login_message_category = "info"
     login_manager.user_loader(users.load_session_user)
     throttle.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(users.users_cli)
+
+
+def _localized(message):
+    from flask_babel import gettext
+    return gettext(message)
 
 
 def _secure_cookies(app) -> bool:
@@ -42,4 +48,4 @@ def _secure_cookies(app) -> bool:
     return bool(value)
 
 
-from . import auth, display, queue, task, case, supervision, definitions, search  # noqa: E402,F401
+from . import auth, display, queue, task, case, supervision, definitions, search, language  # noqa: E402,F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import (current_app, flash, redirect, render_template, request, session, url_for)
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
@@ -13,13 +14,13 @@ from engine.exceptions import Conflict, EngineError, Forbidden, NotFound
 
 from . import bp, csrf, login_manager, throttle, users
 
-PUBLIC_ENDPOINTS = {"inbox.sign_in", "inbox.static"}
+PUBLIC_ENDPOINTS = {"inbox.sign_in", "inbox.static", "inbox.set_language"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 # One answer for an unknown name, a wrong password and a paused name: none tells which it was.
 SIGN_IN_ANSWERS = {
-    "invalid": "Wrong username or password. After several failed attempts sign-in pauses for a "
-               "few minutes.",
-    "disabled": "This account is disabled. Ask an administrator.",
+    "invalid": lazy_gettext("Wrong username or password. After several failed attempts sign-in pauses "
+                            "for a few minutes."),
+    "disabled": lazy_gettext("This account is disabled. Ask an administrator."),
 }
 
 
@@ -81,9 +82,9 @@ def sign_in():
             session.clear()  # a fresh session for the signed-in user (no fixation)
             session.permanent = True
             login_user(user)
-            flash(f"Signed in as {user.display_name}.", "success")
+            flash(gettext("Signed in as %(name)s.", name=user.display_name), "success")
             return redirect(target or url_for("inbox.home"))
-        error = SIGN_IN_ANSWERS[reason]
+        error = str(SIGN_IN_ANSWERS[reason])
     return render_template("inbox/sign_in.html", error=error, username=username, next=target), (
         401 if error else 200)
 
@@ -93,7 +94,7 @@ def sign_out():
     users.sign_out(current_user._get_current_object())
     logout_user()
     session.clear()
-    flash("Signed out.", "success")
+    flash(gettext("Signed out."), "success")
     return redirect(url_for("inbox.sign_in"))
 
 
@@ -108,9 +109,9 @@ def home():
 
 @bp.errorhandler(CSRFError)
 def csrf_failed(err):
-    return render_template("inbox/error.html", status=400, title="The form has expired",
-                           message="The page was open too long or came from elsewhere. Go back, "
-                                   "reload the page and try again."), 400
+    return render_template("inbox/error.html", status=400, title=gettext("The form has expired"),
+                           message=gettext("The page was open too long or came from elsewhere. Go "
+                                           "back, reload the page and try again.")), 400
 
 
 @bp.errorhandler(429)
@@ -128,15 +129,15 @@ def _foreign_form():
 
 @bp.errorhandler(404)
 def not_found(err):
-    return render_template("inbox/error.html", status=404, title="Not found",
-                           message="There is no such page, or it is not in your region or role."), 404
+    return render_template("inbox/error.html", status=404, title=gettext("Not found"),
+                           message=gettext("There is no such page, or it is not in your region or role.")), 404
 
 
 @bp.errorhandler(EngineError)
 def engine_error(err):
     status = {NotFound: 404, Forbidden: 403, Conflict: 409}.get(type(err), getattr(err, "status", 400))
     db.session.rollback()
-    return render_template("inbox/error.html", status=status, title="Not possible",
+    return render_template("inbox/error.html", status=status, title=gettext("Not possible"),
                            message=str(err)), status
 
 

@@ -1,11 +1,15 @@
 """The case page: status, outcome, permit, deadlines, documents, the live diagram, the timeline."""
 from __future__ import annotations
 
-from flask import Response, abort, render_template
+from flask import Response, abort, render_template, request
+from flask_babel import gettext
 
 from engine import tasks
+from engine.db import db
+from handlers import documents_pdf
 
 from . import access, bp, casefile
+from .display import translated_diagram
 from .permits import permit_of
 
 
@@ -24,8 +28,20 @@ def case(instance_id):
         incident_steps=casefile.step_names(file, states["incident"]),
         open_tasks=[(t, actor.may_work_on(t)) for t in file.open_tasks],
         identity=casefile.identity_comparison(file.data), checks=casefile.checks(file.data),
-        other=casefile.other_data(file.data), definition=casefile.definition_for(row),
-        ready=tasks.READY)
+        other=casefile.other_data(file.data, row.id), definition=casefile.definition_for(row),
+        ready=tasks.READY, decided_by=decided_by(file.outcome))
+
+
+def decided_by(outcome) -> str | None:
+    """Who decided, as the documents name them: full name and position, or an automatic decision."""
+    if not outcome:
+        return None
+    found = documents_pdf.signer(db.session, outcome.get("decided_by"), {})
+    if not found["name"]:
+        return gettext(documents_pdf.AUTOMATIC_DECISION)
+    english = found["position"]
+    position = gettext(english) if english else None
+    return f"{found['name']}, {position}" if position else found["name"]
 
 
 @bp.get("/cases/<instance_id>/diagram.bpmn")
@@ -34,12 +50,17 @@ def case_diagram(instance_id):
     definition = casefile.definition_for(row)
     if definition is None:
         abort(404)
-    return Response(definition.bpmn_xml, mimetype="application/xml")
+    return Response(translated_diagram(definition.bpmn_xml), mimetype="application/xml")
 
 
 @bp.get("/cases/<instance_id>/documents/<key>")
 def case_document(instance_id, key):
     row = access.visible_instance(instance_id)
+    if request.args.get("format") == "pdf":
+        issued = documents_pdf.stored_one(row.id, key)
+        if issued is None:
+            abort(404)
+        return pdf_response(issued)
     found = casefile.document(casefile.load(row), key)
     if found is None:
         abort(404)
@@ -47,4 +68,12 @@ def case_document(instance_id, key):
     # The document is our own escaped template, still shown without scripts or forms.
     response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; "
                                                    "img-src data:; sandbox allow-modals")
+    return response
+
+
+def pdf_response(issued) -> Response:
+    """The stored bytes, as made at the decision; the digest lets a reader check them."""
+    response = Response(issued.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{issued.key}-{issued.instance_id[:8]}.pdf"'
+    response.headers["X-Content-SHA256"] = issued.sha256
     return response

@@ -10,32 +10,35 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from SpiffWorkflow.util.task import TaskState
 
 from engine import audit, clock, definitions, instances, tasks
 from engine.db import db
 from engine.instances import ProcessInstance
-from handlers import decision_documents, grounds as grounds_module, identity
+from handlers import decision_documents, documents_pdf, evidence, grounds as grounds_module, identity, titles
+from handlers.i18n import N_
+
+from web.i18n import current_language
 
 from .display import as_datetime, working_days_left
 
-DOCUMENT_TITLES = {
-    "motivated_refusal": "Motivated refusal (appendix 4)",
-    "not_accepted_receipt": "Receipt refusing to accept the documents (appendix 3)",
-}
+DOCUMENT_TITLES = titles.DOCUMENTS
 EVENT_WORDS = {
-    "instance_started": "Case started",
-    "instance_completed": "Case completed",
-    "instance_cancelled": "Case cancelled",
-    "task_claimed": "Task taken",
-    "task_unclaimed": "Task given back",
-    "task_reassigned": "Task reassigned",
-    "task_completed": "Task completed",
-    "timer_fired": "Deadline timer fired",
-    "timer_cancelled": "Deadline timer cancelled",
-    "message_delivered": "Message received",
-    "incident_raised": "Incident",
-    "incident_retried": "Incident retried",
+    "instance_started": N_("Case started"),
+    "instance_completed": N_("Case completed"),
+    "instance_cancelled": N_("Case cancelled"),
+    "task_claimed": N_("Task taken"),
+    "task_unclaimed": N_("Task given back"),
+    "task_reassigned": N_("Task reassigned"),
+    "task_completed": N_("Task completed"),
+    "timer_fired": N_("Deadline timer fired"),
+    "timer_cancelled": N_("Deadline timer cancelled"),
+    "message_delivered": N_("Message received"),
+    "incident_raised": N_("Incident"),
+    "incident_retried": N_("Incident retried"),
+    "document_issued": N_("Document issued"),
+    "case_withdrawn": N_("Withdrawn by the applicant"),
 }
 
 
@@ -89,11 +92,16 @@ def task_data(casefile: CaseFile, task_id: str) -> dict:
     return casefile.data
 
 
-def other_data(data: dict) -> dict:
-    """The case data no section shows on its own (still worth a look)."""
+def other_data(data: dict, instance_id: str | None = None) -> dict:
+    """The case data no section shows on its own (still worth a look): not the deadline records
+    (the deadlines section) nor the copies of the forms officers submitted (the timeline)."""
     from .display import KNOWN_DATA_KEYS
     hidden = set(KNOWN_DATA_KEYS) | set(checks(data))
-    return {k: v for k, v in sorted(data.items()) if k not in hidden and not k.startswith("_")}
+    if instance_id is not None:
+        hidden |= set(db.session.execute(sa.select(tasks.HumanTask.bpmn_id)
+                                         .filter_by(instance_id=instance_id)).scalars())
+    return {k: v for k, v in sorted(data.items()) if k not in hidden and not k.startswith("_")
+            and not (isinstance(v, dict) and "rule" in v and ("due_at" in v or "due_at_utc" in v))}
 
 
 def identity_comparison(data: dict) -> dict | None:
@@ -135,9 +143,10 @@ def outcome_grounds(outcome: dict | None) -> list[dict]:
         known = grounds_module.REFUSAL_GROUNDS.get(ground.get("code")) or \
             grounds_module.REVOCATION_GROUNDS.get(ground.get("code"))
         result.append({"code": ground.get("code"),
-                       "title": ground.get("title") or (known.title if known else ground.get("code")),
-                       "check": ground.get("check"), "evidence": ground.get("evidence"),
-                       "legal_basis": ground.get("legal_basis") or (known.legal_basis if known else None)})
+                       "title": gettext(known.title) if known else (ground.get("title") or ground.get("code")),
+                       "check": ground.get("check"),
+                       "evidence": evidence.localised(ground, current_language()) or ground.get("evidence"),
+                       "legal_basis": gettext(known.legal_basis) if known else ground.get("legal_basis")})
     return result
 
 
@@ -235,11 +244,17 @@ def _deadline_state(name, record, task_rows, watched, ended_at, now) -> dict:
 
 
 def documents(casefile: CaseFile) -> list[dict]:
-    """The decision documents: those the procedure stored, else the one its outcome calls for."""
+    """The decision documents: those made at the decision (PDF and HTML, with their SHA-256),
+    else those the procedure stored, else the one its outcome calls for (older cases)."""
+    issued = [{"key": row.key, "title": gettext(DOCUMENT_TITLES.get(row.key, row.key)),
+               "date": row.created_at.astimezone(_zone()).date().isoformat(), "html": row.html,
+               "pdf": True, "sha256": row.sha256} for row in documents_pdf.stored(casefile.instance.id)]
+    if issued:
+        return issued
     found = []
     for key, value in sorted(casefile.data.items()):
         if isinstance(value, dict) and isinstance(value.get("html"), str) and value.get("document"):
-            found.append({"key": key, "title": DOCUMENT_TITLES.get(value["document"], value["document"]),
+            found.append({"key": key, "title": gettext(DOCUMENT_TITLES.get(value["document"], value["document"])),
                           "date": value.get("date"), "html": value["html"]})
     if found:
         return found
@@ -295,9 +310,12 @@ def timeline(instance_id: str) -> list[dict]:
     for event in audit.trail(instance_id):
         details = event.details or {}
         result.append({"at": event.at, "actor": event.actor,
-                       "event": EVENT_WORDS.get(event.event, event.event.replace("_", " ").capitalize()),
-                       "code": event.event, "task": details.get("task") if isinstance(details.get("task"), str)
-                       else names.get(event.task_id),
+                       "event": gettext(EVENT_WORDS[event.event]) if event.event in EVENT_WORDS
+                       else event.event.replace("_", " ").capitalize(),
+                       "code": event.event,
+                       # a message names the element that waited (an id): its summary says what came
+                       "task": None if event.event == "message_delivered" else (
+                           details.get("task") if isinstance(details.get("task"), str) else names.get(event.task_id)),
                        "summary": _summary(event.event, details)})
     return result
 
@@ -324,29 +342,35 @@ def _person_name(person) -> str | None:
 
 
 def _summary(event, details) -> str:
+    from .display import code_title, words
     if event in ("task_reassigned", "task_unclaimed"):
-        return f"from {details.get('from') or 'nobody'} to {details.get('to') or 'nobody'}"
+        return gettext("from %(old)s to %(new)s", old=details.get("from") or gettext("nobody"),
+                       new=details.get("to") or gettext("nobody"))
     if event == "task_completed" and isinstance(details.get("data"), dict):
-        return "; ".join(f"{k}: {_short(v)}" for k, v in details["data"].items())
+        return "; ".join(f"{words(k)}: {_short(v, k, code_title)}" for k, v in details["data"].items())
+    if event == "document_issued":
+        return f"{gettext(DOCUMENT_TITLES.get(details.get('key'), str(details.get('key'))))}, SHA-256 {details.get('sha256')}"
     if event in ("incident_raised", "incident_retried"):
         return str(details.get("message") or "")[:300]
     if event in ("timer_fired", "timer_cancelled"):
-        return f"{details.get('name') or details.get('bpmn_id') or ''}".strip()
+        name = details.get("name")
+        return gettext(name) if name else ""  # a timer's name from its diagram
     if event == "message_delivered":
-        return str(details.get("name") or "")
+        return titles.title(titles.MESSAGES, details.get("name"), gettext) or str(details.get("name") or "")
     if event == "instance_started":
-        return f"{details.get('process_id', '')} version {details.get('version', '')}"
+        return "%s, %s" % (gettext(titles.PROCEDURES.get(details.get("process_id"), "")) or details.get("process_id", ""),
+                           gettext("version %(version)s", version=details.get("version", "")))
     if event == "instance_cancelled":
         return str(details.get("reason") or "")
     return ""
 
 
-def _short(value) -> str:
+def _short(value, key=None, name=None) -> str:
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "—"
+        return ", ".join(_short(v, "code" if key == "grounds" else key, name) for v in value) or "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)[:200]
+        return gettext("yes") if value else gettext("no")
+    return ((name(value, key) if name else None) or str(value))[:200]
 
 
 def _document_from_outcome(casefile: CaseFile) -> dict | None:
@@ -380,7 +404,7 @@ def _document_from_outcome(casefile: CaseFile) -> dict | None:
         current_app.logger.warning("decision document of case %s not rendered: %s", casefile.instance.id, err)
         return None
     document = "not_accepted_receipt" if not_accepted else "motivated_refusal"
-    return {"key": document, "title": DOCUMENT_TITLES[document], "date": mapping["date"], "html": html}
+    return {"key": document, "title": gettext(DOCUMENT_TITLES[document]), "date": mapping["date"], "html": html}
 
 
 def _zone():

@@ -12,6 +12,7 @@ from engine.definitions import ProcessDefinition
 from engine.instances import ProcessInstance
 
 from . import access, bp
+from .display import translated_diagram
 
 ROLES = ("analyst", "supervisor", "admin")
 
@@ -42,7 +43,7 @@ def definition(definition_id):
 @access.role_required(*ROLES)
 def definition_diagram(definition_id):
     row = engine_definitions.get(definition_id) or abort(404)
-    return Response(row.bpmn_xml, mimetype="application/xml")
+    return Response(translated_diagram(row.bpmn_xml), mimetype="application/xml")
 
 
 def _case_counts() -> dict:

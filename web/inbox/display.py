@@ -6,16 +6,26 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import format_decimal, gettext, ngettext
 
 from engine import clock
 from engine.calendar import current_calendar
-from handlers import grounds
+from engine.deadlines import parse_rule
+from handlers import documents as document_register, grounds, i18n, titles
 
 from . import bp
 
 # Keys of the case data every page shows in its own section (the rest is "other case data").
 KNOWN_DATA_KEYS = ("application", "checks", "police_reply", "outcome", "permit", "deadlines",
-                   "identity", "region", "case_id")
+                   "identity", "region", "case_id",
+                   # the procedures' own bookkeeping, shown elsewhere in words or of no use to a reader
+                   "terms", "completed_by", "police_request", "released", "notified", "reminded",
+                   "supervisors_told", "validity", "validity_told", "validity_end", "escalation",
+                   "filed_at", "grounds", "decision", "kind", "decision_deadline", "police_deadline",
+                   "consent_deadline", "police_answer_kept", "police_answer_missed", "consent_kept",
+                   "consent_missed", "quota", "expiry")
+# Numbers that are names (a year, a number of a unit), never grouped by thousands.
+PLAIN_NUMBER_KEYS = ("year", "unit_id", "id", "number", "sequence", "request_id")
 
 
 @bp.app_template_filter("local_time")
@@ -53,7 +63,15 @@ _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-
 
 @bp.app_template_filter("words")
 def words(value) -> str:
-    """A code as words: "police_no_answer" -> "Police no answer", "due_kzt" -> "Due KZT"."""
+    """A key as the officer reads it: its field title in the officer's language, else the code
+    as words ("police_no_answer" -> "Police no answer")."""
+    known = titles.title(titles.FIELDS, value, gettext) or titles.title(titles.CHECKS, value, gettext)
+    if known:
+        return known
+    return code_words(value)
+
+
+def code_words(value) -> str:
     text = str(value if value is not None else "").replace(".", " ").strip()
     parts = [ACRONYMS.get(p.lower(), p) for p in text.replace("_", " ").split()]
     text = " ".join(parts)
@@ -61,27 +79,165 @@ def words(value) -> str:
 
 
 @bp.app_template_filter("pretty")
-def pretty(value) -> str:
-    """A text value as officers read it: ISO dates as dd.mm.yyyy, ISO times in Almaty time."""
+def pretty(value, key=None) -> str:
+    """A text value as officers read it: ISO dates as dd.mm.yyyy, ISO times in Almaty time, and
+    the codes of a known kind (country, document type, verdict, ground) by their titles."""
     if isinstance(value, str):
         if _ISO_DATE.match(value):
             return local_date(value)
         if _ISO_MOMENT.match(value):
             return local_time(value.replace("Z", "+00:00"))
+        named = code_title(value, key)
+        if named:
+            return named
     return value
+
+
+COUNTRY_KEYS = ("citizenship", "country", "nationality", "country_of_birth")
+
+
+def code_title(value, key=None) -> str | None:
+    """The title of a code a value holds, judged by its key, or None when it is not such a code."""
+    if not isinstance(value, str):
+        return None
+    if key in COUNTRY_KEYS and len(value) == 2 and value.isalpha():
+        return country(value)
+    if value in document_register.DOCUMENT_TITLES:  # the document types are codes of their own
+        return gettext(document_register.DOCUMENT_TITLES[value])
+    if key == "formula":
+        return formula(value)
+    if key == "event":
+        return titles.title(titles.PERMIT_EVENTS, value, gettext)
+    if key == "actor":
+        return titles.title(titles.ACTORS, value, gettext)
+    if key in ("reason", "release_reason") and value in titles.OUTCOMES:
+        return titles.title(titles.OUTCOMES, value, gettext)
+    if key in ("verdict", "decision", "answer"):
+        return titles.title(titles.VERDICTS, value, gettext)
+    if key in ("code", "ground"):
+        found = grounds.REFUSAL_GROUNDS.get(value) or grounds.REVOCATION_GROUNDS.get(value)
+        return gettext(found.title) if found else titles.title(titles.OUTCOMES, value, gettext)
+    if key == "check":
+        return titles.title(titles.CHECKS, value, gettext)
+    if key in ("title", "legal_basis", "name"):
+        translated = gettext(value)  # a registry's English text is a message id of the catalogue
+        return translated if translated != value else None
+    if key == "region" and value in current_app.config["REGIONS"]:
+        return region_name(value)
+    if key in ("kind",):
+        return titles.title(titles.KINDS, value, gettext)
+    if key in ("status",):
+        return titles.title(titles.STATUSES, value, gettext)
+    if key in ("channel",):
+        return titles.title(titles.CHANNELS, value, gettext)
+    if key in ("process_id", "procedure"):
+        return titles.title(titles.PROCEDURES, value, gettext)
+    return None
+
+
+@bp.app_template_filter("country")
+def country(code) -> str:
+    return i18n.country_name(code, _language()) if code else "—"
 
 
 @bp.app_template_filter("region_name")
 def region_name(code) -> str:
     if not code:
         return "—"
-    return f"{current_app.config['REGIONS'].get(code, code)} ({code})"
+    name = current_app.config["REGIONS"].get(code)
+    return gettext(name) if name else str(code)
 
 
 @bp.app_template_filter("ground_title")
 def ground_title(code) -> str:
     ground = grounds.REFUSAL_GROUNDS.get(code) or grounds.REVOCATION_GROUNDS.get(code)
-    return ground.title if ground else words(code)
+    return gettext(ground.title) if ground else code_words(code)
+
+
+@bp.app_template_filter("title_of")
+def title_of(code, table: str) -> str:
+    """`{{ outcome.code|title_of('OUTCOMES') }}`: a code's title from a table of handlers.titles."""
+    if code in (None, ""):
+        return "—"
+    return titles.title(getattr(titles, table), code, gettext) or code_words(code)
+
+
+@bp.app_template_filter("step")
+def step(name) -> str:
+    """A step's name from its diagram, in the officer's language (the diagrams are in English)."""
+    return gettext(str(name)) if name else "—"
+
+
+@bp.app_template_filter("number")
+def number(value, key=None) -> str:
+    """A number in the officer's locale: 103801 -> "103 801" (a year stays 2026)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if key in PLAIN_NUMBER_KEYS or (isinstance(key, str) and key.endswith("_id")):
+        return str(value)
+    return format_decimal(value)
+
+
+def formula(text: str) -> str:
+    """The tax formula as handlers/tax.py writes it, with its units in the officer's language."""
+    return (text.replace("month(s)", gettext("month(s)")).replace("MCI", gettext("MCI"))
+            .replace("KZT", gettext("KZT")))
+
+
+@bp.app_template_filter("actor")
+def actor(name) -> str:
+    """Who acted: a person's user name as it is, a service by its title."""
+    return titles.title(titles.ACTORS, name, gettext) or (name or "—")
+
+
+@bp.app_template_filter("rule_words")
+def rule_words(rule) -> str:
+    """A deadline rule as words: "2 working days, the filing day not counted, to the end of the day"."""
+    if not rule:
+        return "—"
+    try:
+        parsed = parse_rule(rule)
+    except ValueError:
+        return str(rule)
+    args = parsed.arguments
+    if parsed.function == "working_days":
+        parts = [ngettext("%(num)d working day", "%(num)d working days", args["n"])]
+        parts.append(gettext("the filing day not counted") if args.get("exclude_start")
+                     else gettext("the filing day counted"))
+        if args.get("end_of_day"):
+            parts.append(gettext("to the end of the last day"))
+        return ", ".join(parts)
+    if parsed.function == "local_time_on":
+        if args.get("of"):
+            return gettext("at %(time)s on the day of the deadline “%(deadline)s”", time=args["hhmm"],
+                           deadline=title_of(args["of"], "DEADLINES"))
+        return gettext("at %(time)s", time=args["hhmm"])
+    if parsed.function == "end_of_day":
+        return gettext("to the end of the day")
+    return str(rule)
+
+
+def translated_diagram(bpmn_xml: str) -> bytes:
+    """The diagram with its element names in the officer's language (the file's are English),
+    for the viewer; the XML is our own deployed file, parsed without entities or network."""
+    from lxml import etree
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    root = etree.fromstring(bpmn_xml.encode("utf-8") if isinstance(bpmn_xml, str) else bpmn_xml, parser)
+    for element in root.iter():
+        name = element.get("name") if isinstance(element.tag, str) else None
+        if name:
+            element.set("name", gettext(name))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@bp.app_template_filter("days_left")
+def days_left_words(days) -> str:
+    return ngettext("%(num)d working day", "%(num)d working days", days)
+
+
+def _language() -> str:
+    from web.i18n import current_language
+    return current_language()
 
 
 @bp.app_template_global("scalar")

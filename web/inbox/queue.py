@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from engine import tasks
@@ -43,9 +44,9 @@ def claim(task_id):
     try:
         row = act(lambda: tasks.claim(task_id, access.actor()), task_id)
     except (Conflict, Forbidden) as err:
-        flash(f"Not taken: {err}.", "error")
+        flash(gettext("Not taken: %(reason)s.", reason=err), "error")
         return redirect(_back(url_for("inbox.queue")))
-    flash(f"You took the task “{row.name}”.", "success")
+    flash(gettext("You took the task “%(task)s”.", task=gettext(row.name)), "success")
     return redirect(_back(url_for("inbox.task", task_id=task_id)))
 
 
@@ -54,9 +55,9 @@ def unclaim(task_id):
     try:
         row = act(lambda: tasks.unclaim(task_id, access.actor()), task_id)
     except (Conflict, Forbidden) as err:
-        flash(f"Not given back: {err}.", "error")
+        flash(gettext("Not given back: %(reason)s.", reason=err), "error")
         return redirect(_back(url_for("inbox.queue")))
-    flash(f"You gave back the task “{row.name}”.", "success")
+    flash(gettext("You gave back the task “%(task)s”.", task=gettext(row.name)), "success")
     return redirect(_back(url_for("inbox.queue")))
 
 

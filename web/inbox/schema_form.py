@@ -13,8 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers import grounds
+from flask_babel import gettext
 
+from handlers import grounds
+from handlers.i18n import N_
+
+# The engine's own form messages (engine/forms.py), for the catalogue; the forms' errorMessage
+# texts are extracted from processes/forms by babel.cfg.
+ENGINE_MESSAGES = (N_("this field is required"),)
 RADIO_LIMIT = 6
 LONG_TEXT = 200
 
@@ -50,6 +56,8 @@ def fields(schema: dict, values: dict | None = None, errors: dict | None = None)
     index = {}
     _index(built, index)
     for path, messages in (errors or {}).items():
+        # The engine's messages are English; those of the catalogue read in the officer's language.
+        messages = [gettext(m) if isinstance(m, str) else m for m in messages]
         target = _owner(path, index)
         if target is None:
             unplaced.extend(f"{path}: {m}" if path else m for m in messages)
@@ -78,8 +86,11 @@ def _object_fields(schema, prefix, values):
 
 
 def _field(schema, path, name, value, required):
-    label = schema.get("title") or name.replace("_", " ").capitalize()
-    common = dict(name=path, label=label, required=required, description=schema.get("description"))
+    # Titles, descriptions and enum names of the form files are English message ids of the catalogue.
+    title, description = schema.get("title"), schema.get("description")
+    label = gettext(title) if title else name.replace("_", " ").capitalize()
+    description = gettext(description) if description else None
+    common = dict(name=path, label=label, required=required, description=description)
     kind = _type(schema)
     options = _options(schema)
     if kind == "object":
@@ -108,17 +119,22 @@ def _options(schema, owner=None):
     if "enum" in schema:
         titles = (schema.get("enumNames") or schema.get("x-enumNames")
                   or (owner or {}).get("enumNames") or (owner or {}).get("x-enumNames") or [])
-        return [(v, titles[i] if i < len(titles) else _option_label(v)) for i, v in enumerate(schema["enum"])]
+        return [(v, gettext(titles[i]) if i < len(titles) else _option_label(v))
+                for i, v in enumerate(schema["enum"])]
     choices = schema.get("oneOf") or schema.get("anyOf")
     if choices and all(isinstance(c, dict) and "const" in c for c in choices):
-        return [(c["const"], c.get("title") or _option_label(c["const"])) for c in choices]
+        return [(c["const"], _translated(c.get("title")) or _option_label(c["const"])) for c in choices]
     return []
+
+
+def _translated(text):
+    return gettext(text) if text else None
 
 
 def _option_label(value):
     ground = grounds.REFUSAL_GROUNDS.get(value) if isinstance(value, str) else None
     if ground is not None:
-        return f"{ground.title} ({value})"
+        return gettext(ground.title)
     return str(value).replace("_", " ").capitalize() if isinstance(value, str) else str(value)
 
 

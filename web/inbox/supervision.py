@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from engine import clock, instances, tasks
@@ -38,15 +39,17 @@ def reassign(task_id):
     row = act(lambda: tasks.visible_to(actor, task_id), task_id)
     target = request.form.get("to") or None
     if target is not None and target not in {u.username for u in users.officers_of(row.region)}:
-        flash(f"Not reassigned: {target} is not an officer of {row.region}.", "error")
+        flash(gettext("Not reassigned: %(who)s is not an officer of %(region)s.", who=target,
+                      region=row.region), "error")
         return redirect(url_for("inbox.supervision"))
     try:
         tasks.unclaim(task_id, actor, reassign_to=target, as_supervisor=True)
     except (Conflict, Forbidden) as err:
         db.session.rollback()
-        flash(f"Not reassigned: {err}.", "error")
+        flash(gettext("Not reassigned: %(reason)s.", reason=err), "error")
         return redirect(url_for("inbox.supervision"))
-    flash(f"“{row.name}” is now {'with ' + target if target else 'unassigned'}.", "success")
+    flash(gettext("“%(task)s” is now with %(who)s.", task=gettext(row.name), who=target) if target
+          else gettext("“%(task)s” is now unassigned.", task=gettext(row.name)), "success")
     return redirect(url_for("inbox.supervision"))
 
 
@@ -69,11 +72,11 @@ def retry(instance_id):
         row = instances.retry(instance_id, current_user.username)
     except EngineError as err:
         db.session.rollback()
-        flash(f"Not retried: {err}.", "error")
+        flash(gettext("Not retried: %(reason)s.", reason=err), "error")
         return redirect(url_for("inbox.incidents"))
     if row.status == instances.INCIDENT:
-        flash(f"Retried, and it failed again: {row.incident_message}", "error")
+        flash(gettext("Retried, and it failed again: %(message)s", message=row.incident_message), "error")
     else:
-        flash("Retried: the case runs on.", "success")
+        flash(gettext("Retried: the case runs on."), "success")
     return redirect(request.form.get("back") == "case" and url_for("inbox.case", instance_id=instance_id)
                     or url_for("inbox.incidents"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from engine import definitions, tasks
@@ -28,15 +29,16 @@ def complete(task_id):
     except InvalidData as err:
         db.session.rollback()
         return _page(tasks.get(task_id), values=submitted, errors=err.errors,
-                     message="The form has errors: see the marked fields."), 422
+                     message=gettext("The form has errors: see the marked fields.")), 422
     except Forbidden as err:
         db.session.rollback()
-        return _page(tasks.get(task_id), values=submitted, message=f"Not saved: {err}."), 403
+        return _page(tasks.get(task_id), values=submitted, message=gettext("Not saved: %(reason)s.", reason=err)), 403
     except Conflict as err:
         db.session.rollback()
-        flash(f"Not saved: {err}.", "error")
+        flash(gettext("Not saved: %(reason)s.", reason=err), "error")
         return redirect(url_for("inbox.task", task_id=task_id))
-    flash(f"Done: “{row.name}” of case {_number(row)} is completed.", "success")
+    flash(gettext("Done: “%(task)s” of case %(case)s is completed.", task=gettext(row.name),
+                  case=_number(row)), "success")
     return redirect(url_for("inbox.queue"))
 
 
@@ -52,7 +54,7 @@ def _page(row, values=None, errors=None, message=None):
         form_errors=form_errors, message=message, mine=mine,
         editable=mine and row.status == tasks.READY,
         identity=casefile.identity_comparison(data), checks=casefile.checks(data),
-        other=casefile.other_data(data), days_left=working_days_left(row.due_at),
+        other=casefile.other_data(data, row.instance_id), days_left=working_days_left(row.due_at),
         overdue=row.status == tasks.READY and is_overdue(row.due_at))
 
 

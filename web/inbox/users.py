@@ -49,6 +49,10 @@ class User(UserMixin, db.Model):
     # Raised by sign-out, a new password and disabling: every session signed in before ends.
     session_generation = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
     created_at = sa.Column(UTCDateTime, nullable=False)
+    # The inbox language this officer chose (kk, ru, en); empty: the configured default.
+    language = sa.Column(sa.String(5))
+    # The officer's position, printed under the name on the documents they decide.
+    position = sa.Column(sa.String(300))
 
     def get_id(self):
         return f"{self.id}:{self.session_fingerprint()}"
@@ -129,7 +133,8 @@ def sign_out(user: User) -> None:
 
 
 def create_user(username: str, password: str, roles, region: str | None, *, actor: str,
-                full_name: str | None = None) -> User:
+                full_name: str | None = None, position: str | None = None,
+                language: str | None = None) -> User:
     username = (username or "").strip()
     if not username or len(username) > 100 or any(c.isspace() for c in username):
         raise UserError("a username is 1 to 100 characters without spaces")
@@ -140,14 +145,47 @@ def create_user(username: str, password: str, roles, region: str | None, *, acto
     if deceptive_characters(full_name or ""):
         raise UserError(f"the full name holds invisible direction or zero-width characters "
                         f"({', '.join(deceptive_characters(full_name))})")
+    language = _checked_language(language) if language else None
     user = User(username=username, full_name=full_name or None, password_hash=_hash(password),
                 roles=roles, region=region, disabled=False, session_generation=0,
-                created_at=clock.now())
+                created_at=clock.now(), position=position or None, language=language)
     db.session.add(user)
     audit.record("user_created", actor=actor, details={"username": username, "roles": roles,
                                                        "region": region})
     db.session.commit()
     return user
+
+
+def set_language(user: User, language: str, *, actor: str) -> User:
+    """The inbox language the officer reads from now on (one of LANGUAGES)."""
+    user.language = _checked_language(language)
+    audit.record("user_language_set", actor=actor, details={"username": user.username,
+                                                            "language": user.language})
+    db.session.commit()
+    return user
+
+
+def set_profile(username: str, *, actor: str, full_name: str | None = None, position: str | None = None,
+                language: str | None = None) -> User:
+    """What documents print under an officer's decision (name, position) and the inbox language."""
+    user = _existing(username)
+    if full_name is not None:
+        user.full_name = full_name.strip() or None
+    if position is not None:
+        user.position = position.strip() or None
+    if language is not None:
+        user.language = _checked_language(language)
+    audit.record("user_profile_set", actor=actor, details={
+        "username": username, "full_name": user.full_name, "position": user.position, "language": user.language})
+    db.session.commit()
+    return user
+
+
+def _checked_language(language) -> str:
+    languages = current_app.config["LANGUAGES"]
+    if language not in languages:
+        raise UserError(f"language must be one of {', '.join(languages)}, not {language!r}")
+    return language
 
 
 def set_password(username: str, password: str, *, actor: str) -> User:
@@ -224,11 +262,14 @@ users_cli = AppGroup("users", help="Accounts of the officers' inbox.")
               help="A role (repeat for several).")
 @click.option("--region", default=None, help="Region code (officers and supervisors).")
 @click.option("--name", "full_name", default=None, help="Full name, shown on pages and documents.")
+@click.option("--position", default=None, help="Position, printed under the name on documents.")
+@click.option("--language", default=None, help="Inbox language (kk, ru or en).")
 @click.password_option(help="The password (asked for when not given).")
 @click.option("--actor", default="cli", help="Who does this, for the audit log.")
-def create_command(username, roles, region, full_name, password, actor):
+def create_command(username, roles, region, full_name, position, language, password, actor):
     """Create the account USERNAME."""
-    _run(lambda: create_user(username, password, roles, region, actor=actor, full_name=full_name),
+    _run(lambda: create_user(username, password, roles, region, actor=actor, full_name=full_name,
+                             position=position, language=language),
          lambda u: f"created {u.username} ({', '.join(u.roles)}{', ' + u.region if u.region else ''})")
 
 
@@ -255,6 +296,18 @@ def disable_command(username, actor):
 def enable_command(username, actor):
     """Enable USERNAME again."""
     _run(lambda: set_disabled(username, False, actor=actor), lambda u: f"{u.username} enabled")
+
+
+@users_cli.command("set-profile")
+@click.argument("username")
+@click.option("--name", "full_name", default=None, help="Full name, shown on pages and documents.")
+@click.option("--position", default=None, help="Position, printed under the name on documents.")
+@click.option("--language", default=None, help="Inbox language (kk, ru or en).")
+@click.option("--actor", default="cli", help="Who does this, for the audit log.")
+def set_profile_command(username, full_name, position, language, actor):
+    """Set the full name, position or inbox language of USERNAME (those given)."""
+    _run(lambda: set_profile(username, actor=actor, full_name=full_name, position=position, language=language),
+         lambda u: f"{u.username}: {u.full_name or '-'}, {u.position or '-'}, {u.language or 'default language'}")
 
 
 @users_cli.command("list")
