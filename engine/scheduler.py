@@ -73,7 +73,8 @@ def start_background(app, threads: int | None = None) -> BackgroundScheduler:
     return scheduler
 
 
-def run_blocking(app, interval: float | None = None, threads: int | None = None) -> None:
+def run_blocking(app, interval: float | None = None, threads: int | None = None,
+                 announce: str | None = None) -> None:
     """Be the worker until stopped (Ctrl-C, SIGTERM, or shutdown()): job threads, and the sweep
     every interval seconds in this thread. A job being run when it stops is finished first."""
     job_threads = JobThreads(app, app.config["WORKER_THREADS"] if threads is None else threads)
@@ -82,6 +83,8 @@ def run_blocking(app, interval: float | None = None, threads: int | None = None)
     scheduler = schedule_sweep(app, BlockingScheduler(), interval)
     app.extensions[EXTENSION] = scheduler
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if _main_thread() else None
+    if announce:
+        click.echo(announce)  # once SIGTERM is ours: from here on a stop finishes the work in hand
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -223,9 +226,9 @@ def worker_run_command(interval, threads):
     """Run jobs, fire timers and send the outboxes until stopped: the worker process."""
     app = current_app._get_current_object()
     count = app.config["WORKER_THREADS"] if threads is None else threads
-    click.echo(f"worker: {count} job thread(s), a sweep every "
-               f"{interval or app.config['SWEEP_INTERVAL_SECONDS']}s; Ctrl-C or SIGTERM stops")
-    run_blocking(app, interval, count)
+    run_blocking(app, interval, count,
+                 announce=f"worker: {count} job thread(s), a sweep every "
+                          f"{interval or app.config['SWEEP_INTERVAL_SECONDS']}s; Ctrl-C or SIGTERM stops")
 
 
 scheduler_run_command = worker_run_command

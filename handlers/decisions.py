@@ -47,9 +47,11 @@ def employer_declined(ctx, consent) -> list[dict]:
     """`decisions.employer_declined`: the refusal ground when the employer declines to consent
     to the extension (the `employer_consent` message with decision `decline`)."""
     signed = (consent or {}).get("signed_at")
-    when = f" on {_local_day(signed, ctx.config)}" if signed else ""
+    day = _local_day(signed, ctx.config) if signed else None
+    when = f" on {day}" if day else ""
     return [make_ground("employer_consent_missing", "employer.consent",
-                        f"The employer declined{when} to consent to the extension of the permit.")]
+                        f"The employer declined{when} to consent to the extension of the permit.",
+                        declined_on=day)]
 
 
 @operator("decisions.consent_lapsed", pure=True)

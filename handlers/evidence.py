@@ -53,6 +53,11 @@ def localised(ground: Mapping[str, Any], language: str, gettext: Callable | None
             return gettext("With %(added)s more month(s) the permit would last %(total)s months, more than the "
                            "%(limit)s months allowed with its extensions.", added=ground["additional_months"],
                            total=ground["total_months"], limit=ground["max_total_months"])
+        if code == "employer_consent_missing" and check == "employer.consent" and "declined_on" in ground:
+            if ground["declined_on"]:
+                return gettext("The employer declined on %(day)s to consent to the extension of the permit.",
+                               day=ground["declined_on"])
+            return gettext("The employer declined to consent to the extension of the permit.")
         if code == "contract_not_registered" and "contracts_found" in ground:
             return gettext("No employment contract registered in the unified system covers the period of the "
                            "permit (contracts found: %(found)s).", found=ground["contracts_found"])

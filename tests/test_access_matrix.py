@@ -30,6 +30,7 @@ API_RULES = {
     "api.list_cases": ("filtered", True),
     "api.search_cases": ("filtered", True),
     "api.get_case": ("region", True),
+    "api.case_document": ("region", True),
     "api.withdraw_case": ("region", False),
     "api.get_permit": ("region", True),
     "api.list_permits": ("filtered", True),
@@ -62,7 +63,7 @@ USERS = {"ast-officer": OFFICER_AST, "shy-officer": OFFICER_SHY, "ast-supervisor
 CASE_READERS = {OFFICER_AST, SUPERVISOR_AST, ADMIN}
 INBOX_RULES = {
     "inbox.sign_in": "public", "inbox.static": "public", "static": "public", "health.health": "public",
-    "inbox.home": "any", "inbox.sign_out": "any",
+    "inbox.home": "any", "inbox.sign_out": "any", "inbox.set_language": "public",
     "inbox.queue": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
     "inbox.task": ({OFFICER_AST}, None), "inbox.complete": ({OFFICER_AST}, None),
     "inbox.claim": ({OFFICER_AST}, None), "inbox.unclaim": ({OFFICER_AST}, None),
@@ -96,7 +97,21 @@ def world(api_app):
     permit_no = issue_permit(api_app, region="AST")
     bare = instances.start("sample_review", {"subject": "x", "scores": {"a": 1, "b": 1, "c": 1}, "region": "AST"},
                            business_key="BARE-1")
-    return {"case": case.id, "task": task.id, "permit": permit_no, "instance": bare.id}
+    document = stored_document(case.id)
+    return {"case": case.id, "task": task.id, "permit": permit_no, "instance": bare.id,
+            "decided_case": case.id, "document": document}
+
+
+def stored_document(case_id, key="motivated_refusal"):
+    """A decision document of Astana's case, as the decision stores one (its personal data inside)."""
+    from engine import clock
+    from engine.db import db
+    from handlers.documents_pdf import CaseDocument
+    db.session.add(CaseDocument(instance_id=case_id, key=key, html="<p>Karimov Rustam</p>",
+                                pdf=b"%PDF-1.7 Karimov Rustam", sha256="0" * 64, signed_by="test",
+                                created_at=clock.now()))
+    db.session.commit()
+    return key
 
 
 def _api_request(endpoint, world):
@@ -109,6 +124,7 @@ def _api_request(endpoint, world):
         "api.list_cases": ("GET", "/api/v1/cases", {}),
         "api.search_cases": ("POST", "/api/v1/cases/search", {"json": {"applicant_iin": SAMPLE_IIN}}),
         "api.get_case": ("GET", f"/api/v1/cases/{world['case']}", {}),
+        "api.case_document": ("GET", f"/api/v1/cases/{world['decided_case']}/documents/{world['document']}", {}),
         "api.withdraw_case": ("POST", f"/api/v1/cases/{world['case']}/withdrawal", {"json": {}}),
         "api.get_permit": ("GET", f"/api/v1/permits/{world['permit']}", {}),
         "api.list_permits": ("GET", f"/api/v1/permits?holder_iin={APPLICANT_IIN}", {}),

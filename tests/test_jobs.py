@@ -288,7 +288,8 @@ def test_a_worker_killed_mid_notification_leaves_it_to_another_and_it_is_deliver
 
 def test_the_worker_process_stops_on_sigterm_after_its_current_work(service, tmp_path):
     process = worker_process(tmp_path, "worker")
-    time.sleep(3)
+    assert wait_for(lambda: "job thread(s)" in (tmp_path / "worker.log").read_text(), 60)
+    time.sleep(0.5)  # its sweep is running
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0, (tmp_path / "worker.log").read_text()
     assert "job thread(s)" in (tmp_path / "worker.log").read_text()

@@ -270,7 +270,9 @@ def test_an_employer_who_declines_refuses_with_every_failed_check_and_the_police
     assert all(g["evidence"] and g["legal_basis"] for g in result["grounds"])
     assert open_task(case_id) is None and not police_asked(case_id)
     [notice] = sent("refused")
-    assert "The employer declined" in notice.body and "ЕСУТД" in notice.body, "one notice names every defect"
+    # One notice names every defect, in the applicant's language (Russian by default).
+    assert "Работодатель 14.09.2026 отказался дать согласие" in notice.body
+    assert "единой системе" in notice.body and "недостает" in notice.body
     assert case_data(case_id)["deadlines"]["employer_consent"]["met"] is True
 
 

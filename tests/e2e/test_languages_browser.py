@@ -23,7 +23,7 @@ POSITION = "Chief specialist of the department of employment"
 @pytest.fixture(scope="module")
 def officers_and_cases(live_app):
     """berik reads Russian, aigerim Kazakh; three cases of the real procedure wait for them."""
-    from engine import clock, definitions
+    from engine import clock, definitions, scheduler
     from handlers import police
     from web import demo
     from web.inbox import users
@@ -38,6 +38,7 @@ def officers_and_cases(live_app):
                            ("E2E-KK-1", ("Nazarov", "Jamshid", "900101", "3", "TJ")),
                            ("E2E-PHONE-1", ("Aliev", "Rashid", "870707", "3", "AZ"))):
         numbers[number] = demo.open_demo_case(number, "AST", person).id
+    scheduler.run_jobs()  # the checks and the police request, as a worker runs them after a filing
     police.deliver_due_replies(clock.now())
     db.session.remove()
     return numbers
