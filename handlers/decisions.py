@@ -1,4 +1,4 @@
-"""Grounds that come from the police and the officer, in the words of the law (DOMAIN.md §8)."""
+"""Grounds that come from the police and the officer, in the words of the law (docs/law.md §8)."""
 from __future__ import annotations
 
 from datetime import date, datetime

@@ -1,6 +1,6 @@
 """The register of permits: issue, extension, revocation, expiry, and look-ups.
 
-A permit's number is `<region>-<year>-<sequence>` (DOMAIN.md §9): the year is the quota year
+A permit's number is `<region>-<year>-<sequence>` (docs/law.md §9): the year is the quota year
 (the year of `valid_from`), the sequence counts per region and year, zero-padded to
 PERMIT_NUMBER_SEQUENCE_DIGITS. Sequences are allocated by an atomic
 `UPDATE ... SET last_value = last_value + 1 RETURNING` on the region-year row, so concurrent
@@ -140,7 +140,7 @@ def permits_by_holder(iin: str, session=None) -> list[Permit]:
 
 
 def held_permit_issued_in(iin: str, year: int, session=None) -> bool:
-    """Was this person issued a permit in `year`? (The fingerprint waiver, DOMAIN.md §2.)"""
+    """Was this person issued a permit in `year`? (The fingerprint waiver, docs/law.md §2.)"""
     session = session or db.session
     return session.execute(sa.select(sa.func.count()).select_from(Permit).where(
         Permit.holder_iin == iin, Permit.issued_on >= date(year, 1, 1),

@@ -1,4 +1,4 @@
-"""Revocation of a permit (DOMAIN.md §7): may it be revoked, on what ground, and who may confirm.
+"""Revocation of a permit (docs/law.md §7): may it be revoked, on what ground, and who may confirm.
 
 A revocation case carries `permit_no` and `revocation` = {ground, details, initiator: {type,
 id}}. Only an active permit within its validity is revoked: an expired permit has already

@@ -1,4 +1,4 @@
-"""The statutory terms in force when a case is filed, as deadline rules (DOMAIN.md §11).
+"""The statutory terms in force when a case is filed, as deadline rules (docs/law.md §11).
 
 The lengths are configuration (DECISION_TERM_WORKING_DAYS and friends); the case keeps the
 rules it was given, so a later configuration change does not move its deadlines.

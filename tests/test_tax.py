@@ -1,4 +1,4 @@
-"""The IIT prepayment for the permit period (DOMAIN.md §5)."""
+"""The IIT prepayment for the permit period (docs/law.md §5)."""
 import json
 
 import pytest

@@ -2,7 +2,7 @@
 
 Request schemas refuse unknown fields, wrong types, values outside their enumerations and
 ranges, invalid IINs, impossible and disordered dates: such a request is malformed and
-nothing is created (DOMAIN.md §8). Response schemas document the answers.
+nothing is created (docs/law.md §8). Response schemas document the answers.
 Codes come from the domain (regions from configuration, document types, grounds).
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Text(fields.String):
 
 
 class IIN(fields.String):
-    """An IIN: 12 digits with a correct check digit and a possible birth date (DOMAIN.md §9)."""
+    """An IIN: 12 digits with a correct check digit and a possible birth date (docs/law.md §9)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("metadata", {})
@@ -149,7 +149,7 @@ class MonthsRange(Range):
 
 
 def _region(**kwargs):
-    return fields.String(validate=Choice("REGIONS"), metadata={"description": "Region code (DOMAIN.md §9)"},
+    return fields.String(validate=Choice("REGIONS"), metadata={"description": "Region code (docs/law.md §9)"},
                          **kwargs)
 
 
