@@ -6,7 +6,7 @@ ended (expiry is not a revocation) and a revoked one cannot be revoked twice, so
 revocation ends at once with the outcome `refused` and the reason (the API contract's codes).
 
 Four eyes: the officer who initiated a revocation may not confirm it. The rule runs in
-`engine.tasks.complete` (app.extensions["task_completion_checks"]), so it holds whichever
+`engine.tasks.complete` (a task-completion check, engine/hooks.py), so it holds whichever
 screen or API completes the review. An officer initiator's id is the identity the service
 authenticated (the API records the officer its token acts as, never a name the body states),
 and ids are compared as identities: case, surrounding and inner spaces do not make another person.

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
 
-from . import bp, clients
+from . import clients
+from .blueprint import bp
 from .problems import Problem, validation
 
 MULTIPART = "multipart/form-data"

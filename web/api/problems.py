@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 from engine.db import db
 from engine.exceptions import EngineError, InvalidData
 
+from .. import availability
+
 MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"
 
@@ -88,6 +90,8 @@ def init_app(app) -> None:
     """Unmatched paths and methods never reach a blueprint: the app-wide handler answers them for
     API paths and leaves every other path to Flask's default (or the inbox's own handlers)."""
     app.register_error_handler(HTTPException, _on_http_error_anywhere)
+    availability.answer_unavailable_under(
+        "/api/", lambda detail, headers: response(Problem(503, detail, headers=headers)))
 
 
 def _on_problem(err: Problem):
@@ -120,9 +124,8 @@ def _on_http_error_anywhere(err: HTTPException):
 
 
 def _on_unexpected(err: Exception):
-    from ..availability import database_unavailable, is_database_unavailable
-    if is_database_unavailable(err):
-        return database_unavailable(err)
+    if availability.is_database_unavailable(err):
+        return availability.database_unavailable(err)
     _rollback()
     current_app.logger.exception("API request %s %s failed", request.method, request.path)
     return response(Problem(500, "the service failed to answer; nothing was written"))
