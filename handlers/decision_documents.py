@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from engine import clock
 from engine.operators import operator
 
 from .durations import as_date
@@ -75,7 +75,7 @@ def render_refusal(ctx, case: Mapping[str, Any]) -> dict:
     (CALENDAR_TIMEZONE).
     """
     case = {"case_id": ctx.instance_id,
-            "date": ctx.now().astimezone(ZoneInfo(ctx.config["CALENDAR_TIMEZONE"])).date().isoformat(),
+            "date": clock.to_local(ctx.now(), ctx.config).date().isoformat(),
             **case}
     grounds = case.get("grounds") or []
     not_accepted = bool(grounds) and all(refusal_ground(g["code"]).not_accepted for g in grounds)

@@ -52,13 +52,19 @@ def months_between(start: date, end: date) -> int:
     return months
 
 
+def months_range(config: Mapping[str, Any]) -> tuple[int, int]:
+    """The shortest and longest permit, in whole months (PERMIT_MIN_MONTHS, PERMIT_MAX_MONTHS)."""
+    return int(config["PERMIT_MIN_MONTHS"]), int(config["PERMIT_MAX_MONTHS"])
+
+
 def check_months(months: Any, config: Mapping[str, Any]) -> dict:
     """Is `months` a permit length the law allows (PERMIT_MIN_MONTHS..PERMIT_MAX_MONTHS, whole)?
 
+    The one place this rule is written: the API's schema and the permit register both ask it.
     A length outside the range makes the request malformed (docs/law.md §8), so this gives
     problems for the API to report, not a refusal ground.
     """
-    minimum, maximum = int(config["PERMIT_MIN_MONTHS"]), int(config["PERMIT_MAX_MONTHS"])
+    minimum, maximum = months_range(config)
     problems = []
     if not _is_whole(months):
         problems.append(f"months must be a whole number, not {months!r}")

@@ -14,8 +14,8 @@ and ids are compared as identities: case, surrounding and inner spaces do not ma
 from __future__ import annotations
 
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
+from engine import clock
 from engine.exceptions import Forbidden
 from engine.operators import operator
 
@@ -121,7 +121,7 @@ def _why_not_revocable(permit, permit_no, config, now) -> str | None:
 
 
 def _local(moment, config):
-    return moment.astimezone(ZoneInfo(config["CALENDAR_TIMEZONE"]))
+    return clock.to_local(moment, config)
 
 
 def _shown_id(initiator: Mapping[str, Any]) -> Any:

@@ -70,6 +70,7 @@ def consent(case_id, decision="consent", at=None):
     with time_machine.travel(at or almaty(2026, 9, 14, 11, 0), tick=False):
         delivery = messages.deliver("employer_consent", case_id, {"decision": decision, "signed_at": signed},
                                     message_id=f"consent-{case_id}", actor="egov-portal")
+        run_worker()  # the checks the consent lets run ask ЕСУТД through a worker, at once
     db.session.remove()
     return delivery
 
