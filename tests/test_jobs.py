@@ -288,7 +288,9 @@ def test_a_worker_killed_mid_notification_leaves_it_to_another_and_it_is_deliver
 
 def test_the_worker_process_stops_on_sigterm_after_its_current_work(service, tmp_path):
     process = worker_process(tmp_path, "worker")
-    time.sleep(3)
+    # Signal once it runs (its start-up line is out), not after a fixed pause a loaded machine outlasts.
+    assert wait_for(lambda: "job thread(s)" in (tmp_path / "worker.log").read_text(), 60)
+    time.sleep(1)  # the line comes just before the worker takes over SIGTERM
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0, (tmp_path / "worker.log").read_text()
     assert "job thread(s)" in (tmp_path / "worker.log").read_text()
