@@ -1,7 +1,7 @@
 """Configuration from the environment, with the documented defaults.
 
 Every setting can be overridden by an environment variable of the same name (JSON for
-mappings and lists). Values the law leaves open (DOMAIN.md "[default]") live here, never
+mappings and lists). Values the law leaves open (docs/law.md "[default]") live here, never
 as constants in code; reference data that changes yearly (quotas, MCI, tax rates) is
 administered data in the database instead (`flask reference ...`).
 """
@@ -104,7 +104,7 @@ class Config:
     EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)
     EXPRESSION_MAX_SIZE = _env("EXPRESSION_MAX_SIZE", 100_000)
 
-    # --- permit domain defaults (DOMAIN.md) ---
+    # --- permit domain defaults (docs/law.md) ---
     DECISION_TERM_WORKING_DAYS = _env("DECISION_TERM_WORKING_DAYS", 2)
     POLICE_ANSWER_WORKING_DAYS = _env("POLICE_ANSWER_WORKING_DAYS", 1)
     EMPLOYER_CONSENT_WORKING_DAYS = _env("EMPLOYER_CONSENT_WORKING_DAYS", 3)
@@ -186,7 +186,7 @@ class Config:
     API_DEFAULT_LANGUAGE = _env("API_DEFAULT_LANGUAGE", "en")
     # Notifications to an applicant whose application names no preferred language (kk or ru).
     APPLICANT_DEFAULT_LANGUAGE = _env("APPLICANT_DEFAULT_LANGUAGE", "ru")
-    # The languages on every document handed to an applicant, in this order (DOMAIN.md §12).
+    # The languages on every document handed to an applicant, in this order (docs/law.md §12).
     DOCUMENT_LANGUAGES = _env("DOCUMENT_LANGUAGES", ["kk", "ru"])
     # Who signs a document when no officer decided (an automatic refusal, an expiry).
     DOCUMENT_AUTOMATIC_SIGNER = _env("DOCUMENT_AUTOMATIC_SIGNER",

@@ -1,4 +1,4 @@
-"""gunicorn settings for the web tier (production shape: see README "Running in production").
+"""gunicorn settings for the web tier (production shape: docs/operations.md "The process kinds").
 
 `gunicorn 'app:create_app()'` reads this file from the working directory. Every value can be
 overridden by an environment variable of the same name with the prefix GUNICORN_ (or on the

@@ -13,6 +13,8 @@ import time
 import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -24,7 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, definitions
+from . import audit, clock, definitions, jobs
 from .db import UTCDateTime, db
 from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
@@ -83,6 +85,32 @@ class ProcessInstance(db.Model):
         return {"task_id": self.incident_task_id, "task": self.incident_task_name,
                 "error_type": self.incident_error_type, "message": self.incident_message,
                 "at": self.incident_at.isoformat() if self.incident_at else None}
+
+
+@dataclass(frozen=True)
+class Index:
+    """A table derived from an instance's state (human tasks, timers, message subscriptions),
+    kept by its own module: `sync(row, workflow, is_new)` rewrites it on every save;
+    `remember(row, workflow)`, when given, notes what it held as a workflow is restored."""
+
+    name: str
+    order: int  # indexes sync in this order, whatever order their modules were imported in
+    sync: Callable[[ProcessInstance, BpmnWorkflow, bool], None]
+    remember: Callable[[ProcessInstance, BpmnWorkflow], None] | None = None
+
+
+_INDEXES: dict[str, Index] = {}
+
+
+def register_index(index: Index) -> None:
+    """An index module registers itself on import, so saving needs no import of it."""
+    _INDEXES[index.name] = index
+
+
+def _indexes() -> list[Index]:
+    if not _INDEXES:
+        raise RuntimeError("no instance index is registered: import engine.models first")
+    return sorted(_INDEXES.values(), key=lambda index: index.order)
 
 
 def start(process_id: str, data: dict, actor: str = "system", business_key: str | None = None,
@@ -181,14 +209,14 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
 
 def load(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow: from the in-process cache when it holds this very version."""
-    from . import tasks, timers
     workflow = _CACHE.take(row.id, row.version)
     if workflow is None:
         definition = definitions.get(row.definition_id)
         spec, subprocess_specs = definitions.spec_for(definition)
         workflow = load_state(row.state, spec, subprocess_specs, script_engine())
-        tasks.remember_snapshot(workflow, row.region)
-        timers.remember_snapshot(workflow, row)
+        for index in _indexes():
+            if index.remember is not None:
+                index.remember(row, workflow)
     return workflow
 
 
@@ -247,7 +275,6 @@ def retry(instance_id: str, actor: str) -> ProcessInstance:
             raise Conflict(f"instance {instance_id} has no incident to retry")
         for task in list(all_tasks(workflow, TaskState.ERROR)):
             task._set_state(TaskState.READY)
-        from . import jobs
         jobs.requeue_failed(row.id)  # a task that still waits for a failed job gets it back
         audit.record("incident_retried", actor=actor, instance_id=row.id,
                      task_id=row.incident_task_id, details={"message": row.incident_message})
@@ -262,7 +289,6 @@ def cancel(instance_id: str, actor: str, reason: str, commit: bool = True) -> Pr
         if row.status in (COMPLETED, TERMINATED):
             raise Conflict(f"instance {instance_id} has already ended ({row.status})")
         workflow.cancel()
-        from . import jobs
         jobs.cancel_for_instance(row.id)
         row.status, row.completed_at = TERMINATED, clock.now()
         audit.record("instance_cancelled", actor=actor, instance_id=row.id, details={"reason": reason})
@@ -274,7 +300,6 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
 
     `is_new`: the instance was created in this transaction, so it has no index rows yet.
     """
-    from . import tasks  # the human-task index is derived from the state saved here
     now = clock.now()
     changes = {"state": dump_state(workflow), "updated_at": now}
     if row.status not in (INCIDENT, TERMINATED):
@@ -291,11 +316,8 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     if region:
         changes["region"] = region
     _write_row(row, changes, is_new)
-    tasks.sync(row, workflow, is_new=is_new)
-    from . import timers  # the timer index, like the human-task index, follows the state
-    timers.sync(row, workflow, is_new=is_new)
-    from . import messages  # so do the message subscriptions
-    messages.sync(row, workflow, is_new=is_new)
+    for index in _indexes():  # human tasks, timers, message subscriptions follow the state
+        index.sync(row, workflow, is_new)
 
 
 def current_data(workflow: BpmnWorkflow) -> dict:
@@ -367,7 +389,6 @@ def _running(row, actor):
 
 def _wake_workers(info) -> None:
     if info.new_jobs:
-        from . import jobs
         jobs.wake()
 
 

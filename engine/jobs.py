@@ -1,44 +1,29 @@
-"""Jobs: work a step must not do inside a client's request, done afterwards by workers.
+"""Jobs: work a step must not do inside a client's request, queued for workers.
 
 A service task whose operator is `external` (it calls the police, ЕСУТД, ...) does not run in
-the step that reaches it: the step leaves the task STARTED, writes a job row and commits, so
-the client's request answers as soon as the case is durably accepted. A worker then:
+the step that reaches it: the step leaves the task STARTED, writes a job row (`defer`) and
+commits, so the client's request answers as soon as the case is durably accepted. A task
+marked `asyncBefore` writes a continuation job the same way (engine/specs.py).
 
-1. claims due jobs with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a conditional update
-   on both), committing the claim;
-2. calls the operator with no transaction and no row lock open (`ctx.session` is None;
-   `ctx.job_id` is the idempotency key the other system receives, the same on every attempt);
-3. applies the result in a new step of the instance under its optimistic lock: the applier
-   the operator registered (which may write rows), the result into the task's data, the task
-   completed, the job row deleted, the case run on to its next wait — one transaction.
-
-A failure the operator declares retryable moves the job's due time on (exponential back-off,
-never a sleep); when the attempts run out, or on any other failure, the task is marked failed
-and the instance is an incident for an operator (`instances.retry` sets the task READY, which
-writes a fresh job). A worker killed mid-job leaves its lease to expire; another takes the job
-then and calls again with the same idempotency key, and only one application can succeed: it
-must find the job still leased to itself and the task still STARTED.
+This module is the queue: the job rows, their leases (`claim`: `FOR UPDATE SKIP LOCKED` on
+PostgreSQL, a conditional update on both) and what an instance's own steps do to its jobs
+(cancel with the instance, requeue on an operator's retry). What a worker does with a claimed
+job (call the operator with no transaction open, apply the result in a new step, back off or
+raise an incident) is engine/workers.py; a worker process is engine/scheduler.py.
 """
 from __future__ import annotations
 
 import json
-import logging
 import threading
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from SpiffWorkflow.util.task import TaskState
 
-from . import audit, clock, operators
+from . import clock, operators
 from .db import UTCDateTime, db, is_postgres
-from .exceptions import Conflict, NotFound
-from .script_engine import json_default as _json_default
-
-log = logging.getLogger(__name__)
+from .script_engine import json_default as json_safe  # what operator results and job parameters hold
 
 SERVICE_TASK = "service_task"   # call an external operator, then complete the task with its result
 CONTINUATION = "continuation"   # run the task (marked asyncBefore) and what follows, in a worker
@@ -82,25 +67,6 @@ class Job(db.Model):
                 "created_at": iso(self.created_at)}
 
 
-@dataclass
-class RunResult:
-    """What one pass did: jobs claimed, applied, rescheduled, failed into incidents, lost races."""
-
-    claimed: int = 0
-    applied: int = 0
-    retrying: int = 0
-    failed: int = 0
-    lost: int = 0
-
-    def __str__(self):
-        return (f"claimed {self.claimed}, applied {self.applied}, retrying {self.retrying}, "
-                f"failed {self.failed}, lost {self.lost}")
-
-
-class JobLost(Exception):
-    """The job is no longer this worker's (its lease ended and another took it, or it is done)."""
-
-
 def defer(task, operator_name: str, params: dict, result_variable: str, kind: str = SERVICE_TASK) -> Job:
     """Write the job that runs `operator_name` for `task` (called inside the step that reached it)."""
     from .script_engine import current_step
@@ -116,7 +82,7 @@ def defer(task, operator_name: str, params: dict, result_variable: str, kind: st
                          .execution_options(synchronize_session=False))
     job = Job(id=str(uuid.uuid4()), kind=kind, instance_id=step.instance_id, task_id=task_id,
               bpmn_id=task.task_spec.bpmn_id, operator=operator_name,
-              params=json.loads(json.dumps(params, default=_json_default)),
+              params=json.loads(json.dumps(params, default=json_safe)),
               result_variable=result_variable, status=PENDING, attempts=0,
               max_attempts=max_attempts(op, config) if kind == SERVICE_TASK else 1,
               due_at=now, created_at=now, updated_at=now)
@@ -139,23 +105,6 @@ def wait_for_work(timeout: float) -> None:
     """Sleep until a step of this process writes a job, or `timeout` seconds."""
     if _WAKE.wait(timeout):
         _WAKE.clear()
-
-
-def run_due(limit: int | None = None, owner: str | None = None, batch: int = 10) -> RunResult:
-    """Run the jobs that are due, at most `limit`, claiming `batch` at a time."""
-    from .timers import default_owner
-    limit = current_app.config["JOB_BATCH_LIMIT"] if limit is None else limit
-    owner = owner or default_owner()
-    result = RunResult()
-    while result.claimed < limit:
-        claimed = claim(min(batch, limit - result.claimed), owner)
-        if not claimed:
-            break
-        result.claimed += len(claimed)
-        for job_id in claimed:
-            outcome = run_one(job_id, owner)
-            setattr(result, outcome, getattr(result, outcome) + 1)
-    return result
 
 
 def claim(n: int, owner: str) -> list[str]:
@@ -183,47 +132,6 @@ def claim(n: int, owner: str) -> list[str]:
     return claimed
 
 
-def run_one(job_id: str, owner: str) -> str:
-    """Call a claimed job's operator, then apply its result or its failure; returns the outcome
-    ("applied", "retrying", "failed" or "lost")."""
-    job = db.session.get(Job, job_id)
-    if job is None or job.lease_owner != owner:
-        db.session.rollback()
-        return "lost"
-    snapshot = _Snapshot.of(job)
-    db.session.rollback()  # no transaction stays open while the other system is called
-    if snapshot.kind == CONTINUATION:
-        return _continue(snapshot, owner)
-    op = operators.get(snapshot.operator)
-    started = time.monotonic()
-    try:
-        if op is None:
-            raise LookupError(f"no handler is registered for operator {snapshot.operator!r}")
-        ctx = operators.StepContext(session=None, config=current_app.config,
-                                    instance_id=snapshot.instance_id, task_id=snapshot.task_id,
-                                    actor=WORKER_ACTOR, job_id=snapshot.id,
-                                    attempt=snapshot.attempts + 1)
-        result = op.func(ctx, **snapshot.params)
-        db.session.rollback()  # a simulator may have read reference data: end that read
-    except Exception as err:
-        db.session.rollback()
-        log.warning("job %s (%s of instance %s) failed after %.2fs: %s: %s", snapshot.id,
-                    snapshot.operator, snapshot.instance_id, time.monotonic() - started,
-                    type(err).__name__, err)
-        return _failed(snapshot, err, owner, retryable=op is not None and isinstance(err, op.retryable))
-    try:
-        _apply(snapshot, result, owner)
-        return "applied"
-    except (JobLost, Conflict, NotFound):
-        db.session.rollback()
-        _release(snapshot.id, owner)
-        return "lost"
-    except Exception as err:  # the applier or the case's next tasks failed: an incident
-        db.session.rollback()
-        log.exception("job %s of instance %s could not be applied", snapshot.id, snapshot.instance_id)
-        return _failed(snapshot, err, owner, retryable=False)
-
-
 def for_instance(instance_id: str) -> list[Job]:
     return list(db.session.execute(sa.select(Job).filter_by(instance_id=instance_id)
                                    .order_by(Job.created_at)).scalars())
@@ -246,146 +154,6 @@ def cancel_for_instance(instance_id: str) -> None:
                        .execution_options(synchronize_session=False))
 
 
-# --- helpers ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Snapshot:
-    id: str
-    kind: str
-    instance_id: str
-    task_id: str
-    bpmn_id: str
-    operator: str
-    params: dict
-    result_variable: str
-    attempts: int
-    max_attempts: int
-
-    @classmethod
-    def of(cls, job: Job) -> "_Snapshot":
-        return cls(job.id, job.kind, job.instance_id, job.task_id, job.bpmn_id, job.operator, dict(job.params),
-                   job.result_variable, job.attempts, job.max_attempts)
-
-
-def _apply(job: _Snapshot, result, owner: str) -> None:
-    from . import instances
-    with instances.step(job.instance_id, actor=WORKER_ACTOR) as (row, workflow):
-        _hold(job, owner)
-        task = _started_task(workflow, job)
-        applier = operators.applier(job.operator)
-        if applier is not None:
-            ctx = operators.StepContext(session=db.session, config=current_app.config,
-                                        instance_id=row.id, process_id=row.process_id,
-                                        task_id=job.task_id, actor=WORKER_ACTOR, data=task.data,
-                                        job_id=job.id, attempt=job.attempts + 1)
-            with db.session.begin_nested():
-                result = applier(ctx, result, **job.params)
-        task.data[job.result_variable] = json.loads(json.dumps(result, default=_json_default))
-        task.complete()
-        db.session.execute(sa.delete(Job).where(Job.id == job.id).execution_options(synchronize_session=False))
-        audit.record("job_completed", actor=WORKER_ACTOR, instance_id=row.id, task_id=job.task_id,
-                     details={"job_id": job.id, "operator": job.operator, "attempt": job.attempts + 1})
-
-
-def _continue(job: _Snapshot, owner: str) -> str:
-    """A continuation: release the task and run the case on from it, in this worker's step."""
-    from . import instances
-    try:
-        with instances.step(job.instance_id, actor=WORKER_ACTOR) as (row, workflow):
-            _hold(job, owner)
-            task = _started_task(workflow, job)
-            task.internal_data[RELEASED] = True
-            task._set_state(TaskState.READY)
-            db.session.execute(sa.delete(Job).where(Job.id == job.id).execution_options(synchronize_session=False))
-        return "applied"
-    except (JobLost, Conflict, NotFound):
-        db.session.rollback()
-        _release(job.id, owner)
-        return "lost"
-    except instances.StepBudgetExceeded as err:
-        # The run was undone and the instance is an incident; an operator's retry requeues this.
-        db.session.execute(sa.update(Job).where(Job.id == job.id)
-                           .values(status=FAILED, last_error=str(err)[:4000], lease_owner=None, lease_until=None)
-                           .execution_options(synchronize_session=False))
-        db.session.commit()
-        return "failed"
-    except Exception as err:
-        db.session.rollback()
-        log.exception("continuation %s of instance %s failed", job.id, job.instance_id)
-        return _failed(job, err, owner, retryable=False)
-
-
-def _failed(job: _Snapshot, err: BaseException, owner: str, retryable: bool) -> str:
-    """Move the job's due time on, or, with no attempts left, make the case an incident."""
-    from . import instances
-    attempts = job.attempts + 1
-    message = f"{type(err).__name__}: {err}"[:4000]
-    now = clock.now()
-    config = current_app.config
-    if retryable and attempts < job.max_attempts:
-        delay = min(float(config["JOB_BACKOFF_SECONDS"]) * (2 ** (attempts - 1)),
-                    float(config["JOB_BACKOFF_MAX_SECONDS"]))
-        done = db.session.execute(
-            sa.update(Job).where(Job.id == job.id, Job.lease_owner == owner)
-            .values(attempts=attempts, last_error=message, due_at=now + timedelta(seconds=delay),
-                    lease_owner=None, lease_until=None, updated_at=now)
-            .execution_options(synchronize_session=False))
-        audit.record("job_retry_scheduled", actor=WORKER_ACTOR, instance_id=job.instance_id,
-                     task_id=job.task_id, details={"job_id": job.id, "operator": job.operator,
-                                                   "attempt": attempts, "error": message,
-                                                   "next_attempt_in_seconds": delay})
-        db.session.commit()
-        return "retrying" if done.rowcount == 1 else "lost"
-    try:
-        with instances.step(job.instance_id, actor=WORKER_ACTOR) as (row, workflow):
-            _hold(job, owner)
-            task = _started_task(workflow, job)
-            task._set_state(TaskState.ERROR)
-            detail = (f"{job.operator} failed after {attempts} attempt(s): {message}" if retryable
-                      else f"{job.operator}: {message}")
-            instances.mark_incident(row, task, type(err).__name__, detail, WORKER_ACTOR)
-            db.session.execute(
-                sa.update(Job).where(Job.id == job.id)
-                .values(status=FAILED, attempts=attempts, last_error=message, lease_owner=None,
-                        lease_until=None, updated_at=now)
-                .execution_options(synchronize_session=False))
-        return "failed"
-    except (JobLost, Conflict, NotFound):
-        db.session.rollback()
-        _release(job.id, owner)
-        return "lost"
-
-
-def _hold(job: _Snapshot, owner: str) -> None:
-    """Inside the applying step: the job must still be this worker's (locked till commit on PostgreSQL)."""
-    query = sa.select(Job.lease_owner, Job.status).where(Job.id == job.id)
-    if is_postgres():
-        query = query.with_for_update()
-    found = db.session.execute(query).first()
-    if found is None or found.lease_owner != owner or found.status != PENDING:
-        raise JobLost(f"job {job.id} is no longer leased to {owner}")
-
-
-def _started_task(workflow, job: _Snapshot):
-    from uuid import UUID
-    key = UUID(job.task_id)
-    for tasks in (workflow.tasks, *(sub.tasks for sub in workflow.subprocesses.values())):
-        task = tasks.get(key)
-        if task is not None:
-            if task.state != TaskState.STARTED:
-                raise JobLost(f"task {job.bpmn_id} of instance {job.instance_id} no longer waits for its job")
-            return task
-    raise JobLost(f"instance {job.instance_id} has no task {job.task_id}")
-
-
-def _release(job_id: str, owner: str) -> None:
-    db.session.execute(sa.update(Job).where(Job.id == job_id, Job.lease_owner == owner)
-                       .values(lease_owner=None, lease_until=None)
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
-
-
-
 def requeue_failed(instance_id: str) -> int:
     """An operator retries the incident: failed jobs whose task still waits run again, afresh."""
     now = clock.now()
@@ -399,3 +167,4 @@ def requeue_failed(instance_id: str) -> int:
         if step is not None:
             step.new_jobs += done.rowcount
     return done.rowcount
+

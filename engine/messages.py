@@ -40,7 +40,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock
+from . import audit, clock, instances
 from .db import UTCDateTime, db
 from .exceptions import Conflict, EngineError, InvalidData
 from .operators import operator
@@ -166,9 +166,8 @@ def sync(row, workflow, is_new: bool = False) -> None:
     An instance in an incident keeps its subscriptions: a reply that arrives meanwhile is
     caught and runs on after the retry, rather than being lost.
     """
-    from .instances import COMPLETED, TERMINATED
     before = set() if is_new else _subscribed_task_ids(row, workflow)
-    waiting = {} if row.status in (COMPLETED, TERMINATED) else _waiting_message_tasks(workflow)
+    waiting = {} if row.status in (instances.COMPLETED, instances.TERMINATED) else _waiting_message_tasks(workflow)
     gone = before - waiting.keys()
     if gone:
         # Synchronized: SQLite reuses the deleted rows' ids for the subscriptions added below.
@@ -263,7 +262,6 @@ def _deliver_once(name, correlation, payload, message_id, actor, commit) -> Deli
 
 
 def _deliver_to(subscription, payload, message_id, actor, commit) -> Delivery:
-    from . import instances
     name, correlation, instance_id = subscription.name, subscription.correlation, subscription.instance_id
     busy = _BUSY.get()
     if instance_id in busy:
@@ -313,7 +311,6 @@ def _catch(workflow, task_id, name, payload) -> bool:
 
 
 def _start(start: MessageStart, name, correlation, payload, message_id, actor) -> Delivery:
-    from . import instances
     data = start.data_from_payload(copy.deepcopy(payload)) if start.data_from_payload else {name: copy.deepcopy(payload)}
     row = instances.start(start.process_id, data, actor=actor, commit=False)
     audit.record("message_delivered", actor=actor, instance_id=row.id,
@@ -359,11 +356,10 @@ def _refused(status, instance_id, name, correlation, payload, message_id, actor,
 
 def _known_instance(name, correlation) -> str | None:
     """The newest instance that ever waited for (name, correlation); else the instance whose id it is."""
-    from .instances import ProcessInstance
     found = db.session.execute(
         sa.select(CorrelationKey.instance_id).filter_by(name=name, correlation=correlation)
         .order_by(CorrelationKey.id.desc()).limit(1)).scalar()
-    if found is None and db.session.get(ProcessInstance, correlation) is not None:
+    if found is None and db.session.get(instances.ProcessInstance, correlation) is not None:
         found = correlation
     return found
 
@@ -427,7 +423,6 @@ def _subscribed_task_ids(row, workflow) -> set:
 
 def _correlation_of(row, workflow, task) -> str | None:
     """The task's correlation value; a failing expression puts the instance into an incident."""
-    from . import instances
     expression = ((task.task_spec.extensions or {}).get("properties") or {}).get(CORRELATION_PROPERTY)
     if not expression:
         return row.id
@@ -475,3 +470,6 @@ def _checked_payload(payload) -> dict:
         return json.loads(json.dumps(payload))  # a private copy, and proof it can be stored
     except (TypeError, ValueError) as err:
         raise InvalidData("the message payload must be JSON", {"payload": [str(err)]}) from err
+
+
+instances.register_index(instances.Index("message_subscriptions", order=3, sync=sync))

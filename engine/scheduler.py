@@ -32,7 +32,7 @@ from flask.cli import AppGroup, run_command, with_appcontext
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
-from . import clock, jobs, timers
+from . import clock, hooks, jobs, timers, workers
 from .db import db
 
 EXTENSION = "timer_scheduler"
@@ -122,7 +122,7 @@ class JobThreads:
             claimed = 0
             with self.app.app_context():
                 try:
-                    claimed = jobs.run_due(owner=owner).claimed
+                    claimed = workers.run_due(owner=owner).claimed
                 except Exception:  # the next pass tries again; a worker thread must not die
                     self.app.logger.exception("job pass failed")
                 finally:
@@ -162,7 +162,7 @@ def sweep(app, with_jobs: bool = False) -> timers.SweepResult | None:
 def run_hooks(app) -> dict:
     """The application's own periodic work after the timers (e.g. outboxes), each isolated."""
     results = {}
-    for hook in app.extensions.get("sweep_hooks", []):
+    for hook in hooks.of(app).sweep_hooks:
         try:
             results[getattr(hook, "__qualname__", repr(hook))] = hook(clock.now())
         except Exception:  # one failing hook must not stop the others or the next sweep
@@ -171,12 +171,12 @@ def run_hooks(app) -> dict:
     return results
 
 
-def run_jobs(owner: str | None = None) -> jobs.RunResult:
+def run_jobs(owner: str | None = None) -> workers.RunResult:
     """Every due job, including those that become due while running (a job's step may write
     another): what one pass of cron or a test wants."""
-    total = jobs.RunResult()
+    total = workers.RunResult()
     while True:
-        result = jobs.run_due(owner=owner)
+        result = workers.run_due(owner=owner)
         for key in ("claimed", "applied", "retrying", "failed", "lost"):
             setattr(total, key, getattr(total, key) + getattr(result, key))
         if not result.claimed:

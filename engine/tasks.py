@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, clock, definitions, forms
+from . import audit, clock, definitions, forms, hooks, instances
 from .db import UTCDateTime, db
 from .exceptions import Conflict, Forbidden, InvalidData, NotFound
 from .operators import operator
@@ -80,9 +80,8 @@ def sync(row, workflow, is_new: bool = False) -> None:
     It compares with the snapshot taken when the workflow was loaded (the rows written by the
     previous save), so a step writes only what changed and never reads the index back.
     """
-    from .instances import all_tasks
     before = {} if is_new else indexed_snapshot(workflow)
-    ready = {str(t.id): t for t in all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
+    ready = {str(t.id): t for t in instances.all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
     now = clock.now()
     lane_roles = current_app.config["LANE_ROLES"]
     step = current_step.get()
@@ -123,9 +122,8 @@ def indexed_snapshot(workflow) -> dict:
 
 def remember_snapshot(workflow, region) -> None:
     """Called on load: the open tasks of a saved workflow are exactly its READY manual tasks."""
-    from .instances import all_tasks
     workflow.indexed_human_tasks = {str(t.id): (_due_at(t), region)
-                                    for t in all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
+                                    for t in instances.all_tasks(workflow, TaskState.READY) if t.task_spec.manual}
 
 
 _TABLE = HumanTask.__table__
@@ -247,7 +245,6 @@ def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_su
 
 def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
     """Validate the form, complete the task, run the instance on: one transaction."""
-    from . import instances
     row = visible_to(actor, task_id)
     if row.status != READY:
         raise Conflict("the task is no longer open")
@@ -266,9 +263,8 @@ def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
         task = _task(workflow, task_id)
         if task is None or task.state != TaskState.READY:
             raise Conflict("the task is no longer open")
-        check = current_app.extensions.get("task_completion_checks", [])
-        for rule in check:
-            rule(actor, row, task, submitted)
+        for check in hooks.of(current_app).task_completion_checks:
+            check(actor, row, task, submitted)
         completed_by = dict(task.data.get("completed_by") or {}, **{row.bpmn_id: actor.name})
         task.set_data(**{row.bpmn_id: submitted, "completed_by": completed_by})
         _close_deadline(task, row.deadline)
@@ -319,3 +315,8 @@ def _due_at(task) -> datetime | None:
         return None
     due = datetime.fromisoformat(record["due_at"])
     return due if due.tzinfo else None
+
+
+instances.register_index(instances.Index(
+    "human_tasks", order=1, sync=sync,
+    remember=lambda row, workflow: remember_snapshot(workflow, row.region)))

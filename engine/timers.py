@@ -26,7 +26,7 @@ from flask import current_app
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, clock
+from . import audit, clock, instances
 from .db import UTCDateTime, db, is_postgres
 from .exceptions import Conflict, NotFound
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 TIMER_FIRED, TIMER_CANCELLED = "timer_fired", "timer_cancelled"
 TIMER_ACTOR = "timer"
-_RUNNING = "in_progress"  # instances.IN_PROGRESS; only running instances keep timer rows
+_RUNNING = instances.IN_PROGRESS  # only running instances keep timer rows
 _FIRED_STATES = TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
 
 
@@ -205,7 +205,6 @@ def default_owner() -> str:
 
 def _fire(timer, owner: str) -> tuple[str, int]:
     """One step of the timer's instance: (outcome, how many of its timers fired)."""
-    from . import instances
     if db.session.execute(sa.select(Timer.id).where(Timer.id == timer.id)).scalar() is None:
         db.session.rollback()
         return "gone", 0  # the step of another timer of the same instance fired or cancelled it
@@ -277,3 +276,7 @@ def _task(workflow, task_id: str):
         if key in tasks:
             return tasks[key]
     return None
+
+
+instances.register_index(instances.Index(
+    "timers", order=2, sync=sync, remember=lambda row, workflow: remember_snapshot(workflow, row)))

@@ -9,8 +9,7 @@ from . import (  # noqa: F401  each module registers its operators and tables
     notifications, permits, police, quota, reference, revocations, tax, terms, validity,
 )
 
-SWEEP_HOOKS = "sweep_hooks"  # app.extensions key: callables(now) the scheduler's sweep runs
-TASK_COMPLETION_CHECKS = "task_completion_checks"  # app.extensions key read by engine.tasks.complete
+from engine import hooks
 
 
 def init_app(app) -> None:
@@ -18,12 +17,8 @@ def init_app(app) -> None:
     four-eyes rule of revocations among the checks run before a human task completes."""
     from . import cli
     cli.register(app)
-    hooks = app.extensions.setdefault(SWEEP_HOOKS, [])
-    if sweep not in hooks:
-        hooks.append(sweep)
-    checks = app.extensions.setdefault(TASK_COMPLETION_CHECKS, [])
-    if revocations.initiator_may_not_confirm not in checks:
-        checks.append(revocations.initiator_may_not_confirm)
+    hooks.add_sweep_hook(app, sweep)
+    hooks.add_task_completion_check(app, revocations.initiator_may_not_confirm)
 
 
 def sweep(now) -> dict:

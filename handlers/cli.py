@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
@@ -67,7 +66,7 @@ def development_data(config, today: date) -> dict:
 @ACTOR
 def load_dev_command(actor):
     """Load development reference data (idempotent: only what differs is changed and audited)."""
-    today = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    today = clock.local_today()
     _load(development_data(current_app.config, today), actor)
 
 

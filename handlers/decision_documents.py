@@ -30,8 +30,8 @@ languages side by side, Kazakh and Russian unless set) and `DOCUMENT_AUTOMATIC_S
 from __future__ import annotations
 
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
+from engine import clock
 from engine.operators import operator
 
 from . import documents_pdf
@@ -64,7 +64,7 @@ def render_refusal(ctx, case: Mapping[str, Any]) -> dict:
     (CALENDAR_TIMEZONE).
     """
     case = {"case_id": ctx.instance_id,
-            "date": ctx.now().astimezone(ZoneInfo(ctx.config["CALENDAR_TIMEZONE"])).date().isoformat(),
+            "date": clock.to_local(ctx.now(), ctx.config).date().isoformat(),
             **case}
     grounds = case.get("grounds") or []
     not_accepted = bool(grounds) and all(refusal_ground(g["code"]).not_accepted for g in grounds)

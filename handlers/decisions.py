@@ -1,9 +1,9 @@
-"""Grounds that come from the police and the officer, in the words of the law (DOMAIN.md §8)."""
+"""Grounds that come from the police and the officer, in the words of the law (docs/law.md §8)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
+from engine import clock
 from engine.operators import operator
 
 from .grounds import make_ground
@@ -74,5 +74,5 @@ def _local_day(moment: str, config) -> str:
     except (TypeError, ValueError):
         return str(moment)
     if value.tzinfo is not None:
-        value = value.astimezone(ZoneInfo(config["CALENDAR_TIMEZONE"]))
+        value = clock.to_local(value, config)
     return f"{value:%d.%m.%Y}"

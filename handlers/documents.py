@@ -1,7 +1,7 @@
 """Acceptance of the documents: is the set complete, and is every document valid on filing day?
 
 An incomplete set or a document not valid on the day of filing is a refusal to accept (a
-receipt, appendix 3), not a decision on the merits (DOMAIN.md §2). The required sets come
+receipt, appendix 3), not a decision on the merits (docs/law.md §2). The required sets come
 from configuration (`REQUIRED_DOCUMENTS_ISSUE`, `REQUIRED_DOCUMENTS_EXTENSION`); without
 those keys, the law's lists below apply. The application itself is the request, so it is
 never in the list.
@@ -43,7 +43,7 @@ DOCUMENT_TITLES = {
     "previous_permit": "the permit being extended",
 }
 
-# The law's lists (DOMAIN.md §2, §3); configuration may replace them.
+# The law's lists (docs/law.md §2, §3); configuration may replace them.
 LAW_REQUIRED_DOCUMENTS = {
     "issue": ("identity_document", "medical_certificate", "medical_insurance",
               "fingerprint_certificate", "tax_receipt"),

@@ -1,6 +1,6 @@
 """Permit durations: whole months, the last day of validity, and the cap on extensions.
 
-How a period of N months ends (DOMAIN.md §4, "valid_from + N months − 1 day"):
+How a period of N months ends (docs/law.md §4, "valid_from + N months − 1 day"):
 the permit ends the day before the same day of the month N months later; when that month
 has no such day (a permit from 31 January for one month), it ends on that month's last day
 (28 or 29 February). This follows the Civil Code's rule for periods counted in months
@@ -52,13 +52,19 @@ def months_between(start: date, end: date) -> int:
     return months
 
 
+def months_range(config: Mapping[str, Any]) -> tuple[int, int]:
+    """The shortest and longest permit, in whole months (PERMIT_MIN_MONTHS, PERMIT_MAX_MONTHS)."""
+    return int(config["PERMIT_MIN_MONTHS"]), int(config["PERMIT_MAX_MONTHS"])
+
+
 def check_months(months: Any, config: Mapping[str, Any]) -> dict:
     """Is `months` a permit length the law allows (PERMIT_MIN_MONTHS..PERMIT_MAX_MONTHS, whole)?
 
-    A length outside the range makes the request malformed (DOMAIN.md §8), so this gives
+    The one place this rule is written: the API's schema and the permit register both ask it.
+    A length outside the range makes the request malformed (docs/law.md §8), so this gives
     problems for the API to report, not a refusal ground.
     """
-    minimum, maximum = int(config["PERMIT_MIN_MONTHS"]), int(config["PERMIT_MAX_MONTHS"])
+    minimum, maximum = months_range(config)
     problems = []
     if not _is_whole(months):
         problems.append(f"months must be a whole number, not {months!r}")

@@ -3,7 +3,7 @@
 Eligible states are a table (`ELIGIBLE_CITIZENSHIPS`: administered reference data for the
 operator, seeded from configuration by `flask reference load-dev`); citizens of the Eurasian
 Economic Union (`EAEU_CITIZENSHIPS`) work in Kazakhstan without any permit, so they are
-refused with `ineligible_citizenship` and told why (DOMAIN.md §8). Codes are ISO 3166-1
+refused with `ineligible_citizenship` and told why (docs/law.md §8). Codes are ISO 3166-1
 alpha-2, compared case-insensitively.
 """
 from __future__ import annotations

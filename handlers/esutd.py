@@ -1,7 +1,7 @@
 """ЕСУТД, the unified system of labour contracts: is this worker's contract registered?
 
 The employer records the conclusion and termination of the employment contract there
-(DOMAIN.md §1, §2.5); an extension needs a registered contract between this employer and
+(docs/law.md §1, §2.4); an extension needs a registered contract between this employer and
 this worker that covers the period asked for (§3). Two adapters share one interface,
 chosen by ESUTD_ADAPTER: `http` posts {employer_iin, worker_iin} as JSON to ESUTD_URL and
 reads back {"contracts": [...]}; `simulator` answers from the administered contract list

@@ -1,4 +1,4 @@
-"""Extension of a permit (DOMAIN.md §3): the period the extension adds.
+"""Extension of a permit (docs/law.md §3): the period the extension adds.
 
 The extension continues the same permit: the added months run from the day after its
 current `valid_to` to the new `valid_to` (durations.extension_check). The employment contract

@@ -2,7 +2,7 @@
 
 Each ground has a stable code (stored in case data and shown by the API), a title in plain
 words and its legal basis in words, as a motivated refusal (appendix 4) must name them.
-Refusal grounds come from DOMAIN.md §8, revocation grounds from §7. The 2025 rules' full text
+Refusal grounds come from docs/law.md §8, revocation grounds from §7. The 2025 rules' full text
 was not available, so legal bases name the act and the rule, without paragraph numbers.
 """
 from __future__ import annotations

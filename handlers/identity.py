@@ -1,4 +1,4 @@
-"""The IIN (individual identification number) and the identity data it carries (DOMAIN.md §9).
+"""The IIN (individual identification number) and the identity data it carries (docs/law.md §9).
 
 An IIN is 12 digits: YYMMDD birth date, a century-and-sex digit (1/2 = 1800s, 3/4 = 1900s,
 5/6 = 2000s; odd = male), a 4-digit serial and a check digit. An IIN that fails any of these

@@ -30,12 +30,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine import audit
+from engine import audit, clock
 
 from . import permits, quota
 from .durations import valid_to as period_end
@@ -110,7 +109,7 @@ def read(text: str, fmt: str) -> list[Record]:
 
 def plan(records: list[Record], session, config: Mapping[str, Any], now: datetime) -> list[Record]:
     """Check every record against the law's formats, the file and the register; change nothing."""
-    tz = ZoneInfo(config["CALENDAR_TIMEZONE"])
+    tz = clock.local_zone(config)
     today = now.astimezone(tz).date()
     seen: dict[str, int] = {}
     held: dict[str, list[tuple[date, date, str]]] = {}  # holder -> active periods of new records
@@ -151,7 +150,7 @@ def apply(records: list[Record], session, config: Mapping[str, Any], now: dateti
     if refused:
         raise ValueError(f"{len(refused)} record(s) refused: nothing is imported until the file is corrected")
     batch = str(uuid.uuid4())
-    tz = ZoneInfo(config["CALENDAR_TIMEZONE"])
+    tz = clock.local_zone(config)
     new = [r for r in records if r.action == NEW]
     for record in new:
         _write(session, record, batch, tz, now, actor, source)

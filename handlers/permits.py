@@ -1,6 +1,6 @@
 """The register of permits: issue, extension, revocation, expiry, and look-ups.
 
-A permit's number is `<region>-<year>-<sequence>` (DOMAIN.md §9): the year is the quota year
+A permit's number is `<region>-<year>-<sequence>` (docs/law.md §9): the year is the quota year
 (the year of `valid_from`), the sequence counts per region and year, zero-padded to
 PERMIT_NUMBER_SEQUENCE_DIGITS. Sequences are allocated by an atomic
 `UPDATE ... SET last_value = last_value + 1 RETURNING` on the region-year row, so concurrent
@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine import clock
 from engine.db import UTCDateTime, db
 from engine.operators import HandlerError, operator
 
 from . import quota
-from .durations import as_date, extension_check, months_between, valid_to as period_end
+from .durations import as_date, check_months, extension_check, months_between, valid_to as period_end
 from .grounds import make_ground, revocation_ground
 from .identity import iin_problems, mask_iin
 
@@ -140,7 +140,7 @@ def permits_by_holder(iin: str, session=None) -> list[Permit]:
 
 
 def held_permit_issued_in(iin: str, year: int, session=None) -> bool:
-    """Was this person issued a permit in `year`? (The fingerprint waiver, DOMAIN.md §2.)"""
+    """Was this person issued a permit in `year`? (The fingerprint waiver, docs/law.md §2.)"""
     session = session or db.session
     return session.execute(sa.select(sa.func.count()).select_from(Permit).where(
         Permit.holder_iin == iin, Permit.issued_on >= date(year, 1, 1),
@@ -276,9 +276,10 @@ def issue(session, *, region: str, holder: Mapping[str, Any], employer: Mapping[
     """Number and register a permit, taking the case's quota unit."""
     if region not in config["REGIONS"]:
         raise ValueError(f"unknown region {region!r}")
-    minimum, maximum = int(config["PERMIT_MIN_MONTHS"]), int(config["PERMIT_MAX_MONTHS"])
-    if not isinstance(months, int) or isinstance(months, bool) or not minimum <= months <= maximum:
-        raise ValueError(f"a permit lasts {minimum} to {maximum} whole months, not {months!r}")
+    length = check_months(months, config)
+    if not length["ok"]:
+        raise ValueError(f"a permit lasts {length['min_months']} to {length['max_months']} whole "
+                         f"months, not {months!r}")
     for who, iin in (("holder", holder.get("iin")), ("employer", employer.get("iin"))):
         if iin_problems(iin):
             raise ValueError(f"{who} IIN {mask_iin(iin)}: " + "; ".join(iin_problems(iin)))
@@ -338,7 +339,7 @@ def format_number(region: str, year: int, sequence: int, digits: int) -> str:
 
 def end_of_validity(permit: Permit, config: Mapping[str, Any]) -> datetime:
     """The instant the permit stops being valid: midnight after `valid_to`, local time."""
-    tz = ZoneInfo(config["CALENDAR_TIMEZONE"])
+    tz = clock.local_zone(config)
     return datetime.combine(permit.valid_to + timedelta(days=1), time(0), tz)
 
 
@@ -377,5 +378,5 @@ def _event(session, permit: Permit, event: str, ctx, details: dict) -> None:
 
 
 def _local_today(config: Mapping[str, Any], now: datetime) -> date:
-    return now.astimezone(ZoneInfo(config["CALENDAR_TIMEZONE"])).date()
+    return clock.to_local(now, config).date()
 

@@ -1,9 +1,9 @@
-"""Police coordination through the information system "Migration Police" (DOMAIN.md §1, §2).
+"""Police coordination through the information system "Migration Police" (docs/law.md §1, §2).
 
 `police.request_check` sends the applicant's data to the territorial internal affairs body;
 the answer comes back later as the message `police_reply` (correlation: the case id, payload
 {verdict: "approve" | "object", reason}), and the diagram waits for it with its 1-working-day
-deadline, counted from the moment the request was delivered (DOMAIN.md §11).
+deadline, counted from the moment the request was delivered (docs/law.md §11).
 
 The operator is external: it runs as a job after the step that reached it committed, with no
 transaction open (engine/jobs.py), so a slow police system holds up no client and no lock.

@@ -1,4 +1,4 @@
-"""The quota: no region issues more permits in a year than the ministry allowed (DOMAIN.md §6).
+"""The quota: no region issues more permits in a year than the ministry allowed (docs/law.md §6).
 
 A unit is held for a case when its automatic checks pass (so an officer never approves a
 case the quota cannot take), becomes the permit's when the permit is issued, and is freed on

@@ -1,4 +1,4 @@
-"""Reference data an administrator loads and changes (DOMAIN.md §6).
+"""Reference data an administrator loads and changes (docs/law.md §6).
 
 Quotas per region and year, the MCI and the IIT rate per year, regional coefficients, the
 eligible citizenships, and the data the built-in simulators answer from: the police watch

@@ -1,4 +1,4 @@
-"""Revocation of a permit (DOMAIN.md §7): may it be revoked, on what ground, and who may confirm.
+"""Revocation of a permit (docs/law.md §7): may it be revoked, on what ground, and who may confirm.
 
 A revocation case carries `permit_no` and `revocation` = {ground, details, initiator: {type,
 id}}. Only an active permit within its validity is revoked: an expired permit has already
@@ -6,7 +6,7 @@ ended (expiry is not a revocation) and a revoked one cannot be revoked twice, so
 revocation ends at once with the outcome `refused` and the reason (the API contract's codes).
 
 Four eyes: the officer who initiated a revocation may not confirm it. The rule runs in
-`engine.tasks.complete` (app.extensions["task_completion_checks"]), so it holds whichever
+`engine.tasks.complete` (a task-completion check, engine/hooks.py), so it holds whichever
 screen or API completes the review. An officer initiator's id is the identity the service
 authenticated (the API records the officer its token acts as, never a name the body states),
 and ids are compared as identities: case, surrounding and inner spaces do not make another person.
@@ -14,8 +14,8 @@ and ids are compared as identities: case, surrounding and inner spaces do not ma
 from __future__ import annotations
 
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
+from engine import clock
 from engine.exceptions import Forbidden
 from engine.operators import operator
 
@@ -121,7 +121,7 @@ def _why_not_revocable(permit, permit_no, config, now) -> str | None:
 
 
 def _local(moment, config):
-    return moment.astimezone(ZoneInfo(config["CALENDAR_TIMEZONE"]))
+    return clock.to_local(moment, config)
 
 
 def _shown_id(initiator: Mapping[str, Any]) -> Any:

@@ -1,7 +1,7 @@
 """The individual income tax (IIT) prepayment a labour immigrant makes for the permit period.
 
 Amount due = rate in MCI per month (by year) × MCI (by year of filing) × months × regional
-coefficient (DOMAIN.md §5). The figures are reference data an administrator loads; the
+coefficient (docs/law.md §5). The figures are reference data an administrator loads; the
 functions take them as `tables`:
 
     {"mci": {2026: 4325, ...},                 # monthly calculation index, KZT, by year
@@ -28,7 +28,7 @@ from .grounds import make_ground
 from .identity import mask_iin
 from .reference import MissingReferenceData
 
-# Development and initial reference data (DOMAIN.md §5); `flask reference load-dev` loads it.
+# Development and initial reference data (docs/law.md §5); `flask reference load-dev` loads it.
 # MCI by law; the rate is 2 MCI a month before the Tax Code in force from 01.01.2026, 4 after.
 DEFAULT_TABLES = {
     "mci": {2023: 3450, 2024: 3692, 2025: 3932, 2026: 4325},

@@ -1,4 +1,4 @@
-"""The statutory terms in force when a case is filed, as deadline rules (DOMAIN.md §11).
+"""The statutory terms in force when a case is filed, as deadline rules (docs/law.md §11).
 
 The lengths are configuration (DECISION_TERM_WORKING_DAYS and friends); the case keeps the
 rules it was given, so a later configuration change does not move its deadlines.
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from engine import clock
 from engine.operators import operator
 
 
@@ -21,7 +21,7 @@ def load(ctx, filed_at) -> dict:
     if filed.tzinfo is None:
         raise ValueError(f"filing time {filed_at!r} has no time zone")
     return {
-        "filed_on": filed.astimezone(ZoneInfo(config["CALENDAR_TIMEZONE"])).date().isoformat(),
+        "filed_on": clock.to_local(filed, config).date().isoformat(),
         "decision_rule": _working_days(config["DECISION_TERM_WORKING_DAYS"]),
         "police_answer_rule": _working_days(config["POLICE_ANSWER_WORKING_DAYS"]),
         "employer_consent_rule": _working_days(config["EMPLOYER_CONSENT_WORKING_DAYS"]),

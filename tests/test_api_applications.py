@@ -1,5 +1,5 @@
 """POST /applications: a well-formed application becomes a case; a malformed one is refused with
-422 and nothing is written; resending is safe (DOMAIN.md §8, issue 8)."""
+422 and nothing is written; resending is safe (docs/law.md §8, issue 8)."""
 import hashlib
 import json
 

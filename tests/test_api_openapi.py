@@ -28,8 +28,17 @@ def test_the_document_is_public_openapi_31_and_valid(api):
     spec = response.get_json()
     assert spec["openapi"] == "3.1.0"
     Draft202012Validator(OPENAPI_31).validate(spec)
-    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"]}
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert {key: scheme[key] for key in ("type", "scheme")} == {"type": "http", "scheme": "bearer"}
+    assert "`flask tokens create`" in scheme["description"]  # where a client gets its token
+    # ...and the promise it makes: every secured operation names the scope(s) it needs.
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if operation.get("security") == []:
+                continue
+            assert operation["security"] == [{"bearerAuth": []}], (method, path)
+            assert operation["description"].startswith("Needs "), (method, path)
+            assert all(f"`{scope}`" in operation["description"] for scope in operation["x-scopes"]), (method, path)
 
 
 def test_the_document_describes_every_route_with_its_security_and_problems(api, api_app):

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import pytest
 
+import config as config_module
 from engine import clock, definitions
 from engine.db import db
 from tests.conftest import running_app
@@ -222,7 +223,8 @@ def make_token(name="portal", scopes=ALL_SCOPES, regions=None, role="officer", a
 
 
 def today() -> date:
-    return clock.local_now().date()
+    # The tests' configuration's zone, also from a client thread with no application context.
+    return clock.local_today({"CALENDAR_TIMEZONE": config_module.TestConfig.CALENDAR_TIMEZONE})
 
 
 def application(**changes) -> dict:

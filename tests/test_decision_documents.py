@@ -1,5 +1,5 @@
 """The receipt refusing acceptance (appendix 3), the motivated refusal (appendix 4), and the
-grounds they carry (DOMAIN.md §7, §8)."""
+grounds they carry (docs/law.md §7, §8)."""
 import pytest
 from markupsafe import escape
 

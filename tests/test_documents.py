@@ -1,4 +1,4 @@
-"""Acceptance of documents for issue and extension (DOMAIN.md §2, §3)."""
+"""Acceptance of documents for issue and extension (docs/law.md §2, §3)."""
 import json
 from datetime import date
 

@@ -1,4 +1,4 @@
-"""Permit durations: whole months, the last day, and the cap with extensions (DOMAIN.md §4)."""
+"""Permit durations: whole months, the last day, and the cap with extensions (docs/law.md §4)."""
 from datetime import date
 
 import pytest

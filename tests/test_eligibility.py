@@ -1,4 +1,4 @@
-"""Citizenship eligibility (DOMAIN.md §8)."""
+"""Citizenship eligibility (docs/law.md §8)."""
 import pytest
 
 from handlers.eligibility import check_citizenship

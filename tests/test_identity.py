@@ -1,4 +1,4 @@
-"""IIN check digit, the birth date and sex it carries, and masking (DOMAIN.md §9)."""
+"""IIN check digit, the birth date and sex it carries, and masking (docs/law.md §9)."""
 from datetime import date
 
 import pytest

@@ -135,8 +135,9 @@ def test_a_hanging_police_system_holds_up_no_application_and_the_cases_proceed_w
                               JOB_BACKOFF_SECONDS=3, JOB_MAX_ATTEMPTS=5)
         first, took = submit(served, service.portal, 1)
         assert first.status_code == 201, first.text
-        # Under 2 s, where one police call alone would take 5 s: the call is not in the request.
-        assert took < 2.0
+        # Far under the 5 s one police call alone would take (tens of ms, bench/submit.py; the bound
+        # leaves room for a loaded test machine): the call is not in the request.
+        assert took < 4.0
         # Durably accepted; the checks and the police request are a worker's.
         assert steps(served, service.portal, first.json()["case_id"]) == (
             "in_progress", ["Fix the filing day and the terms in force"])
@@ -151,7 +152,7 @@ def test_a_hanging_police_system_holds_up_no_application_and_the_cases_proceed_w
         for thread in threads:
             thread.join(60)
         assert [r.status_code for r, _ in answers] == [201] * 8
-        assert max(t for _, t in answers) < 2.0, [round(t, 2) for _, t in answers]
+        assert max(t for _, t in answers) < 4.0, [round(t, 2) for _, t in answers]
         case_ids = [first.json()["case_id"]] + [r.json()["case_id"] for r, _ in answers]
 
         # A worker tries while the police still hang: each attempt times out, the job is moved on.
@@ -202,7 +203,7 @@ def test_resubmitting_while_the_police_hang_returns_the_same_case(served, servic
         first, _ = submit(served, service.portal, 7, body)
         again, took = submit(served, service.portal, 7, body)
     assert first.status_code == 201 and again.status_code in (200, 201)
-    assert again.json()["case_id"] == first.json()["case_id"] and took < 2.0
+    assert again.json()["case_id"] == first.json()["case_id"] and took < 4.0
     assert len(jobs.due()) == 1
 
 

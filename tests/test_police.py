@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from engine import audit, clock, instances, jobs, scheduler
+from engine import audit, clock, hooks, instances, jobs, scheduler
 from engine.db import db
 from handlers import police, reference
 from tests.test_operators_domain import APPLICANT, APPLICANT_IIN, EMPLOYER, deploy_linear, load_reference
@@ -265,7 +265,7 @@ def test_the_domain_sweep_hook_delivers_due_answers_and_sends_due_notifications(
     from handlers import notifications
     handlers.init_app(app)
     handlers.init_app(app)
-    assert app.extensions["sweep_hooks"] == [handlers.sweep]
+    assert hooks.of(app).sweep_hooks == [handlers.sweep]
     row = police_case()
     notifications.queue(db.session, template="expired", recipient=APPLICANT_IIN, channel="egov",
                         data={"permit_number": "ALA-2026-000001", "valid_to": "2026-09-30"},

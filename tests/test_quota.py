@@ -1,4 +1,4 @@
-"""The quota per region and year (DOMAIN.md §6): held, taken, freed, and never exceeded."""
+"""The quota per region and year (docs/law.md §6): held, taken, freed, and never exceeded."""
 import threading
 
 import pytest

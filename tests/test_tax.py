@@ -1,4 +1,4 @@
-"""The IIT prepayment for the permit period (DOMAIN.md §5)."""
+"""The IIT prepayment for the permit period (docs/law.md §5)."""
 import json
 
 import pytest
@@ -72,8 +72,16 @@ def test_amount_is_rounded_half_up_to_whole_tenge():
 def test_default_tables_give_every_region_the_coefficient_one():
     tables = default_tables(["ABA", "ULT"])
     assert tables["regional_coefficient"] == {"ABA": 1.0, "ULT": 1.0}
-    assert tables["mci"] == DEFAULT_TABLES["mci"]
+    assert tables["mci"] == {2023: 3450, 2024: 3692, 2025: 3932, 2026: 4325}  # the law's MCI
     assert tables["rate_mci_per_month"] == {2023: 2, 2024: 2, 2025: 2, 2026: 4}
+
+
+def test_changing_a_tables_copy_leaves_the_defaults_as_the_law_has_them():
+    tables = default_tables(["ALA"])
+    tables["mci"][2026] = 1
+    tables["rate_mci_per_month"][2026] = 1
+    assert DEFAULT_TABLES["mci"][2026] == 4325 and DEFAULT_TABLES["rate_mci_per_month"][2026] == 4
+    assert tax_due(2026, 12, "ALA", default_tables(["ALA"])) == 207_600
 
 
 def test_receipt_covering_the_months_passes():

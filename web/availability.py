@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from flask import current_app, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -16,7 +18,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from engine.db import db
 
 RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_DETAIL = "the database cannot be reached; nothing was written, retry later"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Path prefix -> how that area answers a 503 in its own format (the API: problem+json).
+_ANSWERS: dict[str, Callable[[str, dict], Any]] = {}
+
+
+def answer_unavailable_under(prefix: str, answer: Callable[[str, dict], Any]) -> None:
+    """`answer(detail, headers)` gives the 503 for paths under `prefix` (registered by the area)."""
+    _ANSWERS[prefix] = answer
 
 
 def init_app(app) -> None:
@@ -39,10 +49,9 @@ def database_unavailable(err):
     current_app.logger.error("database unavailable for %s %s: %s", request.method, request.path,
                              type(err).__name__)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if request.path.startswith("/api/"):
-        from .api import problems
-        return problems.response(problems.Problem(
-            503, "the database cannot be reached; nothing was written, retry later", headers=headers))
+    for prefix, answer in _ANSWERS.items():
+        if request.path.startswith(prefix):
+            return answer(UNAVAILABLE_DETAIL, headers)
     return ("The service cannot reach its database at the moment. Nothing was changed; "
             "please try again in a minute.", 503, {**headers, "Content-Type": "text/plain; charset=utf-8"})
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import click
 import sqlalchemy as sa
@@ -65,7 +64,7 @@ def seed_cases() -> list[str]:
     if db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar():
         return ["demo cases skipped: the database already has cases"]
     lines = [load_reference_data()]
-    today = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    today = clock.local_today()
     opened = {}
     for number, region, person, changes, filed_days_ago, purpose in DEMO_CASES:
         try:
@@ -112,7 +111,7 @@ def load_reference_data() -> str:
     from engine import clock
     from handlers import reference
     from handlers.cli import development_data
-    today = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    today = clock.local_today()
     changed = reference.load(development_data(current_app.config, today), actor="demo",
                              regions=current_app.config["REGIONS"])
     db.session.commit()
@@ -123,7 +122,7 @@ def open_demo_case(number, region, person, changes=None, filed_days_ago=0, today
     """Open one issue case of the permit procedure for a made-up applicant, filed days ago."""
     from engine import clock
     from handlers import cases
-    today = today or clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    today = today or clock.local_today()
     body = application(person, today - timedelta(days=filed_days_ago), changes)
     filed_at = clock.now() - timedelta(days=filed_days_ago)
     data = {"region": region, "kind": "issue", "application": body, "filed_at": filed_at.isoformat()}

@@ -1,4 +1,4 @@
-"""No log line carries an IIN or a passport number in clear (DESIGN.md: personal data in logs).
+"""No log line carries an IIN or a passport number in clear (docs/operations.md "Logs and personal data").
 
 `PersonalDataFilter` rewrites each record's final text with `handlers.identity.mask_personal_data`.
 `install(app)` puts it on the loggers that write request lines and errors: werkzeug's (the

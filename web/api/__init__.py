@@ -4,9 +4,7 @@ One module per area (applications and cases, permits, messages, tasks, process i
 definitions); `operation` ties each route to its checks and its documentation; `openapi`
 makes the document (GET /api/v1/openapi.json) and its page (GET /api/v1/docs).
 """
-from flask import Blueprint
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from .blueprint import bp
 
 
 def register(app) -> None:

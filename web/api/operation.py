@@ -16,7 +16,8 @@ from flask import current_app, g, request
 from flask_babel import gettext
 from marshmallow import Schema, ValidationError
 
-from . import bp, clients
+from . import clients
+from .blueprint import bp
 from .problems import Problem, validation
 
 MULTIPART = "multipart/form-data"

@@ -17,6 +17,8 @@ from engine.db import db
 from engine.exceptions import EngineError, InvalidData
 from handlers.i18n import N_
 
+from .. import availability
+
 MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"
 
@@ -95,6 +97,8 @@ def init_app(app) -> None:
     """Unmatched paths and methods never reach a blueprint: the app-wide handler answers them for
     API paths and leaves every other path to Flask's default (or the inbox's own handlers)."""
     app.register_error_handler(HTTPException, _on_http_error_anywhere)
+    availability.answer_unavailable_under(
+        "/api/", lambda detail, headers: response(Problem(503, detail, headers=headers)))
 
 
 def _on_problem(err: Problem):
@@ -129,9 +133,8 @@ def _on_http_error_anywhere(err: HTTPException):
 
 
 def _on_unexpected(err: Exception):
-    from ..availability import database_unavailable, is_database_unavailable
-    if is_database_unavailable(err):
-        return database_unavailable(err)
+    if availability.is_database_unavailable(err):
+        return availability.database_unavailable(err)
     _rollback()
     current_app.logger.exception("API request %s %s failed", request.method, request.path)
     return response(Problem(500, N_("the service failed to answer; nothing was written")))

@@ -2,13 +2,12 @@
 
 Request schemas refuse unknown fields, wrong types, values outside their enumerations and
 ranges, invalid IINs, impossible and disordered dates: such a request is malformed and
-nothing is created (DOMAIN.md §8). Response schemas document the answers.
+nothing is created (docs/law.md §8). Response schemas document the answers.
 Codes come from the domain (regions from configuration, document types, grounds).
 """
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
@@ -17,6 +16,7 @@ from marshmallow.validate import Length, OneOf, Range, Regexp, Validator
 from engine import clock
 from handlers.cases import KINDS as CASE_KINDS
 from handlers.documents import DOCUMENT_TYPES
+from handlers.durations import check_months, months_range
 from handlers.grounds import REFUSAL_GROUND_CODES, REVOCATION_GROUND_CODES
 from handlers.identity import deceptive_characters, iin_problems
 from handlers.permits import INITIATOR_TYPES
@@ -83,7 +83,7 @@ class Text(fields.String):
 
 
 class IIN(fields.String):
-    """An IIN: 12 digits with a correct check digit and a possible birth date (DOMAIN.md §9)."""
+    """An IIN: 12 digits with a correct check digit and a possible birth date (docs/law.md §9)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("metadata", {})
@@ -93,7 +93,7 @@ class IIN(fields.String):
 
 
 def _iin(value: str) -> None:
-    problems = iin_problems(value, today=clock.local_now().date())
+    problems = iin_problems(value, today=clock.local_today())
     if problems:
         raise ValidationError(problems)
 
@@ -128,7 +128,7 @@ class MonthsRange(Range):
 
     @property
     def min(self):
-        return int(current_app.config["PERMIT_MIN_MONTHS"])
+        return months_range(current_app.config)[0]
 
     @min.setter
     def min(self, value):
@@ -136,25 +136,26 @@ class MonthsRange(Range):
 
     @property
     def max(self):
-        return int(current_app.config["PERMIT_MAX_MONTHS"])
+        return months_range(current_app.config)[1]
 
     @max.setter
     def max(self, value):
         pass
 
     def __call__(self, value):
-        if not self.min <= value <= self.max:
-            raise ValidationError(f"must be from {self.min} to {self.max}")
+        length = check_months(value, current_app.config)  # the rule, written once
+        if not length["ok"]:
+            raise ValidationError(f"must be from {length['min_months']} to {length['max_months']}")
         return value
 
 
 def _region(**kwargs):
-    return fields.String(validate=Choice("REGIONS"), metadata={"description": "Region code (DOMAIN.md §9)"},
+    return fields.String(validate=Choice("REGIONS"), metadata={"description": "Region code (docs/law.md §9)"},
                          **kwargs)
 
 
 def _today() -> date:
-    return clock.now().astimezone(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+    return clock.local_today()
 
 
 class _Strict(Schema):
@@ -221,7 +222,8 @@ class EmployerSchema(_Strict):
 class PeriodSchema(_Strict):
     months = StrictInt(required=True, validate=MonthsRange())
     start_date = fields.Date(required=True, metadata={
-        "description": "The first day of the permit: the day of filing (in Asia/Almaty) or later. A permit "
+        "description": "The first day of the permit: the day of filing (in the service's time zone, "
+                       "CALENDAR_TIMEZONE, Asia/Almaty by default) or later. A permit "
                        "is not granted for days already past, so an earlier date is refused (422)"})
 
     @validates_schema
@@ -229,7 +231,7 @@ class PeriodSchema(_Strict):
         start = data.get("start_date")
         if start is None:
             return
-        filing_day = clock.local_now(ZoneInfo(current_app.config["CALENDAR_TIMEZONE"])).date()
+        filing_day = clock.local_today()
         if start < filing_day:
             raise ValidationError({"start_date": [
                 f"must not be before the day of filing ({filing_day.isoformat()}, "
