@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import click
 import holidays
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 from flask.cli import AppGroup
 
 from . import audit, clock
@@ -231,8 +231,14 @@ class Override:
 def current_calendar(config=None, session=None) -> WorkingCalendar:
     """The calendar in force: the configured country and zone, configured and stored transfers.
 
-    Built once per distinct content (the table is read on each call, it holds a few rows).
+    Built once per distinct content (the table is read once per request, it holds a few rows).
     """
+    if config is None and session is None and has_request_context():
+        # A page shows a deadline per row: one read of the table per request, not per row.
+        calendar = g.get("_working_calendar")
+        if calendar is None:
+            calendar = g._working_calendar = current_calendar(current_app.config, db.session)
+        return calendar
     config = config if config is not None else current_app.config
     session = session if session is not None else db.session
     overrides = _configured_overrides(config)
@@ -310,6 +316,8 @@ _CALENDARS_LOCK = threading.Lock()
 def _forget_calendars():
     with _CALENDARS_LOCK:
         _CALENDARS.clear()
+    if has_request_context():
+        g.pop("_working_calendar", None)
 
 
 def _configured_overrides(config) -> dict[date, bool]:
