@@ -46,7 +46,12 @@ class StepBudgetExceeded(EngineError):
 
 class ProcessInstance(db.Model):
     __tablename__ = "process_instance"
-    __table_args__ = (sa.Index("ix_instance_process_status", "process_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_instance_process_status", "process_id", "status"),
+        # Lists of instances in one status (newest first), alone or in a region.
+        sa.Index("ix_instance_status_created", "status", "created_at", "id"),
+        sa.Index("ix_instance_status_region_created", "status", "region", "created_at", "id"),
+    )
 
     id = sa.Column(sa.String(36), primary_key=True)
     definition_id = sa.Column(sa.Integer, sa.ForeignKey("process_definition.id"), nullable=False,
@@ -54,7 +59,7 @@ class ProcessInstance(db.Model):
     process_id = sa.Column(sa.String(200), nullable=False)
     business_key = sa.Column(sa.String(200), index=True)
     region = sa.Column(sa.String(20), index=True)
-    status = sa.Column(sa.String(20), nullable=False, index=True)
+    status = sa.Column(sa.String(20), nullable=False)
     state = sa.Column(sa.LargeBinary, nullable=False)
     version = sa.Column(sa.Integer, nullable=False)
     started_by = sa.Column(sa.String(200), nullable=False)

@@ -97,28 +97,39 @@ def withdraw(case: Case, actor: str, reason: str | None = None) -> bool:
 
 
 def search(*, regions=None, region=None, status=None, kind=None, outcome=None, applicant_iin=None,
-           created_from=None, created_to=None, after=None, limit=50) -> list[tuple[Case, str]]:
-    """Cases with their instance status, newest first; `after` is the (created_at, id) of the
-    last case of the previous page. Reads only the index rows, never a workflow."""
-    stmt = sa.select(Case, instances.ProcessInstance.status).join(
-        instances.ProcessInstance, instances.ProcessInstance.id == Case.id)
+           created_from=None, created_to=None, after=None, limit=50) -> list[tuple[Case, str, tuple]]:
+    """Cases with their instance status and their place in the list, newest first; `after` is
+    the place of the last case of the previous page. Reads only the index rows, never a workflow.
+
+    A case and its instance are created in one transaction, so ordering by either's creation
+    time gives the same list; the open statuses (few cases) walk the instance's status index,
+    every other filter the case's own indexes, each in the list's order."""
+    instance = instances.ProcessInstance
+    by_instance = status in ("in_progress", "incident")
+    table, created, ident = (instance, instance.created_at, instance.id) if by_instance else \
+        (Case, Case.created_at, Case.id)
+    stmt = sa.select(Case, instance.status, created).join(instance, instance.id == Case.id)
     if region:
-        stmt = stmt.where(Case.region == region)
+        stmt = stmt.where(table.region == region)
     elif regions:
-        stmt = stmt.where(Case.region.in_(regions))
-    if status:
-        stmt = stmt.where(instances.ProcessInstance.status.in_(STATUSES[status]))
+        stmt = stmt.where(table.region.in_(regions))
+    if status in ("in_progress", "incident"):
+        stmt = stmt.where(instance.status.in_(STATUSES[status]))
+    elif status:
+        # Most cases: walk the newest cases and skip the open ones (an IN would invite a sort).
+        stmt = stmt.where(instance.status.not_in(sum((v for k, v in STATUSES.items() if k != status), ())))
     for column, value in ((Case.kind, kind), (Case.outcome_code, outcome), (Case.applicant_iin, applicant_iin)):
         if value:
             stmt = stmt.where(column == value)
     if created_from:
-        stmt = stmt.where(Case.created_at >= created_from)
+        stmt = stmt.where(created >= created_from)
     if created_to:
-        stmt = stmt.where(Case.created_at < created_to)
+        stmt = stmt.where(created < created_to)
     if after:
         at, after_id = after
-        stmt = stmt.where(sa.or_(Case.created_at < at, sa.and_(Case.created_at == at, Case.id < after_id)))
-    return list(db.session.execute(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)).all())
+        stmt = stmt.where(sa.or_(created < at, sa.and_(created == at, ident < after_id)))
+    rows = db.session.execute(stmt.order_by(created.desc(), ident.desc()).limit(limit)).all()
+    return [(case, state, (at, case.id)) for case, state, at in rows]
 
 
 def get(case_id: str) -> Case | None:

@@ -41,10 +41,20 @@ def upgrade():
     for name, columns in CASE_INDEXES.items():
         op.create_index(name, "permit_case", columns)
 
+    op.drop_index("ix_process_instance_status", table_name="process_instance")
+    op.create_index("ix_instance_status_created", "process_instance", ["status", "created_at", "id"])
+    op.create_index("ix_instance_status_region_created", "process_instance",
+                    ["status", "region", "created_at", "id"])
+
     op.drop_index("ix_human_task_queue", table_name="human_task")
     op.create_index("ix_human_task_queue", "human_task",
                     ["status", "role", "region", "due_at", "created_at", "id"])
     op.create_index("ix_human_task_escalated", "human_task", ["status", "escalated", "role", "region"])
+
+    op.drop_index("ix_timer_due", table_name="timer")
+    op.create_index("ix_timer_due", "timer", ["due_at", "id", "lease_until"])
+    op.drop_index("ix_job_due", table_name="job")
+    op.create_index("ix_job_due", "job", ["status", "due_at", "id", "lease_until"])
 
     op.create_table(
         "quota_usage",
@@ -63,9 +73,21 @@ def upgrade():
 
 def downgrade():
     op.drop_table("quota_usage")
+    op.drop_index("ix_job_due", table_name="job")
+    op.create_index("ix_job_due", "job", ["status", "due_at"])
+    op.drop_index("ix_timer_due", table_name="timer")
+    op.create_index("ix_timer_due", "timer", ["due_at", "lease_until"])
     op.drop_index("ix_human_task_escalated", table_name="human_task")
+    op.drop_index("ix_process_instance_status", table_name="process_instance")
+    op.create_index("ix_instance_status_created", "process_instance", ["status", "created_at", "id"])
+    op.create_index("ix_instance_status_region_created", "process_instance",
+                    ["status", "region", "created_at", "id"])
+
     op.drop_index("ix_human_task_queue", table_name="human_task")
     op.create_index("ix_human_task_queue", "human_task", ["status", "role", "region", "due_at"])
+    op.drop_index("ix_instance_status_region_created", table_name="process_instance")
+    op.drop_index("ix_instance_status_created", table_name="process_instance")
+    op.create_index("ix_process_instance_status", "process_instance", ["status"])
     for name in CASE_INDEXES:
         op.drop_index(name, table_name="permit_case")
     op.drop_index("ix_case_region_created", table_name="permit_case")
