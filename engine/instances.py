@@ -51,6 +51,8 @@ class ProcessInstance(db.Model):
         # Lists of instances in one status (newest first), alone or in a region.
         sa.Index("ix_instance_status_created", "status", "created_at", "id"),
         sa.Index("ix_instance_status_region_created", "status", "region", "created_at", "id"),
+        # Retention finds the finished instances not yet compacted, oldest first.
+        sa.Index("ix_instance_compaction", "compacted_at", "status", "completed_at"),
     )
 
     id = sa.Column(sa.String(36), primary_key=True)
@@ -71,6 +73,7 @@ class ProcessInstance(db.Model):
     incident_error_type = sa.Column(sa.String(200))
     incident_message = sa.Column(sa.Text)
     incident_at = sa.Column(UTCDateTime)
+    compacted_at = sa.Column(UTCDateTime)  # when retention replaced the task tree by the path taken
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -187,6 +190,8 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
 def load(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow: from the in-process cache when it holds this very version."""
     from . import tasks, timers
+    if row.compacted_at is not None:
+        raise Conflict(f"instance {row.id} is finished and compacted: it takes no more steps")
     workflow = _CACHE.take(row.id, row.version)
     if workflow is None:
         definition = definitions.get(row.definition_id)

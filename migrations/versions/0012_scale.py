@@ -5,6 +5,8 @@ Revises: 0011_client_contract
 
 Every GET /cases filter (alone and with a region) and the inbox queue walk an index in the order
 they page, so a page costs the same with six thousand cases or six hundred thousand.
+`process_instance.compacted_at` marks a finished instance whose task tree retention replaced by
+the path it took (engine/retention.py); receipts and correlation keys are indexed by age for it.
 `quota_usage` keeps the held and taken units of each region-year, changed in the transaction of
 every hold, take and release; it starts from the units stored now.
 """
@@ -56,6 +58,11 @@ def upgrade():
     op.drop_index("ix_job_due", table_name="job")
     op.create_index("ix_job_due", "job", ["status", "due_at", "id", "lease_until"])
 
+    op.add_column("process_instance", sa.Column("compacted_at", sa.DateTime(timezone=True)))
+    op.create_index("ix_instance_compaction", "process_instance", ["compacted_at", "status", "completed_at"])
+    op.create_index("ix_message_receipt_at", "message_receipt", ["at"])
+    op.create_index("ix_correlation_key_first_at", "correlation_key", ["first_at"])
+
     op.create_table(
         "quota_usage",
         sa.Column("region", sa.String(20), primary_key=True),
@@ -73,16 +80,16 @@ def upgrade():
 
 def downgrade():
     op.drop_table("quota_usage")
+    op.drop_index("ix_correlation_key_first_at", table_name="correlation_key")
+    op.drop_index("ix_message_receipt_at", table_name="message_receipt")
+    op.drop_index("ix_instance_compaction", table_name="process_instance")
+    with op.batch_alter_table("process_instance") as batch_op:
+        batch_op.drop_column("compacted_at")
     op.drop_index("ix_job_due", table_name="job")
     op.create_index("ix_job_due", "job", ["status", "due_at"])
     op.drop_index("ix_timer_due", table_name="timer")
     op.create_index("ix_timer_due", "timer", ["due_at", "lease_until"])
     op.drop_index("ix_human_task_escalated", table_name="human_task")
-    op.drop_index("ix_process_instance_status", table_name="process_instance")
-    op.create_index("ix_instance_status_created", "process_instance", ["status", "created_at", "id"])
-    op.create_index("ix_instance_status_region_created", "process_instance",
-                    ["status", "region", "created_at", "id"])
-
     op.drop_index("ix_human_task_queue", table_name="human_task")
     op.create_index("ix_human_task_queue", "human_task", ["status", "role", "region", "due_at"])
     op.drop_index("ix_instance_status_region_created", table_name="process_instance")
