@@ -233,14 +233,18 @@ def current_calendar(config=None, session=None) -> WorkingCalendar:
 
     Built once per distinct content (the table is read once per request, it holds a few rows).
     """
-    if config is None and session is None and has_request_context():
+    if has_request_context() and (config is None or config is current_app.config) \
+            and (session is None or session is db.session or session is db.session()):
         # A page shows a deadline per row: one read of the table per request, not per row.
         calendar = g.get("_working_calendar")
         if calendar is None:
-            calendar = g._working_calendar = current_calendar(current_app.config, db.session)
+            calendar = g._working_calendar = _build_calendar(current_app.config, db.session)
         return calendar
-    config = config if config is not None else current_app.config
-    session = session if session is not None else db.session
+    return _build_calendar(config if config is not None else current_app.config,
+                           session if session is not None else db.session)
+
+
+def _build_calendar(config, session) -> WorkingCalendar:
     overrides = _configured_overrides(config)
     overrides.update(session.execute(
         sa.select(CalendarOverride.day, CalendarOverride.is_working_day)).all())

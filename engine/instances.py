@@ -194,8 +194,7 @@ def load(row: ProcessInstance) -> BpmnWorkflow:
         raise Conflict(f"instance {row.id} is finished and compacted: it takes no more steps")
     workflow = _CACHE.take(row.id, row.version)
     if workflow is None:
-        definition = definitions.get(row.definition_id)
-        spec, subprocess_specs = definitions.spec_for(definition)
+        spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
         workflow = load_state(row.state, spec, subprocess_specs, script_engine())
         tasks.remember_snapshot(workflow, row.region)
         timers.remember_snapshot(workflow, row)
@@ -205,8 +204,7 @@ def load(row: ProcessInstance) -> BpmnWorkflow:
 def peek(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow for reading only: restored from the stored state, leaving the
     live copy in the cache for the next step (a reader must not change what it gets)."""
-    definition = definitions.get(row.definition_id)
-    spec, subprocess_specs = definitions.spec_for(definition)
+    spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
     return load_state(row.state, spec, subprocess_specs, script_engine())
 
 

@@ -75,7 +75,7 @@ def compact_finished(finished_before, limit: int) -> int:
         .limit(limit)).scalars())
     now = clock.now()
     for row in rows:
-        spec, subprocess_specs = definitions.spec_for(definitions.get(row.definition_id))
+        spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
         workflow = load_state(row.state, spec, subprocess_specs, None)
         state = dump_finished(workflow, current_data(workflow))
         # Core update: compaction is not a step, so it leaves the optimistic-lock version alone.

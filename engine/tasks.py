@@ -258,7 +258,9 @@ def _later(created_at, task_id):
                   sa.and_(HumanTask.created_at == created_at, HumanTask.id > task_id))
 
 
-def claim(task_id: str, actor: Actor) -> HumanTask:
+def claim(task_id: str, actor: Actor, via: dict | None = None) -> HumanTask:
+    """Take an open task; `via` names the client system that acted for the officer, recorded in
+    the same audit event (one row per action)."""
     row = visible_to(actor, task_id)
     if row.status != READY:
         raise Conflict("the task is no longer open")
@@ -274,13 +276,15 @@ def claim(task_id: str, actor: Actor) -> HumanTask:
         current = get(task_id)
         raise Conflict(f"the task is already claimed by {current.assignee}" if current.assignee
                        else "the task is no longer open")
-    audit.record("task_claimed", actor=actor.name, instance_id=row.instance_id, task_id=task_id)
+    audit.record("task_claimed", actor=actor.name, instance_id=row.instance_id, task_id=task_id,
+                 details={"via": via} if via else None)
     db.session.commit()
     db.session.refresh(row)
     return row
 
 
-def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_supervisor: bool = False):
+def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_supervisor: bool = False,
+            via: dict | None = None):
     """Give a task back (its assignee), or move it to someone else (a supervisor)."""
     row = visible_to(actor, task_id)
     if row.status != READY:
@@ -292,12 +296,12 @@ def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_su
     row.claimed_at = clock.now() if reassign_to else None
     audit.record("task_reassigned" if reassign_to else "task_unclaimed", actor=actor.name,
                  instance_id=row.instance_id, task_id=task_id,
-                 details={"from": previous, "to": reassign_to})
+                 details={"from": previous, "to": reassign_to, **({"via": via} if via else {})})
     db.session.commit()
     return row
 
 
-def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
+def complete(task_id: str, actor: Actor, submitted: dict, via: dict | None = None) -> HumanTask:
     """Validate the form, complete the task, run the instance on: one transaction."""
     from . import instances
     row = visible_to(actor, task_id)
@@ -326,7 +330,7 @@ def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
         _close_deadline(task, row.deadline)
         task.run()
         audit.record("task_completed", actor=actor.name, instance_id=instance_id, task_id=task_id,
-                     details={"task": row.name, "data": submitted})
+                     details={"task": row.name, "data": submitted, **({"via": via} if via else {})})
         row.completed_by = actor.name
     return get(task_id)
 
