@@ -248,6 +248,13 @@ def build(app, total: int, shapes: dict, rng: random.Random) -> float:
                 created = now - timedelta(seconds=rng.uniform(10 * 86400, 365 * 86400))
                 copier.copy(fam, n, rng.choice(REGIONS), created, kind=rng.choice(kinds), outcome=outcome)
             copier.flush()
+            if conn.dialect.name == "postgresql":  # rows came with their ids: move the sequences past them
+                for name, table in meta.tables.items():
+                    if name in copier.next_int:
+                        column = list(table.primary_key.columns)[0].name
+                        conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "
+                                             f"(SELECT coalesce(max({column}), 0) + 1 FROM {name}), false) "
+                                             f"WHERE pg_get_serial_sequence('{name}', '{column}') IS NOT NULL"))
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
         db.session.remove()
