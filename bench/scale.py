@@ -416,6 +416,29 @@ def disk_bytes(app, schema: str | None, path: str | None) -> int:
         return int(total)
 
 
+def after_retention(app, schema, path, issued) -> tuple[float, int]:
+    """Run retention as if every period had passed; then the row data of the seed issued cases
+    and the database's size on disk (after VACUUM, as the space would be reused)."""
+    from engine import clock, retention
+    from engine.db import db
+    with app.app_context():
+        retention.run(now=clock.now() + timedelta(days=3650))
+        db.session.remove()
+        db.engine.dispose()
+    if path:
+        import sqlite3
+        with sqlite3.connect(path, isolation_level=None) as raw:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            raw.execute("VACUUM")
+    else:
+        import psycopg
+        with psycopg.connect(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"),
+                             autocommit=True, options=f"-csearch_path={schema}") as raw:
+            raw.execute("VACUUM FULL")
+    data = statistics.mean(row_bytes(app, cid) for cid in issued)
+    return data, disk_bytes(app, schema, path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=6000)
@@ -438,7 +461,8 @@ def main():
         app = prepare(target, schema)
         shapes = seed(app)
         if finished_bytes is None:
-            finished_bytes = statistics.mean(row_bytes(app, cid) for cid in shapes["issued"])
+            issued = shapes["issued"]
+            finished_bytes = statistics.mean(row_bytes(app, cid) for cid in issued)
         built = build(app, size, shapes, random.Random(size))
         print(f"built {size:,} cases in {built:.0f} s", flush=True)
         apps.append((app, schema, path, size))
@@ -455,6 +479,10 @@ def main():
     print(f"\nfinished issued case with its validity watch: {finished_bytes:,.0f} bytes of row data at finish")
     disk = disk_bytes(app, schema, path)
     print(f"disk, tables with indexes, per case of the big database: {disk / size:,.0f} bytes")
+    app, schema, path, size = apps[0]
+    retained = after_retention(app, schema, path, issued)
+    print(f"after every retention period (small database, compacted, vacuumed): "
+          f"{retained[0]:,.0f} bytes of row data per issued case, {retained[1] / size:,.0f} bytes on disk per case")
     print(f"run time {time.monotonic() - started:.0f} s")
 
 

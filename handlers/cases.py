@@ -102,22 +102,28 @@ def search(*, regions=None, region=None, status=None, kind=None, outcome=None, a
     the place of the last case of the previous page. Reads only the index rows, never a workflow.
 
     A case and its instance are created in one transaction, so ordering by either's creation
-    time gives the same list; the open statuses (few cases) walk the instance's status index,
-    every other filter the case's own indexes, each in the list's order."""
+    time gives the same list. A status filter walks the instance's (status, created_at) index
+    once per instance status it covers (completed: completed and terminated), merged here;
+    every other filter walks the case's own indexes, each in the list's order."""
+    filters = dict(regions=regions, region=region, kind=kind, outcome=outcome, applicant_iin=applicant_iin,
+                   created_from=created_from, created_to=created_to, after=after, limit=limit)
+    if not status:
+        return _page(None, **filters)
+    rows = [row for state in STATUSES[status] for row in _page(state, **filters)]
+    return sorted(rows, key=lambda row: row[2], reverse=True)[:limit]
+
+
+def _page(state, *, regions, region, kind, outcome, applicant_iin, created_from, created_to, after, limit):
     instance = instances.ProcessInstance
-    by_instance = status in ("in_progress", "incident")
-    table, created, ident = (instance, instance.created_at, instance.id) if by_instance else \
+    table, created, ident = (instance, instance.created_at, instance.id) if state else \
         (Case, Case.created_at, Case.id)
     stmt = sa.select(Case, instance.status, created).join(instance, instance.id == Case.id)
+    if state:
+        stmt = stmt.where(instance.status == state)
     if region:
         stmt = stmt.where(table.region == region)
     elif regions:
         stmt = stmt.where(table.region.in_(regions))
-    if status in ("in_progress", "incident"):
-        stmt = stmt.where(instance.status.in_(STATUSES[status]))
-    elif status:
-        # Most cases: walk the newest cases and skip the open ones (an IN would invite a sort).
-        stmt = stmt.where(instance.status.not_in(sum((v for k, v in STATUSES.items() if k != status), ())))
     for column, value in ((Case.kind, kind), (Case.outcome_code, outcome), (Case.applicant_iin, applicant_iin)):
         if value:
             stmt = stmt.where(column == value)
@@ -129,7 +135,7 @@ def search(*, regions=None, region=None, status=None, kind=None, outcome=None, a
         at, after_id = after
         stmt = stmt.where(sa.or_(created < at, sa.and_(created == at, ident < after_id)))
     rows = db.session.execute(stmt.order_by(created.desc(), ident.desc()).limit(limit)).all()
-    return [(case, state, (at, case.id)) for case, state, at in rows]
+    return [(case, status, (at, case.id)) for case, status, at in rows]
 
 
 def get(case_id: str) -> Case | None:
