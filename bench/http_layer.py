@@ -8,7 +8,10 @@ client against gunicorn with one worker process and one thread. Rounds alternate
 machine speed falls on both. Server CPU is the gunicorn worker's user + system time (from /proc);
 the database server's own CPU (PostgreSQL) is not counted. Target: HTTP <= 2.5x in-process.
 
-    .venv/bin/python bench/http.py [INSTANCES_PER_ROUND [ROUNDS]]
+    .venv/bin/python bench/http_layer.py [INSTANCES_PER_ROUND [ROUNDS]]
+
+(Not bench/http.py: a script's folder comes first on the path, and a file named http.py there
+would hide the standard library's http package from every script in bench/.)
 
 SQLite by default (a fresh file), DATABASE_URL's PostgreSQL database otherwise (emptied first).
 """
@@ -17,9 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named http.py: its folder on the path would hide the standard library's http.
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 import json  # noqa: E402
