@@ -100,6 +100,15 @@ class Config:
     JOB_BATCH_LIMIT = _env("JOB_BATCH_LIMIT", 100)       # jobs one pass of a worker thread runs at most
     JOB_POLL_SECONDS = _env("JOB_POLL_SECONDS", 1.0)     # an idle worker looks for due jobs this often
     WORKER_THREADS = _env("WORKER_THREADS", 2)           # job threads of `flask worker run`
+    # Retention (engine/retention.py; `flask retention run`, and the worker every
+    # RETENTION_INTERVAL_HOURS): days after which each kind of row of a finished case goes.
+    RETENTION_COMPACT_AFTER_DAYS = _env("RETENTION_COMPACT_AFTER_DAYS", 30)  # task tree -> path taken
+    RETENTION_NOTIFICATION_DAYS = _env("RETENTION_NOTIFICATION_DAYS", 90)    # delivered notifications
+    RETENTION_MESSAGE_RECEIPT_DAYS = _env("RETENTION_MESSAGE_RECEIPT_DAYS", 90)  # duplicate-message memory
+    RETENTION_CORRELATION_KEY_DAYS = _env("RETENTION_CORRELATION_KEY_DAYS", 90)  # after the instance finished
+    RETENTION_POLICE_REQUEST_DAYS = _env("RETENTION_POLICE_REQUEST_DAYS", 365)  # answered police requests
+    RETENTION_BATCH = _env("RETENTION_BATCH", 1000)  # rows per transaction
+    RETENTION_INTERVAL_HOURS = _env("RETENTION_INTERVAL_HOURS", 24.0)
     # Expression sandbox bounds.
     EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)
     EXPRESSION_MAX_SIZE = _env("EXPRESSION_MAX_SIZE", 100_000)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import click
 import holidays
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 from flask.cli import AppGroup
 
 from . import audit, clock
@@ -231,10 +231,20 @@ class Override:
 def current_calendar(config=None, session=None) -> WorkingCalendar:
     """The calendar in force: the configured country and zone, configured and stored transfers.
 
-    Built once per distinct content (the table is read on each call, it holds a few rows).
+    Built once per distinct content (the table is read once per request, it holds a few rows).
     """
-    config = config if config is not None else current_app.config
-    session = session if session is not None else db.session
+    if has_request_context() and (config is None or config is current_app.config) \
+            and (session is None or session is db.session or session is db.session()):
+        # A page shows a deadline per row: one read of the table per request, not per row.
+        calendar = g.get("_working_calendar")
+        if calendar is None:
+            calendar = g._working_calendar = _build_calendar(current_app.config, db.session)
+        return calendar
+    return _build_calendar(config if config is not None else current_app.config,
+                           session if session is not None else db.session)
+
+
+def _build_calendar(config, session) -> WorkingCalendar:
     overrides = _configured_overrides(config)
     overrides.update(session.execute(
         sa.select(CalendarOverride.day, CalendarOverride.is_working_day)).all())
@@ -310,6 +320,8 @@ _CALENDARS_LOCK = threading.Lock()
 def _forget_calendars():
     with _CALENDARS_LOCK:
         _CALENDARS.clear()
+    if has_request_context():
+        g.pop("_working_calendar", None)
 
 
 def _configured_overrides(config) -> dict[date, bool]:

@@ -76,6 +76,7 @@ def retry_command(instance_id, actor):
 def register(app):
     app.cli.add_command(processes_cli)
     app.cli.add_command(instances_cli)
-    from . import calendar, scheduler
+    from . import calendar, retention, scheduler
     app.cli.add_command(calendar.calendar_cli)
+    retention.register(app)  # `flask retention run`
     scheduler.register(app)  # `flask timers ...`, `flask scheduler run`

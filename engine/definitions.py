@@ -169,6 +169,23 @@ def all_latest() -> list[ProcessDefinition]:
     ).scalars())
 
 
+def spec_by_id(definition_id: int):
+    """The parsed (spec, subprocess_specs) of a stored definition. A stored version never changes,
+    so its identity is remembered by id: reading or stepping an instance loads no definition row."""
+    head = _HEADS.get(definition_id)
+    if head is None:
+        row = db.session.execute(sa.select(ProcessDefinition.id, ProcessDefinition.process_id,
+                                           ProcessDefinition.content_hash)
+                                 .where(ProcessDefinition.id == definition_id)).first()
+        if row is None:
+            raise LookupError(f"no process definition {definition_id}")
+        head = _HEADS[definition_id] = row
+    return spec_for(head)
+
+
+_HEADS: dict[int, tuple] = {}
+
+
 # Parsed specs by (process id, content hash): the same content parses to the same spec.
 _SPEC_CACHE: dict[tuple[str, str], tuple[object, dict]] = {}
 

@@ -48,7 +48,14 @@ class StepBudgetExceeded(EngineError):
 
 class ProcessInstance(db.Model):
     __tablename__ = "process_instance"
-    __table_args__ = (sa.Index("ix_instance_process_status", "process_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_instance_process_status", "process_id", "status"),
+        # Lists of instances in one status (newest first), alone or in a region.
+        sa.Index("ix_instance_status_created", "status", "created_at", "id"),
+        sa.Index("ix_instance_status_region_created", "status", "region", "created_at", "id"),
+        # Retention finds the finished instances not yet compacted, oldest first.
+        sa.Index("ix_instance_compaction", "compacted_at", "status", "completed_at"),
+    )
 
     id = sa.Column(sa.String(36), primary_key=True)
     definition_id = sa.Column(sa.Integer, sa.ForeignKey("process_definition.id"), nullable=False,
@@ -56,7 +63,7 @@ class ProcessInstance(db.Model):
     process_id = sa.Column(sa.String(200), nullable=False)
     business_key = sa.Column(sa.String(200), index=True)
     region = sa.Column(sa.String(20), index=True)
-    status = sa.Column(sa.String(20), nullable=False, index=True)
+    status = sa.Column(sa.String(20), nullable=False)
     state = sa.Column(sa.LargeBinary, nullable=False)
     version = sa.Column(sa.Integer, nullable=False)
     started_by = sa.Column(sa.String(200), nullable=False)
@@ -68,6 +75,7 @@ class ProcessInstance(db.Model):
     incident_error_type = sa.Column(sa.String(200))
     incident_message = sa.Column(sa.Text)
     incident_at = sa.Column(UTCDateTime)
+    compacted_at = sa.Column(UTCDateTime)  # when retention replaced the task tree by the path taken
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -209,10 +217,11 @@ def step(instance_id: str, actor: str = "system", commit: bool = True):
 
 def load(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow: from the in-process cache when it holds this very version."""
+    if row.compacted_at is not None:
+        raise Conflict(f"instance {row.id} is finished and compacted: it takes no more steps")
     workflow = _CACHE.take(row.id, row.version)
     if workflow is None:
-        definition = definitions.get(row.definition_id)
-        spec, subprocess_specs = definitions.spec_for(definition)
+        spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
         workflow = load_state(row.state, spec, subprocess_specs, script_engine())
         for index in _indexes():
             if index.remember is not None:
@@ -223,8 +232,7 @@ def load(row: ProcessInstance) -> BpmnWorkflow:
 def peek(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow for reading only: restored from the stored state, leaving the
     live copy in the cache for the next step (a reader must not change what it gets)."""
-    definition = definitions.get(row.definition_id)
-    spec, subprocess_specs = definitions.spec_for(definition)
+    spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
     return load_state(row.state, spec, subprocess_specs, script_engine())
 
 

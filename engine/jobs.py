@@ -37,7 +37,8 @@ _WAKE = threading.Event()
 
 class Job(db.Model):
     __tablename__ = "job"
-    __table_args__ = (sa.Index("ix_job_due", "status", "due_at"),)
+    # The workers' order (due time, then id) with the lease beside it: no sort of tied due times.
+    __table_args__ = (sa.Index("ix_job_due", "status", "due_at", "id", "lease_until"),)
 
     id = sa.Column(sa.String(36), primary_key=True)
     kind = sa.Column(sa.String(30), nullable=False)

@@ -82,11 +82,12 @@ class CorrelationKey(db.Model):
     correlation = sa.Column(sa.String(MAX_KEY_LENGTH), nullable=False)
     instance_id = sa.Column(sa.String(36), sa.ForeignKey("process_instance.id"), nullable=False,
                             index=True)
-    first_at = sa.Column(UTCDateTime, nullable=False)
+    first_at = sa.Column(UTCDateTime, nullable=False, index=True)
 
 
 class MessageReceipt(db.Model):
     __tablename__ = "message_receipt"
+    __table_args__ = (sa.Index("ix_message_receipt_at", "at"),)
 
     message_id = sa.Column(sa.String(MAX_KEY_LENGTH), primary_key=True)
     name = sa.Column(sa.String(MAX_KEY_LENGTH), nullable=False)

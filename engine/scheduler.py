@@ -137,7 +137,25 @@ def schedule_sweep(app, scheduler, interval: float | None = None):
     scheduler.add_job(sweep, "interval", seconds=seconds, args=[app], id=JOB_ID, max_instances=1,
                       coalesce=True, misfire_grace_time=None,
                       next_run_time=datetime.now(timezone.utc))
+    # Retention once a period (a day by default), its first run one period after the start.
+    scheduler.add_job(run_retention, "interval", hours=float(app.config["RETENTION_INTERVAL_HOURS"]),
+                      args=[app], id="retention", max_instances=1, coalesce=True)
     return scheduler
+
+
+def run_retention(app) -> dict | None:
+    """One retention pass in its own application context (engine/retention.py)."""
+    from . import retention
+    with app.app_context():
+        try:
+            result = retention.run()
+            app.logger.info("retention: %s", result)
+            return result
+        except Exception:  # the next day tries again; a scheduler thread must not die
+            app.logger.exception("retention failed")
+            return None
+        finally:
+            db.session.remove()
 
 
 def sweep(app, with_jobs: bool = False) -> timers.SweepResult | None:

@@ -207,9 +207,26 @@ def _gzip(raw: bytes) -> bytes:
     return compressor.compress(raw) + compressor.flush()
 
 
+def dump_finished(workflow, data: dict) -> bytes:
+    """A finished workflow's compacted state (engine/finished.py): its data and its path."""
+    from .finished import compact
+    registry = _SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        stored = compact(workflow, registry.convert(data))
+        text = json.dumps(stored, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
+    finally:
+        registry._encoder_mode = False
+    return _gzip(text.encode("utf-8"))
+
+
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):
     dct = json.loads(gzip.decompress(blob))
     version = dct.pop("serializer_version", None)
+    if version == "path-1":
+        from .finished import FinishedWorkflow
+        dct["data"] = _SERIALIZER.registry.restore(dct.get("data") or {})
+        return FinishedWorkflow(dct, spec, subprocess_specs)
     if version == STATE_FORMAT:
         serializer = _SERIALIZER
     elif version == LEGACY_FORMAT:

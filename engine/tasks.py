@@ -38,7 +38,10 @@ class Actor:
 class HumanTask(db.Model):
     __tablename__ = "human_task"
     __table_args__ = (
-        sa.Index("ix_human_task_queue", "status", "role", "region", "due_at"),
+        # The inbox's order within one role and region: a page walks it, never sorts.
+        sa.Index("ix_human_task_queue", "status", "role", "region", "due_at", "created_at", "id"),
+        # Supervision: the escalated open tasks (few), beside the overdue ones the queue index finds.
+        sa.Index("ix_human_task_escalated", "status", "escalated", "role", "region"),
         sa.Index("ix_human_task_assignee", "assignee", "status"),
     )
 
@@ -165,29 +168,82 @@ def visible_to(actor: Actor, task_id: str) -> HumanTask:
 
 def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, unassigned: bool = False,
           bpmn_id: str | None = None, process_id: str | None = None, instance_id: str | None = None,
-          after: tuple | None = None, limit: int = 50, offset: int = 0):
+          after: tuple | None = None, limit: int = 50):
     """Tasks of the actor's roles and regions, soonest deadline first (no deadline last).
 
     `after` is `queue_position(row)` of the last task of the previous page: a keyset, so a page
-    never skips or repeats a task when others are completed meanwhile."""
-    query = sa.select(HumanTask).where(HumanTask.status == status, HumanTask.role.in_(actor.roles))
+    never skips or repeats a task when others are completed meanwhile. Two walks of the queue
+    index in its own order (tasks with a deadline, then those without) instead of one sort on
+    `due_at IS NULL`, which no index serves: a page costs the same with any number of tasks."""
+    base = sa.select(HumanTask).where(HumanTask.status == status, HumanTask.role.in_(actor.roles))
     if instance_id:
-        query = query.where(HumanTask.instance_id == instance_id)
-    if after is not None:
-        query = query.where(_after(*after))
+        base = base.where(HumanTask.instance_id == instance_id)
     if actor.regions is not None:
-        query = query.where(HumanTask.region.in_(actor.regions))
+        base = base.where(HumanTask.region.in_(actor.regions))
     if assignee is not None:
-        query = query.where(HumanTask.assignee == assignee)
+        base = base.where(HumanTask.assignee == assignee)
     if unassigned:
-        query = query.where(HumanTask.assignee.is_(None))
+        base = base.where(HumanTask.assignee.is_(None))
     if bpmn_id:
-        query = query.where(HumanTask.bpmn_id == bpmn_id)
+        base = base.where(HumanTask.bpmn_id == bpmn_id)
     if process_id:
-        query = query.where(HumanTask.process_id == process_id)
-    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at,
-                           HumanTask.id)
-    return list(db.session.execute(query.limit(limit).offset(offset)).scalars())
+        base = base.where(HumanTask.process_id == process_id)
+    rows = []
+    if after is None or after[0] is not None:
+        dated = base.where(HumanTask.due_at.is_not(None))
+        if after is not None:
+            due_at, created_at, task_id = after
+            dated = dated.where(sa.or_(HumanTask.due_at > due_at,
+                                       sa.and_(HumanTask.due_at == due_at, _later(created_at, task_id))))
+        rows = list(db.session.execute(dated.order_by(HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+                                       .limit(limit)).scalars())
+    if len(rows) < limit:
+        undated = base.where(HumanTask.due_at.is_(None))
+        if after is not None and after[0] is None:
+            undated = undated.where(_later(after[1], after[2]))
+        rows += db.session.execute(undated.order_by(HumanTask.created_at, HumanTask.id)
+                                   .limit(limit - len(rows))).scalars()
+    return rows
+
+
+def supervised(roles, regions, now, limit: int = 500) -> list[HumanTask]:
+    """Open tasks of these roles (and regions; None = all) that are overdue or escalated, soonest
+    deadline first. Two index walks (overdue by due time; the few escalated) merged here, rather
+    than one OR that no index serves."""
+    def scoped(query):
+        query = query.where(HumanTask.status == READY, HumanTask.role.in_(roles))
+        return query if regions is None else query.where(HumanTask.region.in_(regions))
+    overdue = list(db.session.execute(scoped(sa.select(HumanTask)).where(HumanTask.due_at < now)
+                                      .order_by(HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+                                      .limit(limit)).scalars())
+    seen = {row.id for row in overdue}
+    escalated = [row for row in db.session.execute(
+        scoped(sa.select(HumanTask)).where(HumanTask.escalated.is_(True)).limit(limit)).scalars()
+        if row.id not in seen]
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    rows = sorted(overdue + escalated, key=lambda r: (r.due_at or far, r.created_at, r.id))
+    return rows[:limit]
+
+
+def steps_for(roles) -> list[tuple[str, str, str]]:
+    """(process id, element id, name) of every user or manual task the roles work on in the newest
+    version of each deployed process: read from the parsed specs, never from the task rows."""
+    from .definitions import ProcessDefinition, spec_for
+    newest = (sa.select(ProcessDefinition.process_id, sa.func.max(ProcessDefinition.version).label("v"))
+              .group_by(ProcessDefinition.process_id).subquery())
+    heads = db.session.execute(sa.select(ProcessDefinition.id, ProcessDefinition.process_id,
+                                         ProcessDefinition.content_hash)
+                               .join(newest, sa.and_(ProcessDefinition.process_id == newest.c.process_id,
+                                                     ProcessDefinition.version == newest.c.v))).all()
+    lane_roles = current_app.config["LANE_ROLES"]
+    found = set()
+    for head in heads:
+        spec, subprocesses = spec_for(head)
+        for process in (spec, *subprocesses.values()):
+            for task_spec in process.task_specs.values():
+                if getattr(task_spec, "manual", False) and lane_roles.get(task_spec.lane, "system") in roles:
+                    found.add((head.process_id, task_spec.bpmn_id, task_spec.bpmn_name or task_spec.bpmn_id))
+    return sorted(found)
 
 
 def queue_position(row: HumanTask) -> tuple:
@@ -195,16 +251,14 @@ def queue_position(row: HumanTask) -> tuple:
     return row.due_at, row.created_at, row.id
 
 
-def _after(due_at, created_at, task_id):
-    later_created = sa.or_(HumanTask.created_at > created_at,
-                           sa.and_(HumanTask.created_at == created_at, HumanTask.id > task_id))
-    if due_at is None:  # the tail of tasks without a deadline
-        return sa.and_(HumanTask.due_at.is_(None), later_created)
-    return sa.or_(HumanTask.due_at.is_(None), HumanTask.due_at > due_at,
-                  sa.and_(HumanTask.due_at == due_at, later_created))
+def _later(created_at, task_id):
+    return sa.or_(HumanTask.created_at > created_at,
+                  sa.and_(HumanTask.created_at == created_at, HumanTask.id > task_id))
 
 
-def claim(task_id: str, actor: Actor) -> HumanTask:
+def claim(task_id: str, actor: Actor, via: dict | None = None) -> HumanTask:
+    """Take an open task; `via` names the client system that acted for the officer, recorded in
+    the same audit event (one row per action)."""
     row = visible_to(actor, task_id)
     if row.status != READY:
         raise Conflict("the task is no longer open")
@@ -220,13 +274,15 @@ def claim(task_id: str, actor: Actor) -> HumanTask:
         current = get(task_id)
         raise Conflict(f"the task is already claimed by {current.assignee}" if current.assignee
                        else "the task is no longer open")
-    audit.record("task_claimed", actor=actor.name, instance_id=row.instance_id, task_id=task_id)
+    audit.record("task_claimed", actor=actor.name, instance_id=row.instance_id, task_id=task_id,
+                 details={"via": via} if via else None)
     db.session.commit()
     db.session.refresh(row)
     return row
 
 
-def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_supervisor: bool = False):
+def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_supervisor: bool = False,
+            via: dict | None = None):
     """Give a task back (its assignee), or move it to someone else (a supervisor)."""
     row = visible_to(actor, task_id)
     if row.status != READY:
@@ -238,12 +294,12 @@ def unclaim(task_id: str, actor: Actor, *, reassign_to: str | None = None, as_su
     row.claimed_at = clock.now() if reassign_to else None
     audit.record("task_reassigned" if reassign_to else "task_unclaimed", actor=actor.name,
                  instance_id=row.instance_id, task_id=task_id,
-                 details={"from": previous, "to": reassign_to})
+                 details={"from": previous, "to": reassign_to, **({"via": via} if via else {})})
     db.session.commit()
     return row
 
 
-def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
+def complete(task_id: str, actor: Actor, submitted: dict, via: dict | None = None) -> HumanTask:
     """Validate the form, complete the task, run the instance on: one transaction."""
     row = visible_to(actor, task_id)
     if row.status != READY:
@@ -270,7 +326,7 @@ def complete(task_id: str, actor: Actor, submitted: dict) -> HumanTask:
         _close_deadline(task, row.deadline)
         task.run()
         audit.record("task_completed", actor=actor.name, instance_id=instance_id, task_id=task_id,
-                     details={"task": row.name, "data": submitted})
+                     details={"task": row.name, "data": submitted, **({"via": via} if via else {})})
         row.completed_by = actor.name
     return get(task_id)
 

@@ -40,7 +40,8 @@ _FIRED_STATES = TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | Task
 
 class Timer(db.Model):
     __tablename__ = "timer"
-    __table_args__ = (sa.Index("ix_timer_due", "due_at", "lease_until"),)
+    # The sweep's order (due time, then id) with the lease beside it: no sort of tied due times.
+    __table_args__ = (sa.Index("ix_timer_due", "due_at", "id", "lease_until"),)
 
     id = sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     instance_id = sa.Column(sa.String(36), sa.ForeignKey("process_instance.id"), nullable=False,

@@ -23,20 +23,30 @@ STATUSES = {"in_progress": (instances.IN_PROGRESS,), "incident": (instances.INCI
 
 class Case(db.Model):
     __tablename__ = "permit_case"
-    __table_args__ = (sa.Index("ix_case_region_created", "region", "created_at"),)
+    # Every list filter, alone and with a region, walks an index in the list's order (newest
+    # first, by created_at then id): a page reads its rows, never the whole history.
+    __table_args__ = (
+        sa.Index("ix_case_created", "created_at", "id"),
+        sa.Index("ix_case_region_created", "region", "created_at", "id"),
+        sa.Index("ix_case_kind_created", "kind", "created_at", "id"),
+        sa.Index("ix_case_region_kind_created", "region", "kind", "created_at", "id"),
+        sa.Index("ix_case_outcome_created", "outcome_code", "created_at", "id"),
+        sa.Index("ix_case_region_outcome_created", "region", "outcome_code", "created_at", "id"),
+        sa.Index("ix_case_applicant_created", "applicant_iin", "created_at", "id"),
+    )
 
     id = sa.Column(sa.String(36), primary_key=True)  # the process instance's id
     kind = sa.Column(sa.String(20), nullable=False)
     application_no = sa.Column(sa.String(64), unique=True)
     request_hash = sa.Column(sa.String(64))
     channel = sa.Column(sa.String(10))
-    region = sa.Column(sa.String(10), nullable=False, index=True)
-    applicant_iin = sa.Column(sa.String(12), index=True)
+    region = sa.Column(sa.String(10), nullable=False)
+    applicant_iin = sa.Column(sa.String(12))
     applicant_name = sa.Column(sa.String(300))
     permit_no = sa.Column(sa.String(40), index=True)
-    outcome_code = sa.Column(sa.String(40), index=True)
+    outcome_code = sa.Column(sa.String(40))
     outcome = sa.Column(sa.JSON)
-    created_at = sa.Column(UTCDateTime, nullable=False, index=True)
+    created_at = sa.Column(UTCDateTime, nullable=False)
     created_by = sa.Column(sa.String(200), nullable=False)
     decided_at = sa.Column(UTCDateTime)
 
@@ -87,28 +97,45 @@ def withdraw(case: Case, actor: str, reason: str | None = None) -> bool:
 
 
 def search(*, regions=None, region=None, status=None, kind=None, outcome=None, applicant_iin=None,
-           created_from=None, created_to=None, after=None, limit=50) -> list[tuple[Case, str]]:
-    """Cases with their instance status, newest first; `after` is the (created_at, id) of the
-    last case of the previous page. Reads only the index rows, never a workflow."""
-    stmt = sa.select(Case, instances.ProcessInstance.status).join(
-        instances.ProcessInstance, instances.ProcessInstance.id == Case.id)
+           created_from=None, created_to=None, after=None, limit=50) -> list[tuple[Case, str, tuple]]:
+    """Cases with their instance status and their place in the list, newest first; `after` is
+    the place of the last case of the previous page. Reads only the index rows, never a workflow.
+
+    A case and its instance are created in one transaction, so ordering by either's creation
+    time gives the same list. A status filter walks the instance's (status, created_at) index
+    once per instance status it covers (completed: completed and terminated), merged here;
+    every other filter walks the case's own indexes, each in the list's order."""
+    filters = dict(regions=regions, region=region, kind=kind, outcome=outcome, applicant_iin=applicant_iin,
+                   created_from=created_from, created_to=created_to, after=after, limit=limit)
+    if not status:
+        return _page(None, **filters)
+    rows = [row for state in STATUSES[status] for row in _page(state, **filters)]
+    return sorted(rows, key=lambda row: row[2], reverse=True)[:limit]
+
+
+def _page(state, *, regions, region, kind, outcome, applicant_iin, created_from, created_to, after, limit):
+    instance = instances.ProcessInstance
+    table, created, ident = (instance, instance.created_at, instance.id) if state else \
+        (Case, Case.created_at, Case.id)
+    stmt = sa.select(Case, instance.status, created).join(instance, instance.id == Case.id)
+    if state:
+        stmt = stmt.where(instance.status == state)
     if region:
-        stmt = stmt.where(Case.region == region)
+        stmt = stmt.where(table.region == region)
     elif regions:
-        stmt = stmt.where(Case.region.in_(regions))
-    if status:
-        stmt = stmt.where(instances.ProcessInstance.status.in_(STATUSES[status]))
+        stmt = stmt.where(table.region.in_(regions))
     for column, value in ((Case.kind, kind), (Case.outcome_code, outcome), (Case.applicant_iin, applicant_iin)):
         if value:
             stmt = stmt.where(column == value)
     if created_from:
-        stmt = stmt.where(Case.created_at >= created_from)
+        stmt = stmt.where(created >= created_from)
     if created_to:
-        stmt = stmt.where(Case.created_at < created_to)
+        stmt = stmt.where(created < created_to)
     if after:
         at, after_id = after
-        stmt = stmt.where(sa.or_(Case.created_at < at, sa.and_(Case.created_at == at, Case.id < after_id)))
-    return list(db.session.execute(stmt.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)).all())
+        stmt = stmt.where(sa.or_(created < at, sa.and_(created == at, ident < after_id)))
+    rows = db.session.execute(stmt.order_by(created.desc(), ident.desc()).limit(limit)).all()
+    return [(case, status, (at, case.id)) for case, status, at in rows]
 
 
 def get(case_id: str) -> Case | None:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
 
+from engine import retention
 from engine.db import UTCDateTime, db
 from engine.operators import operator
 
@@ -315,3 +316,12 @@ def _titled(data: Mapping[str, Any], language: str) -> dict:
         result["ground_title"] = gettext(english)  # a ground's English title is a message id
     return result
 _environment.filters["local_time"] = _local_time
+
+
+@retention.sweeper("notifications")
+def remove_delivered(session, now, config, limit) -> int:
+    """Delivered notifications past RETENTION_NOTIFICATION_DAYS (the audit log keeps the event)."""
+    before = now - timedelta(days=config["RETENTION_NOTIFICATION_DAYS"])
+    ids = (sa.select(Notification.id).where(Notification.status == SENT, Notification.next_attempt_at < before,
+                                            Notification.sent_at < before).limit(limit))
+    return session.execute(sa.delete(Notification).where(Notification.id.in_(ids.scalar_subquery()))).rowcount

@@ -268,6 +268,7 @@ def _write(session, record: Record, batch: str, tz, now: datetime, actor: str, s
         # A valid permit uses its region's quota for its year, as one issued here does.
         session.add(quota.QuotaUnit(region=v["region"], year=v["year"], instance_id=batch,
                                     permit_number=v["number"], status=quota.TAKEN, held_at=now, taken_at=now))
+        quota.count(session, v["region"], v["year"], taken=1)
     _advance_sequence(session, v["region"], v["year"], v["sequence"])
 
 

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Protocol
 import requests
 import sqlalchemy as sa
 
-from engine import messages
+from engine import messages, retention
 from engine.db import UTCDateTime, db
 from engine.operators import HandlerError, applies, operator
 
@@ -247,3 +247,13 @@ def deliver_due_replies(now, limit: int = 100) -> dict:
             counts["failed"] += 1
             log.exception("police reply %s not delivered; it stays pending", request_id)
     return counts
+
+
+@retention.sweeper("police_requests")
+def remove_answered(session, now, config, limit) -> int:
+    """Answered police requests past RETENTION_POLICE_REQUEST_DAYS (the case data keeps the answer)."""
+    before = now - timedelta(days=config["RETENTION_POLICE_REQUEST_DAYS"])
+    ids = (sa.select(PoliceRequest.id).where(PoliceRequest.status.in_((REPLY_DELIVERED, REPLY_UNDELIVERABLE)),
+                                             PoliceRequest.reply_due_at < before,
+                                             PoliceRequest.reply_delivered_at < before).limit(limit))
+    return session.execute(sa.delete(PoliceRequest).where(PoliceRequest.id.in_(ids.scalar_subquery()))).rowcount

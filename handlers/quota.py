@@ -8,14 +8,18 @@ unit.
 
 Concurrent holds never exceed the quota: a hold locks the region's quota row first
 (SELECT ... FOR UPDATE on PostgreSQL; on SQLite every write transaction starts with
-BEGIN IMMEDIATE, so writers are serialized), then counts, then inserts, all in the step's
-transaction.
+BEGIN IMMEDIATE, so writers are serialized), then reads the region-year's use, then inserts,
+all in the step's transaction. The use is a counter row (`quota_usage`: held, taken) changed in
+the same transaction as every hold, take and release, so no hold counts the units of a year.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import sqlalchemy as sa
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import object_session
 
 from engine.db import UTCDateTime, db
 from engine.operators import HandlerError, operator
@@ -55,6 +59,16 @@ class QuotaUnit(db.Model):
                 "released_at": iso(self.released_at), "release_reason": self.release_reason}
 
 
+class QuotaUsage(db.Model):
+    """How many units of a region-year are held and taken: kept with every change of a unit."""
+    __tablename__ = "quota_usage"
+
+    region = sa.Column(sa.String(20), primary_key=True)
+    year = sa.Column(sa.Integer, primary_key=True, autoincrement=False)
+    held = sa.Column(sa.Integer, nullable=False)
+    taken = sa.Column(sa.Integer, nullable=False)
+
+
 @operator("quota.hold")
 def hold(ctx, region: str, valid_from: Any) -> dict:
     """`quota.hold`: hold one unit of the region's quota for the year of `valid_from`.
@@ -85,7 +99,7 @@ def hold_unit(session, *, region: str, year: int, instance_id: str, now,
         # The case now asks for another region or year: it keeps one unit only.
         _release(unit, "superseded", now)
     session.flush()
-    used = _used(session, region, year)
+    used = _used(session, region, year, lock=True)
     if used >= units:
         name = region_name or region
         ground = make_ground(
@@ -93,11 +107,12 @@ def hold_unit(session, *, region: str, year: int, instance_id: str, now,
             f"The quota of {name} for {year} is {units} permit(s), and all {used} are in use "
             f"(held by cases under consideration or taken by valid permits).",
             region=region, year=year, quota_units=units, used=used)
-        return _result(session, region, year, units, held=False, unit=None, grounds=[ground])
+        return _result(session, region, year, units, held=False, unit=None, grounds=[ground], used=used)
     unit = QuotaUnit(region=region, year=year, instance_id=instance_id, status=HELD, held_at=now)
     session.add(unit)
     session.flush()
-    return _result(session, region, year, units, held=True, unit=unit)
+    count(session, region, year, held=1)
+    return _result(session, region, year, units, held=True, unit=unit, used=used + 1)
 
 
 def take_unit(session, *, instance_id: str, region: str, year: int, permit_number: str, now) -> QuotaUnit:
@@ -105,6 +120,7 @@ def take_unit(session, *, instance_id: str, region: str, year: int, permit_numbe
     for unit in _case_units(session, instance_id, status=HELD):
         if (unit.region, unit.year) == (region, year):
             unit.status, unit.permit_number, unit.taken_at = TAKEN, permit_number, now
+            count(session, region, year, held=-1, taken=1)
             return unit
     raise QuotaNotHeld(f"case {instance_id} holds no quota unit for {region} {year}: "
                        f"a permit is issued only on a held unit (run quota.hold first)")
@@ -131,26 +147,38 @@ def usage(region: str, year: int, session=None) -> dict:
     """The quota, and how much of it is held and taken, for a region and year."""
     session = session or db.session
     units = reference.quota_units(region, year, session=session)
-    counts = dict(session.execute(
-        sa.select(QuotaUnit.status, sa.func.count()).where(
-            QuotaUnit.region == region, QuotaUnit.year == year, QuotaUnit.status.in_(IN_USE))
-        .group_by(QuotaUnit.status)).all())
-    used = sum(counts.values())
-    return {"region": region, "year": year, "quota_units": units, "held": counts.get(HELD, 0),
-            "taken": counts.get(TAKEN, 0), "used": used, "remaining": max(units - used, 0)}
+    row = session.get(QuotaUsage, (region, int(year)))
+    held, taken = (row.held, row.taken) if row is not None else (0, 0)
+    used = held + taken
+    return {"region": region, "year": year, "quota_units": units, "held": held,
+            "taken": taken, "used": used, "remaining": max(units - used, 0)}
 
 
-def _result(session, region, year, units, *, held, unit, already=False, grounds=()) -> dict:
-    used = _used(session, region, year)
+def count(session, region: str, year: int, *, held: int = 0, taken: int = 0) -> None:
+    """Change the region-year's use counter, in the caller's transaction (an atomic UPDATE:
+    a release needs no quota lock to subtract)."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    session.execute(insert(QuotaUsage).values(region=region, year=int(year), held=0, taken=0)
+                    .on_conflict_do_nothing())
+    session.execute(sa.update(QuotaUsage).where(QuotaUsage.region == region, QuotaUsage.year == int(year))
+                    .values(held=QuotaUsage.held + held, taken=QuotaUsage.taken + taken)
+                    .execution_options(synchronize_session=False))
+
+
+def _result(session, region, year, units, *, held, unit, already=False, grounds=(), used=None) -> dict:
+    if used is None:
+        used = _used(session, region, year)
     return {"ok": held, "held": held, "already_held": already, "region": region, "year": year,
             "quota_units": units, "used": used, "remaining": max(units - used, 0),
             "unit_id": unit.id if unit is not None else None, "grounds": list(grounds)}
 
 
-def _used(session, region, year) -> int:
-    return session.execute(sa.select(sa.func.count()).select_from(QuotaUnit).where(
-        QuotaUnit.region == region, QuotaUnit.year == year,
-        QuotaUnit.status.in_(IN_USE))).scalar_one()
+def _used(session, region, year, lock: bool = False) -> int:
+    query = sa.select(QuotaUsage.held + QuotaUsage.taken).where(QuotaUsage.region == region,
+                                                                 QuotaUsage.year == int(year))
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar() or 0
 
 
 def _case_units(session, instance_id, status) -> list[QuotaUnit]:
@@ -160,4 +188,7 @@ def _case_units(session, instance_id, status) -> list[QuotaUnit]:
 
 
 def _release(unit: QuotaUnit, reason: str, now) -> None:
+    was = unit.status
     unit.status, unit.released_at, unit.release_reason = RELEASED, now, reason
+    if was in IN_USE:
+        count(object_session(unit), unit.region, unit.year, **{was: -1})

@@ -80,6 +80,7 @@ def _forget_process_caches():
     # Emptied tables reuse ids; in-process caches keyed by them would point at old content.
     from engine import definitions, instances
     definitions._CURRENT.clear()
+    definitions._HEADS.clear()
     instances._CACHE.clear()
 
 

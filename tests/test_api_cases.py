@@ -116,6 +116,25 @@ def test_cases_list_newest_first_in_pages_with_a_cursor(api, stub):
     assert seen == list(reversed(ids))
 
 
+def test_cases_in_progress_page_by_their_own_cursor_newest_first_without_repeats(api, stub):
+    headers = make_token()
+    start = clock.now()
+    ids = []
+    for i in range(4):
+        with time_machine.travel(start + timedelta(minutes=i), tick=False):
+            ids.append(submit(api, headers, application_no=f"EGOV-OPEN-{i:03d}").get_json()["case_id"])
+    api.post(f"/api/v1/cases/{ids[1]}/withdrawal", headers=headers)
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 1, "status": "in_progress", "region": "AST", **({"cursor": cursor} if cursor else {})}
+        page = api.get("/api/v1/cases", headers=headers, query_string=query).get_json()
+        seen += [item["case_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [ids[3], ids[2], ids[0]]
+
+
 def test_cases_filter_by_status_kind_region_outcome_applicant_and_creation_time(api, stub):
     headers = make_token()
     first = clock.now()

@@ -1,5 +1,7 @@
 """The inbox and the task page: my region's and role's tasks only, claim, the form, complete."""
+import html as html_lib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -207,11 +209,19 @@ def test_the_inbox_pages_through_long_queues(sample, client):
     sign_in(client, "aigul")
     first = client.get("/inbox").get_data(as_text=True)
     assert "Applicant 15" in first and "Applicant 16" in first and "Applicant 17" not in first
-    assert 'rel="next"' in first
-    second = client.get("/inbox?page=2").get_data(as_text=True)
-    assert "Applicant 17" in second and 'rel="prev"' in second and 'rel="next"' not in second
+    next_link = html_lib.unescape(re.search(r'href="([^"]+)" rel="next"', first).group(1))
+    second = client.get(next_link).get_data(as_text=True)
+    assert "Applicant 17" in second and "Applicant 15" not in second and "Applicant 16" not in second
+    assert 'rel="first"' in second and 'rel="next"' not in second and "Page 2" in second
     for odd in ("0", "-3", "x", "9" * 30):
         assert client.get(f"/inbox?page={odd}&scope=nonsense").status_code == 200
+
+
+def test_an_inbox_page_position_it_did_not_give_is_refused_by_name(sample, client):
+    open_sample_case(name="Applicant 15", due="2026-06-15T23:59:59+05:00")
+    sign_in(client, "aigul")
+    response = client.get("/inbox?after=not-a-cursor")
+    assert response.status_code == 400 and "after" in response.get_data(as_text=True)
 
 
 def test_overdue_and_escalated_tasks_are_marked(sample, client):

@@ -156,3 +156,47 @@ def test_usage_reads_the_administered_quota(app):
     reference.set_quota("ALA", 2026, 7, actor="admin", regions=app.config["REGIONS"])
     db.session.commit()
     assert quota.usage("ALA", 2026)["quota_units"] == 7
+
+
+def _counted_from_rows(region, year):
+    rows = dict(db.session.execute(sa.select(quota.QuotaUnit.status, sa.func.count()).where(
+        quota.QuotaUnit.region == region, quota.QuotaUnit.year == year).group_by(quota.QuotaUnit.status)).all())
+    return rows.get("held", 0), rows.get("taken", 0)
+
+
+def test_the_quota_use_counter_follows_every_hold_take_and_release(app):
+    load_reference(app, {"ALA": {"2026": 4, "2027": 4}})
+    hold(app, "a")
+    hold(app, "b")
+    hold(app, "c")
+    hold(app, "c", valid_from="2027-02-01")  # moves to another year: its 2026 unit is freed
+    number = issue(app, "a")["number"]
+    quota.release(step_context(app, "b"), reason="refused")
+    db.session.commit()
+    usage = quota.usage("ALA", 2026)
+    assert (usage["held"], usage["taken"]) == _counted_from_rows("ALA", 2026) == (0, 1)
+    assert (quota.usage("ALA", 2027)["held"], quota.usage("ALA", 2027)["taken"]) == _counted_from_rows("ALA", 2027)
+    permits.revoke(step_context(app, "revocation-case"), permit_no=number, ground="contract_terminated",
+                   initiator_type="esutd", initiator_id="ESUTD")
+    db.session.commit()
+    assert (quota.usage("ALA", 2026)["held"], quota.usage("ALA", 2026)["taken"]) == _counted_from_rows("ALA", 2026) \
+        == (0, 0)
+
+
+def test_the_migration_starts_the_counter_from_the_units_stored_before_it(app):
+    from flask_migrate import downgrade, upgrade
+    load_reference(app, {"ALA": {"2026": 9}})
+    hold(app, "a")
+    hold(app, "b")
+    issue(app, "a")
+    hold(app, "c")
+    quota.release(step_context(app, "c"), reason="refused")
+    db.session.commit()
+    db.session.remove()
+    downgrade(revision="0011_client_contract")
+    try:
+        assert "quota_usage" not in sa.inspect(db.engine).get_table_names()
+    finally:
+        upgrade()
+    usage = quota.usage("ALA", 2026)
+    assert (usage["held"], usage["taken"], usage["remaining"]) == (1, 1, 7)

@@ -91,8 +91,8 @@ def _case_page(query):
         created_from=query.get("created_from"), created_to=query.get("created_to"),
         after=_decode_cursor(query["cursor"]) if query.get("cursor") else None, limit=limit + 1)
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1][0]) if len(rows) > limit else None
-    return {"items": [present.case_summary(case, status) for case, status in page],
+    next_cursor = cursors.encode(*page[-1][2]) if len(rows) > limit else None
+    return {"items": [present.case_summary(case, status) for case, status, _ in page],
             "next_cursor": next_cursor}, 200
 
 
@@ -141,10 +141,6 @@ def _replay(existing, request_hash: str):
 
 def _name(person: dict) -> str:
     return " ".join(p for p in (person.get("last_name"), person.get("first_name"), person.get("patronymic")) if p)
-
-
-def _encode_cursor(case) -> str:
-    return cursors.encode(case.created_at, case.id)
 
 
 def _decode_cursor(cursor: str):

@@ -111,8 +111,14 @@ def authenticate(token: str) -> ApiClient | None:
     """The active client this token belongs to, or None."""
     if not token or len(token) > 200:
         return None
-    return db.session.execute(sa.select(ApiClient).filter_by(
-        token_hash=token_hash(token), revoked_at=None)).scalar_one_or_none()
+    # A plain row, read on every call (a revocation holds from the next request), made into a
+    # client the session does not track: the ORM's identity map costs more than the query.
+    row = db.session.execute(_BY_TOKEN, {"token_hash": token_hash(token)}).first()
+    return ApiClient(**row._mapping) if row is not None else None
+
+
+_TABLE = ApiClient.__table__
+_BY_TOKEN = sa.select(_TABLE).where(_TABLE.c.token_hash == sa.bindparam("token_hash"), _TABLE.c.revoked_at.is_(None))
 
 
 def token_hash(token: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
-from engine import audit, tasks
+from engine import tasks
 from engine.db import db
 from engine.exceptions import Conflict
 
@@ -52,8 +52,7 @@ def get_task(task_id):
            responses={200: (TaskSchema, "The task, claimed by this client's officer")}, errors=(409,))
 def claim_task(task_id):
     officer = _officer()
-    _audit("api_task_claim", officer, str(task_id))
-    return present.task_view(tasks.claim(str(task_id), officer)), 200
+    return present.task_view(tasks.claim(str(task_id), officer, via=_via())), 200
 
 
 @operation("POST", "/tasks/<uuid:task_id>/unclaim", summary="Give a task back (or, supervisors, reassign it)",
@@ -62,9 +61,8 @@ def claim_task(task_id):
            responses={200: (TaskSchema, "The task")}, errors=(409,))
 def unclaim_task(task_id, body):
     officer = _officer()
-    _audit("api_task_unclaim", officer, str(task_id), reassign_to=body.get("reassign_to"))
     row = tasks.unclaim(str(task_id), officer, reassign_to=body.get("reassign_to"),
-                        as_supervisor=SUPERVISOR in officer.roles)
+                        as_supervisor=SUPERVISOR in officer.roles, via=_via())
     return present.task_view(row), 200
 
 
@@ -81,16 +79,15 @@ def complete_task(task_id, body):
     task_id = str(task_id)
     key = idempotency.key_from_request()
     if key is None:
-        _audit("api_task_complete", officer, task_id)
-        return present.task_view(tasks.complete(task_id, officer, body["data"])), 200
+        return present.task_view(tasks.complete(task_id, officer, body["data"], via=_via())), 200
     me = client()
     request_hash = idempotency.digest(COMPLETE, task_id, body["data"])
     if idempotency.earlier(me.id, key, COMPLETE, task_id, request_hash) is not None:
         return present.task_view(tasks.visible_to(officer, task_id)), 200
-    _audit("api_task_complete", officer, task_id, idempotency_key=key)
     idempotency.remember(me.id, key, COMPLETE, task_id, request_hash)
     try:
-        return present.task_view(tasks.complete(task_id, officer, body["data"])), 200
+        return present.task_view(tasks.complete(task_id, officer, body["data"],
+                                                via=_via(idempotency_key=key))), 200
     except (Conflict, IntegrityError):
         # A concurrent attempt with the same key may have won: then its result is the answer.
         db.session.rollback()
@@ -106,8 +103,6 @@ def _officer() -> tasks.Actor:
     return me.officer()
 
 
-def _audit(event: str, officer, task_id: str, **details) -> None:
-    """The client's own record of the change, committed with it (or discarded with it)."""
-    row = tasks.visible_to(officer, task_id)
-    audit.record(event, actor=client().actor, instance_id=row.instance_id, task_id=task_id,
-                 details={"officer": officer.name, **details})
+def _via(**details) -> dict:
+    """The client system acting for the officer, recorded in the change's own audit event."""
+    return {"client": client().actor, **details}

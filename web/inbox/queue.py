@@ -11,12 +11,14 @@ from engine.db import db
 from engine.instances import ProcessInstance
 from engine.exceptions import Conflict, Forbidden, NotFound
 
+from web.api import cursors
+from web.api.problems import Problem
+
 from . import access, bp
 from .auth import safe_path
 from .display import is_overdue, working_days_left
 
 SCOPES = ("all", "mine", "unassigned")
-MAX_PAGE = 10_000  # keeps the offset a number every database takes
 
 
 @bp.get("/inbox")
@@ -27,16 +29,29 @@ def queue():
     scope = scope if scope in SCOPES else "all"
     step = request.args.get("step") or None
     process = request.args.get("process") or None
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+    after = _after(request.args.get("after"))
+    page = request.args.get("page", 1, type=int) or 1 if after else 1  # shown only
     size = current_app.config["INBOX_PAGE_SIZE"]
     rows = tasks.queue(actor, assignee=actor.name if scope == "mine" else None,
                        unassigned=scope == "unassigned", bpmn_id=step, process_id=process,
-                       limit=size + 1, offset=(page - 1) * size)
-    has_next = len(rows) > size
+                       after=after, limit=size + 1)
+    next_after = cursors.encode(*tasks.queue_position(rows[size - 1])) if len(rows) > size else None
     rows = rows[:size]
+    steps = tasks.steps_for(actor.roles)
     return render_template("inbox/queue.html", items=describe(rows), scope=scope, step=step,
-                           process=process, page=page, has_next=has_next,
-                           steps=_steps(actor), processes=_processes(actor))
+                           process=process, page=max(page, 1), next_after=next_after,
+                           steps=sorted({(s[1], s[2]) for s in steps}, key=lambda s: s[1]),
+                           processes=sorted({s[0] for s in steps}))
+
+
+def _after(raw):
+    """The keyset of the previous page's last task; a cursor this page did not give is a 400."""
+    if not raw:
+        return None
+    try:
+        return cursors.decode(raw, "time?", "time", "uuid")
+    except Problem:
+        abort(400, description="after: not a page position this inbox gave")
 
 
 @bp.post("/tasks/<task_id>/claim")
@@ -96,21 +111,3 @@ def act(action, task_id):
 
 def _back(default):
     return safe_path(request.form.get("back")) or default
-
-
-def _steps(actor):
-    """The steps (process, element, name) that have open tasks the actor may see, for the filter."""
-    query = sa.select(tasks.HumanTask.bpmn_id, tasks.HumanTask.name).where(
-        tasks.HumanTask.status == tasks.READY, tasks.HumanTask.role.in_(actor.roles))
-    if actor.regions is not None:
-        query = query.where(tasks.HumanTask.region.in_(actor.regions))
-    return sorted(set(tuple(r) for r in db.session.execute(query.distinct())), key=lambda s: s[1])
-
-
-def _processes(actor):
-    query = sa.select(tasks.HumanTask.process_id).where(
-        tasks.HumanTask.status == tasks.READY, tasks.HumanTask.role.in_(actor.roles))
-    if actor.regions is not None:
-        query = query.where(tasks.HumanTask.region.in_(actor.regions))
-    return sorted(db.session.execute(query.distinct()).scalars())
-

@@ -19,15 +19,7 @@ from .queue import act, describe
 @access.role_required("supervisor", "admin")
 def supervision():
     regions = access.regions()
-    now = clock.now()
-    query = sa.select(tasks.HumanTask).where(
-        tasks.HumanTask.status == tasks.READY,
-        tasks.HumanTask.role.in_(current_app.config["SUPERVISED_ROLES"]),
-        sa.or_(tasks.HumanTask.escalated.is_(True), tasks.HumanTask.due_at < now))
-    if regions is not None:
-        query = query.where(tasks.HumanTask.region.in_(regions))
-    rows = list(db.session.execute(query.order_by(tasks.HumanTask.due_at, tasks.HumanTask.id)
-                                   .limit(500)).scalars())
+    rows = tasks.supervised(current_app.config["SUPERVISED_ROLES"], regions, clock.now(), limit=500)
     officers = {region: users.officers_of(region) for region in {r.region for r in rows if r.region}}
     return render_template("inbox/supervision.html", items=describe(rows), officers=officers)
 

@@ -1,0 +1,117 @@
+"""Retention: what a finished case no longer needs leaves the working tables after its period.
+
+- finished instances (completed, terminated) keep their final data and the path they took
+  instead of SpiffWorkflow's whole task tree (engine/finished.py), RETENTION_COMPACT_AFTER_DAYS
+  after they finished;
+- message receipts (duplicate detection of client messages) after RETENTION_MESSAGE_RECEIPT_DAYS;
+- correlation keys of finished instances after RETENTION_CORRELATION_KEY_DAYS;
+- the application's own sweepers (`@sweeper`): delivered notifications, answered police
+  requests, each after its configured period.
+The audit log is never touched here: it is append-only by trigger and kept whole.
+Each kind runs in batches of RETENTION_BATCH rows, one transaction per batch, so a run never
+holds a long lock; `flask retention run` runs it once, the worker once a day.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Callable
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from . import audit, clock, definitions
+from .db import db
+
+_SWEEPERS: dict[str, Callable] = {}
+FINISHED = ("completed", "terminated")
+
+
+def sweeper(name: str):
+    """Register `fn(session, now, config, limit) -> rows removed` as a retention sweeper."""
+    def register(fn):
+        _SWEEPERS[name] = fn
+        return fn
+    return register
+
+
+def run(now=None, config=None) -> dict:
+    """One retention pass; returns {kind: rows changed or removed}."""
+    config = config if config is not None else current_app.config
+    now = now or clock.now()
+    limit = int(config["RETENTION_BATCH"])
+    result = {"compacted": _batches(lambda: compact_finished(now - timedelta(days=config["RETENTION_COMPACT_AFTER_DAYS"]), limit)),
+              "message_receipts": _batches(lambda: _delete_receipts(
+                  now - timedelta(days=config["RETENTION_MESSAGE_RECEIPT_DAYS"]), limit)),
+              "correlation_keys": _batches(lambda: _delete_correlation_keys(
+                  now - timedelta(days=config["RETENTION_CORRELATION_KEY_DAYS"]), limit))}
+    for name, fn in _SWEEPERS.items():
+        result[name] = _batches(lambda fn=fn: fn(db.session, now, config, limit))
+    if any(result.values()):
+        audit.record("retention_run", actor="retention", details=result)
+        db.session.commit()
+    return result
+
+
+def _batches(one) -> int:
+    total = 0
+    while True:
+        done = one()
+        db.session.commit()
+        total += done
+        if not done:
+            return total
+
+
+def compact_finished(finished_before, limit: int) -> int:
+    """Replace the task tree of up to `limit` instances finished before the cutoff by their path."""
+    from .instances import ProcessInstance, current_data
+    from .serializer import dump_finished, load_state
+    rows = list(db.session.execute(
+        sa.select(ProcessInstance).where(ProcessInstance.compacted_at.is_(None),
+                                         ProcessInstance.status.in_(FINISHED),
+                                         ProcessInstance.completed_at < finished_before)
+        .limit(limit)).scalars())
+    now = clock.now()
+    for row in rows:
+        spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
+        workflow = load_state(row.state, spec, subprocess_specs, None)
+        state = dump_finished(workflow, current_data(workflow))
+        # Core update: compaction is not a step, so it leaves the optimistic-lock version alone.
+        db.session.execute(sa.update(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == row.id)
+                           .values(state=state, compacted_at=now))
+    db.session.expunge_all()
+    return len(rows)
+
+
+def _delete_receipts(before, limit: int) -> int:
+    from .messages import MessageReceipt
+    ids = sa.select(MessageReceipt.message_id).where(MessageReceipt.at < before).limit(limit)
+    return db.session.execute(sa.delete(MessageReceipt).where(MessageReceipt.message_id.in_(
+        ids.scalar_subquery()))).rowcount
+
+
+def _delete_correlation_keys(finished_before, limit: int) -> int:
+    from .instances import ProcessInstance
+    from .messages import CorrelationKey
+    finished = sa.select(ProcessInstance.id).where(ProcessInstance.status.in_(FINISHED),
+                                                   ProcessInstance.completed_at < finished_before)
+    ids = (sa.select(CorrelationKey.id).where(CorrelationKey.first_at < finished_before,
+                                              CorrelationKey.instance_id.in_(finished)).limit(limit))
+    return db.session.execute(sa.delete(CorrelationKey).where(CorrelationKey.id.in_(
+        ids.scalar_subquery()))).rowcount
+
+
+retention_cli = AppGroup("retention", help="Remove or compact what finished cases no longer need.")
+
+
+@retention_cli.command("run")
+def run_command():
+    """Compact finished instances and remove rows past their retention period, once."""
+    for kind, count in run().items():
+        click.echo(f"{kind}: {count}")
+
+
+def register(app) -> None:
+    app.cli.add_command(retention_cli)

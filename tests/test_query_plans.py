@@ -1,0 +1,123 @@
+"""Every list a page shows is read through an index in the order it pages (SQLite's plans).
+
+A list that sorts or scans a whole table costs more each year the service runs; these tests
+read the plan of each SELECT the list pages run and fail on a full scan of a growing table or a
+sort of its rows. SQLite only: its planner without statistics chooses by the query's shape,
+so the plan here is the plan at any size (PostgreSQL's depends on its statistics).
+"""
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from engine.db import db
+from tests.conftest import IS_POSTGRES
+from tests.test_api_support import APPLICANT_IIN, api, api_app, make_token, stub, submit  # noqa: F401  fixtures
+
+pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="reads SQLite's query plans")
+
+GROWING = ("permit_case", "process_instance", "human_task", "audit_event", "timer", "job")
+
+
+@contextmanager
+def selects(tables=GROWING):
+    seen = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and any(t in statement for t in tables):
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+
+
+def bad_steps(statement, parameters) -> list[str]:
+    raw = db.engine.raw_connection()
+    try:
+        plan = [row[3] for row in raw.cursor().execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+    finally:
+        raw.close()
+    return [step for step in plan
+            if "TEMP B-TREE" in step
+            or any(step.startswith(f"SCAN {t}") and "INDEX" not in step for t in GROWING)]
+
+
+LISTS = [{}, {"region": "AST"}]
+for _key, _value in [("kind", "extension"), ("outcome", "refused"), ("status", "incident"),
+                     ("status", "in_progress"), ("status", "completed"), ("applicant_iin", APPLICANT_IIN)]:
+    LISTS += [{_key: _value}, {_key: _value, "region": "AST"}]
+
+
+@pytest.mark.parametrize("query", LISTS, ids=lambda q: "&".join(f"{k}={v}" for k, v in q.items()) or "all")
+def test_every_case_list_filter_walks_an_index_in_page_order(api, stub, query):
+    headers = make_token()
+    submit(api, headers, application_no="PLAN-1")
+    submit(api, headers, application_no="PLAN-2")
+    def page(**extra):
+        if "applicant_iin" in query:  # personal data: filtered by a posted body only
+            return api.post("/api/v1/cases/search", headers=headers, json={"limit": 1, **query, **extra})
+        return api.get("/api/v1/cases", headers=headers, query_string={"limit": 1, **query, **extra})
+
+    with selects() as seen:
+        first = page()
+        assert first.status_code == 200, first.get_json()
+        cursor = first.get_json()["next_cursor"]
+        if cursor:  # the next page too: its keyset condition must not lose the index
+            assert page(cursor=cursor).status_code == 200
+    assert seen
+    for statement, parameters in seen:
+        assert bad_steps(statement, parameters) == [], statement
+
+
+def test_the_task_queue_and_its_next_page_walk_the_queue_index(api, stub):
+    headers = make_token(regions=["AST"], assignee="aigul")
+    submit(api, headers)
+    with selects() as seen:
+        assert api.get("/api/v1/tasks", headers=headers).status_code == 200
+    queue = [s for s in seen if "FROM human_task" in s[0]]
+    assert queue
+    for statement, parameters in queue:
+        assert bad_steps(statement, parameters) == [], statement
+
+
+def test_due_timers_and_jobs_are_found_by_their_due_index(api_app):
+    from datetime import timedelta
+
+    from engine import jobs, timers
+    with selects() as seen:
+        timers.due(100)
+        jobs.due(100)
+        timers.claim_due(100, "sweeper", timedelta(seconds=60))
+        jobs.claim(100, "worker")
+    assert len(seen) == 4
+    for statement, parameters in seen:
+        assert bad_steps(statement, parameters) == [], statement
+
+
+def test_the_inbox_and_supervision_pages_walk_the_task_indexes(app):
+    from tests.conftest import deploy_sample
+    from tests.inbox_support import FreshClient, make_user, open_sample_case, sign_in
+    deploy_sample(app)
+    make_user("aigul", region="AST")
+    make_user("erlan", roles=("supervisor",), region="AST")
+    open_sample_case(name="Dated", due="2025-01-10T23:59:59+05:00", number="PLAN-DATED")
+    open_sample_case(name="Dated again", due="2025-01-11T23:59:59+05:00", number="PLAN-DATED-2")
+    open_sample_case(name="Undated", due=None, number="PLAN-UNDATED")
+    app.test_client_class = FreshClient
+    officer, supervisor = app.test_client(), app.test_client()
+    sign_in(officer, "aigul")
+    sign_in(supervisor, "erlan")
+    with selects() as seen:
+        assert officer.get("/inbox").status_code == 200
+        assert supervisor.get("/supervision").status_code == 200
+    task_reads = [s for s in seen if "FROM human_task" in s[0]]
+    assert len(task_reads) >= 4  # the queue's two walks, supervision's two
+    for statement, parameters in seen:
+        assert bad_steps(statement, parameters) == [], statement
+    with selects(("calendar_override",)) as calendar_reads:
+        page = officer.get("/inbox").get_data(as_text=True)
+        assert "Dated" in page and "Dated again" in page
+    assert len(calendar_reads) == 1  # one read of the day transfers per page, not one per row

@@ -1,0 +1,111 @@
+"""Retention: a finished case keeps what its page and the law need; the rest goes after its period."""
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from engine import audit, clock, instances, messages, retention
+from engine.db import db
+from handlers import cases, notifications, police
+from tests.inbox_support import FreshClient, make_user, sign_in
+from tests.permit_support import application, deploy_procedures, file_application, issue_permit, load_reference, sweep, validity_watch
+
+CSRF = re.compile(r'name="csrf_token" value="[^"]+"')
+
+
+def _issued_case(app):
+    load_reference(app)
+    deploy_procedures(app)
+    number = issue_permit(app)
+    sweep(app)  # the notifications of the decision are delivered
+    return db.session.execute(sa.select(cases.Case).where(cases.Case.permit_no == number)).scalar_one()
+
+
+def _page(app, case_id):
+    app.test_client_class = FreshClient
+    client = app.test_client()
+    sign_in(client, "root")
+    response = client.get(f"/cases/{case_id}")
+    assert response.status_code == 200
+    return CSRF.sub("", response.get_data(as_text=True))
+
+
+def _views(app, case_id):
+    from web.api import present
+    db.session.remove()
+    with app.test_request_context():
+        return present.case_view(cases.get(case_id)), _page(app, case_id)
+
+
+def test_a_compacted_issued_case_reads_and_renders_as_before_with_its_path_and_documents(app):
+    make_user("root", roles=("admin",), region=None)
+    case = _issued_case(app)
+    case_id = case.id
+    before_bytes = len(instances.get(case_id).state)
+    api_before, page_before = _views(app, case_id)
+    assert "Decision" in page_before or "decision" in page_before
+
+    done = retention.run(now=clock.now() + timedelta(days=app.config["RETENTION_COMPACT_AFTER_DAYS"] + 1))
+    db.session.remove()
+    row = instances.get(case_id)
+    assert done["compacted"] >= 1 and row.compacted_at is not None
+    assert len(row.state) < before_bytes
+    api_after, page_after = _views(app, case_id)
+    assert api_after == api_before
+    assert page_after == page_before
+
+
+def test_an_instance_finished_within_its_period_is_not_compacted_and_a_compacted_one_takes_no_step(app):
+    case = _issued_case(app)
+    finished = instances.get(case.id).completed_at
+    assert retention.run(now=finished + timedelta(days=app.config["RETENTION_COMPACT_AFTER_DAYS"] - 1))["compacted"] == 0
+    assert instances.get(case.id).compacted_at is None
+    case_id = case.id
+    waiting = file_application(application(application_no="EGOV-2026-WAITING"), worker=False).id  # in progress
+    retention.run(now=finished + timedelta(days=400))
+    db.session.remove()
+    assert instances.get(waiting).compacted_at is None and instances.get(case_id).compacted_at is not None
+    try:
+        instances.load(instances.get(case_id))
+    except Exception as err:
+        assert "compacted" in str(err)
+    else:
+        raise AssertionError("a compacted instance was loaded for a step")
+
+
+def test_receipts_keys_notifications_and_answered_police_requests_go_after_their_periods_the_audit_stays(app):
+    case = _issued_case(app)
+    db.session.remove()
+    counted = {
+        "receipts": lambda: db.session.execute(sa.select(sa.func.count()).select_from(messages.MessageReceipt)).scalar(),
+        "keys": lambda: db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey)).scalar(),
+        "sent": lambda: db.session.execute(sa.select(sa.func.count()).select_from(notifications.Notification)
+                                           .where(notifications.Notification.status == notifications.SENT)).scalar(),
+        "police": lambda: db.session.execute(sa.select(sa.func.count()).select_from(police.PoliceRequest)).scalar(),
+        "audit": lambda: db.session.execute(sa.select(sa.func.count()).select_from(audit.AuditEvent)
+                                            .where(audit.AuditEvent.instance_id == case.id)).scalar(),
+    }
+    before = {k: f() for k, f in counted.items()}
+    assert before["receipts"] and before["keys"] and before["sent"] and before["police"], before
+    finished = instances.get(case.id).completed_at
+    retention.run(now=finished + timedelta(days=60))  # within every period but compaction's
+    assert {k: f() for k, f in counted.items() if k != "audit"} == {k: v for k, v in before.items() if k != "audit"}
+    retention.run(now=finished + timedelta(days=800))
+    after = {k: f() for k, f in counted.items()}
+    assert after["receipts"] == 0 and after["sent"] == 0 and after["police"] == 0
+    # The finished case's keys go; the running validity watch keeps its own.
+    watch = validity_watch(case.permit_no)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey).where(
+        messages.CorrelationKey.instance_id == case.id)).scalar() == 0
+    assert after["keys"] == db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey)
+                                               .where(messages.CorrelationKey.instance_id == watch.id)).scalar()
+    assert after["audit"] >= before["audit"]
+
+
+def test_flask_retention_run_reports_what_it_did(app):
+    case_id = _issued_case(app).id  # decided in June: past the compaction period by now
+    result = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert result.exit_code == 0, result.output
+    assert "compacted: 1" in result.output and "notifications: 0" in result.output
+    db.session.remove()
+    assert instances.get(case_id).compacted_at is not None
