@@ -76,6 +76,8 @@ INBOX_RULES = {
     "inbox.definitions": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
+    "inbox.overview": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.reassign_many": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.admin_users": ({ADMIN}, None), "inbox.admin_user": ({ADMIN}, None),
     "inbox.admin_clients": ({ADMIN}, None), "inbox.admin_revoke_client": ({ADMIN}, None),
     "inbox.admin_reference": ({ADMIN}, None), "inbox.admin_calendar": ({ADMIN}, None),
@@ -195,6 +197,7 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.incidents": "/incidents", "inbox.retry": f"/incidents/{world['case']}/retry",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
+        "inbox.overview": "/overview", "inbox.reassign_many": "/overview/reassign",
         "inbox.admin_users": "/admin/users", "inbox.admin_user": "/admin/users/admin",
         "inbox.admin_clients": "/admin/clients", "inbox.admin_revoke_client": "/admin/clients/matrix/revoke",
         "inbox.admin_reference": "/admin/reference", "inbox.admin_calendar": "/admin/calendar",
@@ -225,7 +228,7 @@ def test_inbox_matrix_every_route_by_role_and_region(api_app, world):
                 refused = who not in allowed
                 if not refused and method != "GET":
                     continue  # allowed changes: the inbox tests cover these
-                data = {"csrf_token": token, "q": SAMPLE_IIN} if method == "POST" else None
+                data = {"csrf_token": token, "q": SAMPLE_IIN, "task": world["task"]} if method == "POST" else None
                 response = client.open(path, method=method, data=data)
                 text = response.get_data(as_text=True)
                 where = (endpoint, method, username, response.status_code, text[:200])
