@@ -77,6 +77,8 @@ INBOX_RULES = {
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.overview": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.substitutions_page": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
+    "inbox.end_substitution": (set(), None),  # the matrix names no substitution: 404 for all; see test_inbox_substitution
     "inbox.reassign_many": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.admin_users": ({ADMIN}, None), "inbox.admin_user": ({ADMIN}, None),
     "inbox.admin_clients": ({ADMIN}, None), "inbox.admin_revoke_client": ({ADMIN}, None),
@@ -197,7 +199,8 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.incidents": "/incidents", "inbox.retry": f"/incidents/{world['case']}/retry",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
-        "inbox.overview": "/overview", "inbox.reassign_many": "/overview/reassign",
+        "inbox.overview": "/overview", "inbox.substitutions_page": "/substitutions",
+        "inbox.end_substitution": "/substitutions/999999/end", "inbox.reassign_many": "/overview/reassign",
         "inbox.admin_users": "/admin/users", "inbox.admin_user": "/admin/users/admin",
         "inbox.admin_clients": "/admin/clients", "inbox.admin_revoke_client": "/admin/clients/matrix/revoke",
         "inbox.admin_reference": "/admin/reference", "inbox.admin_calendar": "/admin/calendar",
