@@ -50,6 +50,9 @@ API_RULES = {
     "api.openapi_json": ("public", True),
     "api.docs": ("public", True),
     "api.health": ("public", True),
+    "api.compliance_report": ("filtered", True),
+    # The fixture's case has no document (404 even when allowed): checked for refusals and leaks only.
+    "api.case_document": ("filtered", True),
 }
 
 # Who may use each inbox route on Astana's data: a set of (role, region) or "any" (signed in),
@@ -62,7 +65,7 @@ USERS = {"ast-officer": OFFICER_AST, "shy-officer": OFFICER_SHY, "ast-supervisor
 CASE_READERS = {OFFICER_AST, SUPERVISOR_AST, ADMIN}
 INBOX_RULES = {
     "inbox.sign_in": "public", "inbox.static": "public", "static": "public", "health.health": "public",
-    "inbox.home": "any", "inbox.sign_out": "any",
+    "inbox.home": "any", "inbox.sign_out": "any", "inbox.set_language": "public",
     "inbox.queue": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
     "inbox.task": ({OFFICER_AST}, None), "inbox.complete": ({OFFICER_AST}, None),
     "inbox.claim": ({OFFICER_AST}, None), "inbox.unclaim": ({OFFICER_AST}, None),
@@ -77,6 +80,8 @@ INBOX_RULES = {
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.overview": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.compliance_report": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
+    "inbox.compliance_csv": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, "filtered"),
     "inbox.substitutions_page": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
     "inbox.end_substitution": (set(), None),  # the matrix names no substitution: 404 for all; see test_inbox_substitution
     "inbox.reassign_many": ({SUPERVISOR_AST, ADMIN}, None),
@@ -141,6 +146,8 @@ def _api_request(endpoint, world):
         "api.openapi_json": ("GET", "/api/v1/openapi.json", {}),
         "api.docs": ("GET", "/api/v1/docs", {}),
         "api.health": ("GET", "/api/v1/health", {}),
+        "api.compliance_report": ("GET", "/api/v1/reports/compliance", {}),
+        "api.case_document": ("GET", f"/api/v1/cases/{world['case']}/documents/permit", {}),
     }[endpoint]
 
 
@@ -199,7 +206,8 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.incidents": "/incidents", "inbox.retry": f"/incidents/{world['case']}/retry",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
-        "inbox.overview": "/overview", "inbox.substitutions_page": "/substitutions",
+        "inbox.overview": "/overview", "inbox.compliance_report": "/reports/compliance",
+        "inbox.compliance_csv": "/reports/compliance.csv", "inbox.substitutions_page": "/substitutions",
         "inbox.end_substitution": "/substitutions/999999/end", "inbox.reassign_many": "/overview/reassign",
         "inbox.admin_users": "/admin/users", "inbox.admin_user": "/admin/users/admin",
         "inbox.admin_clients": "/admin/clients", "inbox.admin_revoke_client": "/admin/clients/matrix/revoke",
