@@ -240,3 +240,14 @@ def test_the_administration_pages_read_in_kazakh_and_russian(app, client, langua
     refused = send(client, "/admin/calendar", {"action": "set", "day": "x"})
     assert {"kk": "Күнді ЖЖЖЖ-АА-КК түрінде көрсетіңіз.", "ru": "Укажите дату в виде ГГГГ-ММ-ДД."}[language] \
         in refused.get_data(as_text=True)
+
+
+def test_new_roles_without_the_region_they_need_are_refused_and_the_account_keeps_its_own(admin):
+    response = send(admin, "/admin/users/gulnara", {"action": "access", "roles": "supervisor", "region": ""})
+    assert response.status_code == 422
+    assert 'id="error-region">Officers and supervisors work in one region: choose it.' in response.get_data(as_text=True)
+    mine = send(admin, "/admin/users/root", {"action": "access", "roles": "analyst"})
+    assert "You cannot take the administrator role from yourself." in mine.get_data(as_text=True)
+    db.session.expire_all()
+    assert users.by_username("gulnara").roles == ["analyst"] and users.by_username("root").roles == ["admin"]
+    assert not events("user_access_set")
