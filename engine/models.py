@@ -8,3 +8,4 @@ from .messages import CorrelationKey, MessageReceipt, MessageSubscription  # noq
 from .calendar import CalendarOverride  # noqa: F401
 from .deadlines import compute  # noqa: F401  registers the deadlines.compute operator
 from .jobs import Job  # noqa: F401
+from .substitutions import Substitution  # noqa: F401

@@ -30,6 +30,8 @@ class Actor:
     name: str
     roles: frozenset = field(default_factory=frozenset)
     regions: frozenset | None = frozenset()
+    # Absent officers this actor substitutes for today: their claimed tasks count as the actor's.
+    covers: frozenset = frozenset()
 
     def may_work_on(self, task: "HumanTask") -> bool:
         return task.role in self.roles and (self.regions is None or task.region in self.regions)
@@ -180,7 +182,9 @@ def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, una
         base = base.where(HumanTask.instance_id == instance_id)
     if actor.regions is not None:
         base = base.where(HumanTask.region.in_(actor.regions))
-    if assignee is not None:
+    if assignee is not None and assignee == actor.name and actor.covers:
+        base = base.where(HumanTask.assignee.in_([assignee, *sorted(actor.covers)]))
+    elif assignee is not None:
         base = base.where(HumanTask.assignee == assignee)
     if unassigned:
         base = base.where(HumanTask.assignee.is_(None))
@@ -265,9 +269,11 @@ def claim(task_id: str, actor: Actor, via: dict | None = None) -> HumanTask:
     if row.assignee == actor.name:
         return row
     now = clock.now()
+    # A substitute takes over a task the absent officer they stand in for had claimed.
+    taken_from = row.assignee if row.assignee in actor.covers else None
     done = db.session.execute(
         sa.update(HumanTask).where(HumanTask.id == task_id, HumanTask.status == READY,
-                                   HumanTask.assignee.is_(None))
+                                   HumanTask.assignee == taken_from if taken_from else HumanTask.assignee.is_(None))
         .values(assignee=actor.name, claimed_at=now).execution_options(synchronize_session=False))
     if done.rowcount != 1:
         db.session.rollback()
@@ -275,7 +281,8 @@ def claim(task_id: str, actor: Actor, via: dict | None = None) -> HumanTask:
         raise Conflict(f"the task is already claimed by {current.assignee}" if current.assignee
                        else "the task is no longer open")
     audit.record("task_claimed", actor=actor.name, instance_id=row.instance_id, task_id=task_id,
-                 details={"via": via} if via else None)
+                 details={**({"via": via} if via else {}), **({"substitute_for": taken_from} if taken_from else {})}
+                 or None)
     db.session.commit()
     db.session.refresh(row)
     return row

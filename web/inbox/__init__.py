@@ -48,4 +48,4 @@ def _secure_cookies(app) -> bool:
     return bool(value)
 
 
-from . import auth, display, queue, task, case, supervision, definitions, search, language  # noqa: E402,F401
+from . import auth, display, queue, task, case, supervision, definitions, search, language, admin, workload, absence, reports  # noqa: E402,F401,E501

@@ -12,17 +12,29 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, request
+from flask import abort, current_app, g, request
 from flask_login import current_user
 
-from engine import audit, instances, tasks
+from engine import audit, instances, substitutions, tasks
 from engine.db import db
 from engine.exceptions import NotFound
 
 
 def actor() -> tasks.Actor:
-    """The signed-in user as the engine sees them for their own tasks."""
-    return tasks.Actor(current_user.username, frozenset(current_user.roles or []), regions())
+    """The signed-in user as the engine sees them for their own tasks (and those of the absent
+    officers they substitute for today)."""
+    return tasks.Actor(current_user.username, frozenset(current_user.roles or []), regions(),
+                       covers=covered())
+
+
+def covered() -> frozenset:
+    """The officers the signed-in officer substitutes for today."""
+    if not current_user.has_role("officer"):
+        return frozenset()
+    cache = g.setdefault("substitution_covers", {})
+    if current_user.username not in cache:
+        cache[current_user.username] = substitutions.covered_by(current_user.username)
+    return cache[current_user.username]
 
 
 def supervising_actor() -> tasks.Actor:

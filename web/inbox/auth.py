@@ -100,7 +100,9 @@ def sign_out():
 
 @bp.get("/")
 def home():
-    if current_user.has_role("officer", "supervisor"):
+    if current_user.has_role("supervisor"):
+        return redirect(url_for("inbox.overview"))
+    if current_user.has_role("officer"):
         return redirect(url_for("inbox.queue"))
     if current_user.has_role("admin"):
         return redirect(url_for("inbox.incidents"))

@@ -208,6 +208,24 @@ def set_disabled(username: str, disabled: bool, *, actor: str) -> User:
     return user
 
 
+def set_access(username: str, roles, region: str | None, *, actor: str) -> User:
+    """New roles and region for an account; its open sessions end, so the change holds at once."""
+    user = _existing(username)
+    roles = _checked_roles(roles)
+    region = _checked_region(roles, region)
+    old = {"roles": list(user.roles or []), "region": user.region}
+    user.roles, user.region = roles, region
+    user.end_sessions()
+    audit.record("user_access_set", actor=actor, details={"username": username, "old": old,
+                                                          "roles": roles, "region": region})
+    db.session.commit()
+    return user
+
+
+def all_users() -> list[User]:
+    return list(db.session.execute(sa.select(User).order_by(User.username)).scalars())
+
+
 def officers_of(region: str, role: str = "officer") -> list[User]:
     """Enabled users holding `role` in `region` (a reassignment's possible targets)."""
     users = db.session.execute(sa.select(User).filter_by(region=region, disabled=False)
