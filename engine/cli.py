@@ -57,19 +57,55 @@ def incidents_command(as_json):
                    f"{row.incident_message}")
 
 
-@instances_cli.command("retry")
+@instances_cli.command("incident")
 @click.argument("instance_id")
-@click.option("--actor", default="cli", help="Who retries, for the audit log.")
-def retry_command(instance_id, actor):
-    """Set the failed task of INSTANCE_ID back to READY and run on."""
-    from .exceptions import EngineError
+def incident_command(instance_id):
+    """INSTANCE_ID's incident: where and what failed, the likely fix, the failed task's input."""
+    from . import incidents
+    from .exceptions import NotFound
     try:
-        row = instances.retry(instance_id, actor)
+        row = instances.get(instance_id)
+    except NotFound as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    if row.status != instances.INCIDENT:
+        click.echo(f"error: instance {instance_id} has no open incident ({row.status})", err=True)
+        sys.exit(1)
+    view = incidents.describe(row)
+    for key in ("process_id", "business_key", "task", "error_type", "message", "hint", "at"):
+        click.echo(f"{key}: {view[key] if view[key] is not None else '—'}")
+    click.echo("input: " + json.dumps(incidents.failed_task_input(row), ensure_ascii=False, indent=2, default=str))
+
+
+@instances_cli.command("retry")
+@click.argument("instance_ids", nargs=-1)
+@click.option("--same-error-as", help="Retry every open incident stopped by this instance's error.")
+@click.option("--actor", default="cli", help="Who retries, for the audit log.")
+def retry_command(instance_ids, same_error_as, actor):
+    """Set the failed task of each INSTANCE_ID back to READY and run on; one line per case.
+    Exits 1 when any case was refused or failed again."""
+    from . import incidents
+    from .exceptions import EngineError
+    if bool(instance_ids) == bool(same_error_as):
+        click.echo("error: give instance ids or --same-error-as, not both, not neither", err=True)
+        sys.exit(2)
+    if same_error_as:
+        try:
+            instance_ids = incidents.same_error_ids(same_error_as)
+        except EngineError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(1)
+    try:
+        results = incidents.retry_many(list(instance_ids), actor)
     except EngineError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
-    click.echo(f"{row.id}: {row.status}" + (f" ({row.incident_message})" if row.incident_message else ""))
-    if row.status == instances.INCIDENT:  # the retry ran into the same (or another) failure
+    for result in results:
+        if result.outcome == "refused":
+            click.echo(f"error: {result.message}", err=True)
+        else:
+            click.echo(f"{result.instance_id}: {result.status}" + (f" ({result.message})" if result.message else ""))
+    if any(r.outcome != "moved_on" for r in results):  # a script must not take a failure for success
         sys.exit(1)
 
 

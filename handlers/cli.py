@@ -26,6 +26,7 @@ reference_cli = AppGroup("reference", help="Administer reference data: quotas, M
                                            "coefficients, citizenships, simulator lists.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
 police_cli = AppGroup("police", help="Police coordination.")
+cases_cli = AppGroup("cases", help="Operate permit cases: cancel one with a reason.")
 permits_cli = AppGroup("permits", help="The permit register: permits issued before this system, validity watches.")
 
 ACTOR = click.option("--actor", default="cli", show_default=True, help="Who changes it, for the audit log.")
@@ -45,6 +46,26 @@ def register(app):
     app.cli.add_command(notifications_cli)
     app.cli.add_command(police_cli)
     app.cli.add_command(permits_cli)
+    app.cli.add_command(cases_cli)
+
+
+@cases_cli.command("cancel")
+@click.argument("case_id")
+@click.option("--reason", required=True, help="Why the case is cancelled (audited).")
+@ACTOR
+def cancel_case_command(case_id, reason, actor):
+    """End CASE_ID where it stands: tasks, timers, jobs closed, a held quota unit released,
+    outcome `cancelled`."""
+    from engine.exceptions import EngineError
+    from . import cases
+    case = cases.get(case_id)
+    if case is None:
+        _fail(f"no case {case_id}")
+    try:
+        changed = cases.cancel(case, actor, reason)
+    except (ValueError, EngineError) as err:
+        _fail(str(err))
+    click.echo(f"{case_id}: cancelled" if changed else f"{case_id}: was cancelled before")
 
 
 def development_data(config, today: date) -> dict:

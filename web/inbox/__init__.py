@@ -29,6 +29,9 @@ def init_app(app):
     login_manager.login_message_category = "info"
     login_manager.user_loader(users.load_session_user)
     throttle.init_app(app)
+    if "babel" not in app.extensions:  # the operations pages' words are translated
+        from flask_babel import Babel
+        Babel(app)
     app.register_blueprint(bp)
     app.cli.add_command(users.users_cli)
 
@@ -42,4 +45,4 @@ def _secure_cookies(app) -> bool:
     return bool(value)
 
 
-from . import auth, display, queue, task, case, supervision, definitions, search  # noqa: E402,F401
+from . import auth, display, queue, task, case, supervision, definitions, search, operate  # noqa: E402,F401

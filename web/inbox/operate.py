@@ -1,0 +1,97 @@
+"""Supervisors and administrators operate running cases: an incident's detail (the likely fix,
+the failed task's input), retries of chosen cases or of every case with the same error, and
+cancelling a case with a reason. Officers never reach these pages (404, and the attempt is audited)."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from engine import incidents, instances
+from engine.db import db
+from engine.exceptions import EngineError, NotFound
+from handlers import cases
+
+from . import access, bp
+
+
+@bp.get("/incidents/<instance_id>")
+@access.role_required("supervisor", "admin")
+def incident(instance_id):
+    row = access.visible_instance(instance_id)
+    if row.status != instances.INCIDENT:
+        flash(_("This case has no open incident."), "info")
+        return redirect(url_for("inbox.case", instance_id=instance_id))
+    return render_template("inbox/incident.html", row=row, view=incidents.describe(row),
+                           input=incidents.failed_task_input(row), case=cases.get(row.id))
+
+
+@bp.post("/incidents/retries")
+@access.role_required("supervisor", "admin")
+def retry_batch():
+    regions = access.regions()
+    same_as = request.form.get("same_error_as")
+    if same_as:
+        access.visible_instance(same_as)
+        try:
+            ids = incidents.same_error_ids(same_as, regions)
+        except EngineError as err:
+            flash(_("Not retried: %(error)s", error=str(err)), "error")
+            return redirect(url_for("inbox.incidents"))
+    else:
+        ids = request.form.getlist("instance_id")
+    if not ids:
+        flash(_("Not retried: choose at least one case."), "error")
+        return redirect(url_for("inbox.incidents"))
+    results, allowed = [], []
+    for instance_id in ids:
+        if _visible(instance_id, regions):
+            allowed.append(instance_id)
+        else:
+            access.refused("incident", instance_id=instance_id)
+            results.append(incidents.RetryResult(instance_id, "refused", None, _("no such case in your region")))
+    try:
+        results = incidents.retry_many(allowed, current_user.username) + results
+    except EngineError as err:
+        flash(_("Not retried: %(error)s", error=str(err)), "error")
+        return redirect(url_for("inbox.incidents"))
+    rows = incidents.open_incidents(regions)
+    keys = {r.id: r.business_key for r in _rows(r.instance_id for r in results)}
+    return render_template("inbox/incidents.html", rows=rows, views={r.id: incidents.describe(r) for r in rows},
+                           results=results, keys=keys)
+
+
+@bp.post("/cases/<instance_id>/cancel")
+@access.role_required("supervisor", "admin")
+def cancel_case(instance_id):
+    access.visible_instance(instance_id)
+    case = cases.get(instance_id)
+    reason = (request.form.get("reason") or "").strip()
+    back = url_for("inbox.incident", instance_id=instance_id) if request.form.get("back") == "incident" \
+        else url_for("inbox.case", instance_id=instance_id)
+    if case is None:
+        flash(_("Not cancelled: only a permit case is cancelled here."), "error")
+        return redirect(back)
+    if not reason or len(reason) > 500:
+        flash(_("Not cancelled: give the reason (at most 500 characters)."), "error")
+        return redirect(back)
+    try:
+        cases.cancel(case, current_user.username, reason)
+    except (ValueError, EngineError) as err:
+        flash(_("Not cancelled: %(error)s", error=str(err)), "error")
+        return redirect(back)
+    flash(_("The case is cancelled; any quota unit it held is released."), "success")
+    return redirect(url_for("inbox.case", instance_id=instance_id))
+
+
+def _visible(instance_id, regions) -> bool:
+    try:
+        row = instances.get(instance_id)
+    except NotFound:
+        db.session.rollback()
+        return False
+    return regions is None or row.region in regions
+
+
+def _rows(ids):
+    return [r for r in (db.session.get(instances.ProcessInstance, i) for i in ids) if r is not None]
