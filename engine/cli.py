@@ -77,6 +77,35 @@ def incident_command(instance_id):
     click.echo("input: " + json.dumps(incidents.failed_task_input(row), ensure_ascii=False, indent=2, default=str))
 
 
+@instances_cli.command("edit-data")
+@click.argument("instance_id")
+@click.option("--set", "assignments", multiple=True, required=True, metavar="KEY=JSON",
+              help="A top-level field and its new value as JSON (a bare word is a string); repeatable.")
+@click.option("--reason", required=True, help="Why the data is corrected (audited).")
+@click.option("--actor", default="cli", help="Who corrects it, for the audit log.")
+def edit_data_command(instance_id, assignments, reason, actor):
+    """Correct the data of INSTANCE_ID's failed task before a retry; prints the diff."""
+    from . import edits
+    from .exceptions import EngineError
+    changes = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key:
+            click.echo(f"error: --set {assignment!r}: write KEY=JSON", err=True)
+            sys.exit(2)
+        try:
+            changes[key] = json.loads(raw)
+        except ValueError:
+            changes[key] = raw
+    try:
+        diff = edits.edit_data(instance_id, actor, changes, reason)
+    except EngineError as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        click.echo(f"error: {err}" + (f" ({details})" if details else ""), err=True)
+        sys.exit(1)
+    click.echo(json.dumps(diff, ensure_ascii=False, indent=2, default=str))
+
+
 @instances_cli.command("retry")
 @click.argument("instance_ids", nargs=-1)
 @click.option("--same-error-as", help="Retry every open incident stopped by this instance's error.")

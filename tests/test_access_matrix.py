@@ -53,6 +53,7 @@ API_RULES = {
     # A case of another region is refused inside the report, per case (test_operate_incidents).
     "api.retry_incidents": ("global", False),
     "api.cancel_case": ("region", False),
+    "api.edit_incident_data": ("region", False),
     "api.openapi_json": ("public", True),
     "api.docs": ("public", True),
     "api.health": ("public", True),
@@ -82,6 +83,7 @@ INBOX_RULES = {
     "inbox.incident": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.retry_batch": ({SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.cancel_case": ({SUPERVISOR_AST, ADMIN}, None),
+    "inbox.edit_data": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.definitions": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
@@ -143,6 +145,8 @@ def _api_request(endpoint, world):
         "api.list_incidents": ("GET", "/api/v1/incidents", {}),
         "api.get_incident": ("GET", f"/api/v1/incidents/{world['case']}", {}),
         "api.retry_incidents": ("POST", "/api/v1/incidents/retries", {"json": {"instance_ids": [world["case"]]}}),
+        "api.edit_incident_data": ("POST", f"/api/v1/incidents/{world['case']}/data-edits",
+                                   {"json": {"data": {"x": 1}, "reason": "matrix"}}),
         "api.cancel_case": ("POST", f"/api/v1/cases/{world['case']}/cancellation", {"json": {"reason": "matrix"}}),
         "api.openapi_json": ("GET", "/api/v1/openapi.json", {}),
         "api.docs": ("GET", "/api/v1/docs", {}),
@@ -205,6 +209,7 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.incidents": "/incidents", "inbox.retry": f"/incidents/{world['case']}/retry",
         "inbox.incident": f"/incidents/{world['case']}", "inbox.retry_batch": "/incidents/retries",
         "inbox.cancel_case": f"/cases/{world['case']}/cancel",
+        "inbox.edit_data": f"/incidents/{world['case']}/data",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
     }[endpoint]

@@ -2,14 +2,14 @@
 open incidents with the likely fix, retries of one, chosen or same-error cases, cancellation."""
 from __future__ import annotations
 
-from engine import incidents, instances
+from engine import edits, incidents, instances
 from engine.exceptions import InvalidData, NotFound
 from handlers import cases
 
 from . import present
 from .operation import client, operation, require_region
 from .problems import Problem, validation
-from .schemas import (CancellationSchema, CaseSchema, IncidentListSchema, IncidentQuerySchema,
+from .schemas import (CancellationSchema, CaseSchema, DataEditResultSchema, DataEditSchema, IncidentListSchema, IncidentQuerySchema,
                       IncidentViewSchema, RetryReportSchema, RetrySchema)
 
 SCOPE = ("operations:write",)
@@ -60,6 +60,24 @@ def retry_incidents(body):
             allowed.append(instance_id)
     results = incidents.retry_many(allowed, client().actor) + results
     return {"results": [r.as_dict() for r in results]}, 200
+
+
+@operation("POST", "/incidents/<uuid:instance_id>/data-edits", summary="Correct a case's data before a retry",
+           tag="operations", scopes=SCOPE, body=DataEditSchema, errors=(404, 409),
+           example={"data": {"comment": "Corrected after a call with the employer"},
+                    "reason": "The employer's address was mistyped"},
+           responses={200: (DataEditResultSchema, "What changed (audited with who and why)")},
+           description="Sets the given top-level fields on the failed task of a case in incident; a "
+                       "field a form of the diagram defines must satisfy that form's schema. Retry next.")
+def edit_incident_data(instance_id, body):
+    row = _visible(str(instance_id))
+    try:
+        diff = edits.edit_data(row.id, client().actor, present.jsonable(body["data"]), body["reason"])
+    except InvalidData as err:
+        raise validation(err.errors or {"data": [str(err)]}) from None
+    except instances.Conflict as err:
+        raise Problem(409, str(err)) from None
+    return {"diff": diff}, 200
 
 
 @operation("POST", "/cases/<uuid:case_id>/cancellation", summary="Cancel a case (an operator, with a reason)",

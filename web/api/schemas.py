@@ -656,6 +656,17 @@ class IncidentViewSchema(Schema):
     input = fields.Dict(metadata={"description": "The data the failed task ran with (GET of one incident only)"})
 
 
+class DataEditSchema(_Strict):
+    data = fields.Dict(keys=fields.String(), required=True,
+                       metadata={"description": "Top-level fields of the case data to set on the failed task"})
+    reason = Text(500, required=True, metadata={"description": "Why the data is corrected (audited)"})
+
+
+class DataEditResultSchema(Schema):
+    diff = fields.Dict(required=True, metadata={"description": "{field: {before, after}} of what changed, "
+                                                               "personal data masked"})
+
+
 class IncidentListSchema(Schema):
     items = fields.List(fields.Nested(IncidentViewSchema), required=True)
 

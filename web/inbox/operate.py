@@ -3,11 +3,13 @@ the failed task's input), retries of chosen cases or of every case with the same
 cancelling a case with a reason. Officers never reach these pages (404, and the attempt is audited)."""
 from __future__ import annotations
 
+import json
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import incidents, instances
+from engine import edits, incidents, instances
 from engine.db import db
 from engine.exceptions import EngineError, NotFound
 from handlers import cases
@@ -24,6 +26,29 @@ def incident(instance_id):
         return redirect(url_for("inbox.case", instance_id=instance_id))
     return render_template("inbox/incident.html", row=row, view=incidents.describe(row),
                            input=incidents.failed_task_input(row), case=cases.get(row.id))
+
+
+@bp.post("/incidents/<instance_id>/data")
+@access.role_required("supervisor", "admin")
+def edit_data(instance_id):
+    access.visible_instance(instance_id)
+    key = (request.form.get("field") or "").strip()
+    raw = request.form.get("value") or ""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        flash(_("Not changed: the value must be JSON (a text in double quotes)."), "error")
+        return redirect(url_for("inbox.incident", instance_id=instance_id))
+    try:
+        diff = edits.edit_data(instance_id, current_user.username, {key: value} if key else {},
+                               request.form.get("reason") or "")
+    except EngineError as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        flash(_("Not changed: %(error)s", error=f"{err}" + (f" ({details})" if details else "")), "error")
+        return redirect(url_for("inbox.incident", instance_id=instance_id))
+    flash(_("Changed: %(fields)s. Retry the case to run the failed step with it.",
+            fields=", ".join(diff) or "—"), "success")
+    return redirect(url_for("inbox.incident", instance_id=instance_id))
 
 
 @bp.post("/incidents/retries")
