@@ -246,6 +246,14 @@ def cancel_for_instance(instance_id: str) -> None:
                        .execution_options(synchronize_session=False))
 
 
+def cancel_for_tasks(instance_id: str, task_ids) -> None:
+    """Tasks removed from a case (moved back past them): their jobs go with them."""
+    ids = [str(t) for t in task_ids]
+    if ids:
+        db.session.execute(sa.delete(Job).where(Job.instance_id == instance_id, Job.task_id.in_(ids))
+                           .execution_options(synchronize_session=False))
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

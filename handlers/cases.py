@@ -80,6 +80,20 @@ def cancel(case: Case, actor: str, reason: str) -> bool:
     return _end(case, CANCELLED, "case_cancelled", actor, reason.strip(), audited_reason=reason.strip())
 
 
+def move(case: Case, actor: str, activity: str, data: dict | None, reason: str):
+    """Restart a case at an activity it reached before (engine.modification.move), unless it
+    has an outcome: an outcome is told to the applicant and to client systems, never taken back."""
+    from engine import modification
+    if case.outcome_code is not None:
+        raise ValueError(f"the case is already decided ({case.outcome_code}); a decided case is not moved")
+    try:
+        row = modification.move(case.id, actor, activity, data, reason)
+    except BaseException:
+        db.session.rollback()
+        raise
+    return row
+
+
 def _end(case: Case, code: str, event: str, actor: str, reason: str, audited_reason) -> bool:
     """End the procedure where it stands (tasks, timers, jobs, subscriptions), release a held
     quota unit, record the outcome `code`; one transaction."""

@@ -49,6 +49,37 @@ def register(app):
     app.cli.add_command(cases_cli)
 
 
+@cases_cli.command("move")
+@click.argument("case_id")
+@click.argument("activity")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=JSON", help="A field to set on the activity.")
+@click.option("--reason", required=True, help="Why the case is moved (audited).")
+@ACTOR
+def move_case_command(case_id, activity, assignments, reason, actor):
+    """Restart CASE_ID at ACTIVITY (a BPMN id the case has reached before)."""
+    import json as _json
+    from engine.exceptions import EngineError
+    from . import cases
+    case = cases.get(case_id)
+    if case is None:
+        _fail(f"no case {case_id}")
+    data = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key:
+            _fail(f"--set {assignment!r}: write KEY=JSON")
+        try:
+            data[key] = _json.loads(raw)
+        except ValueError:
+            data[key] = raw
+    try:
+        row = cases.move(case, actor, activity, data, reason)
+    except (ValueError, EngineError) as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        _fail(f"{err}" + (f" ({details})" if details else ""))
+    click.echo(f"{case_id}: moved to {activity}, now {row.status}")
+
+
 @cases_cli.command("cancel")
 @click.argument("case_id")
 @click.option("--reason", required=True, help="Why the case is cancelled (audited).")

@@ -9,7 +9,7 @@ from handlers import cases
 from . import present
 from .operation import client, operation, require_region
 from .problems import Problem, validation
-from .schemas import (CancellationSchema, CaseSchema, DataEditResultSchema, DataEditSchema, IncidentListSchema, IncidentQuerySchema,
+from .schemas import (CancellationSchema, CaseSchema, DataEditResultSchema, DataEditSchema, MoveSchema, IncidentListSchema, IncidentQuerySchema,
                       IncidentViewSchema, RetryReportSchema, RetrySchema)
 
 SCOPE = ("operations:write",)
@@ -94,6 +94,26 @@ def cancel_case(case_id, body):
     require_region(case.region)
     try:
         cases.cancel(case, client().actor, body["reason"])
+    except (ValueError, instances.Conflict) as err:
+        raise Problem(409, str(err)) from None
+    return present.case_view(case), 200
+
+
+@operation("POST", "/cases/<uuid:case_id>/move", summary="Restart a case at an activity it has reached",
+           tag="operations", scopes=SCOPE, body=MoveSchema, errors=(404, 409),
+           example={"activity": "decide", "data": {}, "reason": "The decision was recorded on the wrong case"},
+           responses={200: (CaseSchema, "The case, running on from the activity")},
+           description="Only backwards: an activity the case has not reached is refused (409) with the "
+                       "reason; so is a case with an outcome. Tasks after the activity close.")
+def move_case(case_id, body):
+    case = cases.get(str(case_id))
+    if case is None:
+        raise Problem(404, f"no case {case_id}")
+    require_region(case.region)
+    try:
+        cases.move(case, client().actor, body["activity"], present.jsonable(body["data"] or {}), body["reason"])
+    except InvalidData as err:
+        raise validation(err.errors or {"activity": [str(err)]}) from None
     except (ValueError, instances.Conflict) as err:
         raise Problem(409, str(err)) from None
     return present.case_view(case), 200

@@ -667,6 +667,13 @@ class DataEditResultSchema(Schema):
                                                                "personal data masked"})
 
 
+class MoveSchema(_Strict):
+    activity = Text(200, required=True, metadata={"description": "BPMN id of an activity the case has reached"})
+    data = fields.Dict(keys=fields.String(), load_default=None,
+                       metadata={"description": "Top-level fields to set on the activity"})
+    reason = Text(500, required=True, metadata={"description": "Why the case is moved (audited)"})
+
+
 class IncidentListSchema(Schema):
     items = fields.List(fields.Nested(IncidentViewSchema), required=True)
 

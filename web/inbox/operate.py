@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import edits, incidents, instances
+from engine import edits, incidents, instances, modification
 from engine.db import db
 from engine.exceptions import EngineError, NotFound
 from handlers import cases
@@ -106,6 +106,42 @@ def cancel_case(instance_id):
         flash(_("Not cancelled: %(error)s", error=str(err)), "error")
         return redirect(back)
     flash(_("The case is cancelled; any quota unit it held is released."), "success")
+    return redirect(url_for("inbox.case", instance_id=instance_id))
+
+
+@bp.get("/cases/<instance_id>/operations")
+@access.role_required("supervisor", "admin")
+def operate_case(instance_id):
+    row = access.visible_instance(instance_id)
+    workflow = instances.peek(row)
+    reached = {t.task_spec.bpmn_id for t in instances.all_tasks(workflow, modification.REACHED)}
+    targets = {k: v for k, v in modification.activities(workflow).items() if k in reached}
+    return render_template("inbox/operate_case.html", row=row, case=cases.get(row.id), targets=targets)
+
+
+@bp.post("/cases/<instance_id>/move")
+@access.role_required("supervisor", "admin")
+def move_case(instance_id):
+    access.visible_instance(instance_id)
+    case = cases.get(instance_id)
+    back = url_for("inbox.operate_case", instance_id=instance_id)
+    if case is None:
+        flash(_("Not moved: only a permit case is moved here."), "error")
+        return redirect(back)
+    raw = (request.form.get("data") or "").strip()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        flash(_("Not moved: the data must be a JSON object."), "error")
+        return redirect(back)
+    try:
+        cases.move(case, current_user.username, request.form.get("activity") or "", data,
+                   request.form.get("reason") or "")
+    except (ValueError, EngineError) as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        flash(_("Not moved: %(error)s", error=f"{err}" + (f" ({details})" if details else "")), "error")
+        return redirect(back)
+    flash(_("The case runs on from the chosen step."), "success")
     return redirect(url_for("inbox.case", instance_id=instance_id))
 
 
