@@ -42,6 +42,39 @@ def list_command():
         click.echo(f"{row.process_id}\tversion {row.version}\t{row.filename}\t{row.deployed_at:%Y-%m-%d %H:%M}")
 
 
+@processes_cli.command("migrate")
+@click.argument("process_id")
+@click.option("--to-version", "to_version", type=int, required=True, help="The version to move running instances to.")
+@click.option("--map", "pairs", multiple=True, metavar="OLD=NEW", help="A renamed activity (BPMN ids); repeatable.")
+@click.option("--dry-run", is_flag=True, help="Only the preview: which instances can move, and why not.")
+@click.option("--actor", default="cli", help="Who migrates, for the audit log.")
+def migrate_command(process_id, to_version, pairs, dry_run, actor):
+    """Move the running instances of PROCESS_ID to another version; one line per instance.
+    Exits 1 when any instance cannot move."""
+    from . import migration
+    from .exceptions import EngineError
+    mapping = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old or not new:
+            click.echo(f"error: --map {pair!r}: write OLD=NEW", err=True)
+            sys.exit(2)
+        mapping[old] = new
+    try:
+        target = migration.version(process_id, to_version)
+        verdicts = (migration.preview(target, mapping) if dry_run else migration.migrate(target, mapping, actor))
+    except EngineError as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        click.echo(f"error: {err}" + (f" ({details})" if details else ""), err=True)
+        sys.exit(1)
+    word = "can move" if dry_run else "moved"
+    for v in verdicts:
+        click.echo(f"{v.instance_id}\t{v.business_key or ''}\t" + (word if v.can_move else "refused: " + "; ".join(v.problems)))
+    click.echo(f"{sum(v.can_move for v in verdicts)} of {len(verdicts)} {word} to version {to_version}")
+    if not all(v.can_move for v in verdicts):
+        sys.exit(1)
+
+
 @instances_cli.command("incidents")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def incidents_command(as_json):

@@ -2,14 +2,15 @@
 open incidents with the likely fix, retries of one, chosen or same-error cases, cancellation."""
 from __future__ import annotations
 
-from engine import edits, incidents, instances
+from engine import edits, incidents, instances, migration
 from engine.exceptions import InvalidData, NotFound
 from handlers import cases
 
 from . import present
 from .operation import client, operation, require_region
 from .problems import Problem, validation
-from .schemas import (CancellationSchema, CaseSchema, DataEditResultSchema, DataEditSchema, MoveSchema, IncidentListSchema, IncidentQuerySchema,
+from .schemas import (CancellationSchema, CaseSchema, DataEditResultSchema, DataEditSchema, MigrationReportSchema,
+                      MigrationSchema, MoveSchema, IncidentListSchema, IncidentQuerySchema,
                       IncidentViewSchema, RetryReportSchema, RetrySchema)
 
 SCOPE = ("operations:write",)
@@ -117,6 +118,45 @@ def move_case(case_id, body):
     except (ValueError, instances.Conflict) as err:
         raise Problem(409, str(err)) from None
     return present.case_view(case), 200
+
+
+@operation("POST", "/process-definitions/<process_id>/versions/<int:version>/migration-preview",
+           summary="Which running instances can move to this version, and why not", tag="operations",
+           scopes=SCOPE, body=MigrationSchema, body_required=False, errors=(404,), example={"mapping": {}},
+           responses={200: (MigrationReportSchema, "One verdict per running instance; nothing changes")},
+           description="An instance is refused when a task it completed, started or waits at is missing "
+                       "from the version (map a renamed activity) or changed there. Tokens of every region only.")
+def preview_migration(process_id, version, body):
+    target = _target(process_id, version)
+    verdicts = _run(lambda: migration.preview(target, body.get("mapping"), body.get("instance_ids")))
+    return {"target_version": target.version, "items": [v.as_dict() for v in verdicts]}, 200
+
+
+@operation("POST", "/process-definitions/<process_id>/versions/<int:version>/migrations",
+           summary="Move the running instances that can move to this version", tag="operations",
+           scopes=SCOPE, body=MigrationSchema, body_required=False, errors=(404,), example={"mapping": {}},
+           responses={200: (MigrationReportSchema, "Per instance: moved (can_move) or why not")},
+           description="Each instance moves in its own step, audited; the others are left as they are.")
+def run_migration(process_id, version, body):
+    target = _target(process_id, version)
+    verdicts = _run(lambda: migration.migrate(target, body.get("mapping"), client().actor, body.get("instance_ids")))
+    return {"target_version": target.version, "items": [v.as_dict() for v in verdicts]}, 200
+
+
+def _target(process_id, version):
+    if client().regions:
+        raise Problem(403, "moving instances between versions is for a token of every region")
+    try:
+        return migration.version(process_id, version)
+    except NotFound as err:
+        raise Problem(404, str(err)) from None
+
+
+def _run(action):
+    try:
+        return action()
+    except InvalidData as err:
+        raise validation(err.errors or {"mapping": [str(err)]}) from None
 
 
 def _find(instance_id):

@@ -674,6 +674,25 @@ class MoveSchema(_Strict):
     reason = Text(500, required=True, metadata={"description": "Why the case is moved (audited)"})
 
 
+class MigrationSchema(_Strict):
+    mapping = fields.Dict(keys=Text(200), values=Text(200), load_default=None,
+                          metadata={"description": "Renamed activities: {old BPMN id: new BPMN id}"})
+    instance_ids = fields.List(fields.String(validate=Regexp(UUID)), validate=Length(min=1, max=1000),
+                               load_default=None, metadata={"description": "Only these instances (default: all running)"})
+
+
+class VerdictSchema(Schema):
+    instance_id = fields.String(required=True)
+    business_key = fields.String(required=True, allow_none=True)
+    can_move = fields.Boolean(required=True, metadata={"description": "In a migration report: it moved"})
+    problems = fields.List(fields.String(), required=True)
+
+
+class MigrationReportSchema(Schema):
+    target_version = fields.Integer(required=True)
+    items = fields.List(fields.Nested(VerdictSchema), required=True)
+
+
 class IncidentListSchema(Schema):
     items = fields.List(fields.Nested(IncidentViewSchema), required=True)
 
