@@ -205,8 +205,10 @@ def run_one(job_id: str, owner: str) -> str:
                                     attempt=snapshot.attempts + 1)
         result = op.func(ctx, **snapshot.params)
         db.session.rollback()  # a simulator may have read reference data: end that read
+        _observe(snapshot.operator, time.monotonic() - started, None)
     except Exception as err:
         db.session.rollback()
+        _observe(snapshot.operator, time.monotonic() - started, err)
         log.warning("job %s (%s of instance %s) failed after %.2fs: %s: %s", snapshot.id,
                     snapshot.operator, snapshot.instance_id, time.monotonic() - started,
                     type(err).__name__, err)
@@ -222,6 +224,17 @@ def run_one(job_id: str, owner: str) -> str:
         db.session.rollback()
         log.exception("job %s of instance %s could not be applied", snapshot.id, snapshot.instance_id)
         return _failed(snapshot, err, owner, retryable=False)
+
+
+CALL_OBSERVERS: list = []  # callables(operator, seconds, error or None): metrics of external calls
+
+
+def _observe(operator_name: str, seconds: float, error) -> None:
+    for observe in CALL_OBSERVERS:
+        try:
+            observe(operator_name, seconds, error)
+        except Exception:  # a metric must never fail a job
+            log.exception("an external-call observer failed")
 
 
 def for_instance(instance_id: str) -> list[Job]:

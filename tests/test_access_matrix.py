@@ -88,6 +88,7 @@ INBOX_RULES = {
     "inbox.cancel_case": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.edit_data": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.operate_case": ({SUPERVISOR_AST, ADMIN}, None),
+    "metrics.metrics": (set(), None),  # a token with metrics:read or a configured network only
     "inbox.move_case": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.definitions": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
@@ -220,6 +221,7 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.incident": f"/incidents/{world['case']}", "inbox.retry_batch": "/incidents/retries",
         "inbox.cancel_case": f"/cases/{world['case']}/cancel",
         "inbox.edit_data": f"/incidents/{world['case']}/data",
+        "metrics.metrics": "/metrics",
         "inbox.operate_case": f"/cases/{world['case']}/operations", "inbox.move_case": f"/cases/{world['case']}/move",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",

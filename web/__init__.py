@@ -5,8 +5,9 @@ def register(app):
     from . import availability, log_masking
     log_masking.install(app)
     availability.init_app(app)
-    from . import health
+    from . import health, metrics
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     from . import api
     api.register(app)
     from . import demo, inbox
