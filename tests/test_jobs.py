@@ -288,7 +288,9 @@ def test_a_worker_killed_mid_notification_leaves_it_to_another_and_it_is_deliver
 
 def test_the_worker_process_stops_on_sigterm_after_its_current_work(service, tmp_path):
     process = worker_process(tmp_path, "worker")
-    time.sleep(3)
+    # Started (not merely spawned): on a loaded machine the import alone can take seconds.
+    assert wait_for(lambda: "job thread(s)" in (tmp_path / "worker.log").read_text(), 60)
+    time.sleep(1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0, (tmp_path / "worker.log").read_text()
     assert "job thread(s)" in (tmp_path / "worker.log").read_text()
