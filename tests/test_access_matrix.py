@@ -88,7 +88,8 @@ INBOX_RULES = {
     "inbox.cancel_case": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.edit_data": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.operate_case": ({SUPERVISOR_AST, ADMIN}, None),
-    "metrics.metrics": (set(), None),  # a token with metrics:read or a configured network only
+    "metrics.metrics": (set(), None),
+    "inbox.migration_preview": ({ADMIN}, None), "inbox.migration_run": ({ADMIN}, None),  # a token with metrics:read or a configured network only
     "inbox.move_case": ({SUPERVISOR_AST, ADMIN}, None),
     "inbox.definitions": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
@@ -222,6 +223,8 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.cancel_case": f"/cases/{world['case']}/cancel",
         "inbox.edit_data": f"/incidents/{world['case']}/data",
         "metrics.metrics": "/metrics",
+        "inbox.migration_preview": f"/definitions/{definition_id}/migration-preview",
+        "inbox.migration_run": f"/definitions/{definition_id}/migrations",
         "inbox.operate_case": f"/cases/{world['case']}/operations", "inbox.move_case": f"/cases/{world['case']}/move",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",

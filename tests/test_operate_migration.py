@@ -111,3 +111,39 @@ def test_a_migration_with_a_bad_mapping_or_a_regional_token_is_refused_and_chang
     db.session.remove()
     assert instances.get(ids[0]).definition_id == definitions.latest("permit_issue").id - 1
     assert db.session.execute(sa.select(audit.AuditEvent).filter_by(event="instance_migrated")).first() is None
+
+
+def test_the_definition_page_counts_cases_at_each_element_and_an_admin_previews_and_runs_the_move(app, tmp_path):
+    import re
+    from tests.inbox_support import FreshClient, csrf, make_user, sign_in
+    ids = cases_at_the_decision(app, 2)
+    v1_id = instances.get(ids[0]).definition_id
+    with time_machine.travel(FILED, tick=False):  # no quota loaded for Shymkent: it stops at the hold
+        ps.file_application(ps.application(application_no="EGOV-2026-000077", region="SHY"))
+    deploy_changed(app, tmp_path, RENAMED)
+    v2_id = definitions.latest("permit_issue").id
+    make_user("root.admin", roles=("admin",), region=None)
+    make_user("erlan.supervisor", roles=("supervisor",))
+    app.test_client_class = FreshClient
+    admin = app.test_client()
+    sign_in(admin, "root.admin")
+    page = admin.get(f"/definitions/{v1_id}").get_data(as_text=True)
+    rows = dict(re.findall(r"<tr><td><code>(\w+)</code></td><td>(\d+</td><td>\d+)</td></tr>", page))
+    assert rows["decide"] == "2</td><td>0" and rows["hold_quota"] == "0</td><td>1"
+    assert '"counts"' in page  # the same numbers go to the diagram
+    token = csrf(admin, f"/definitions/{v2_id}")
+    refused = admin.post(f"/definitions/{v2_id}/migration-preview", data={"mapping": "", "csrf_token": token})
+    text = refused.get_data(as_text=True)
+    assert "1 of 3 cases can move." in text and "(police_answered) is not in version 2: map it" in text
+    preview = admin.post(f"/definitions/{v2_id}/migration-preview",
+                         data={"mapping": "police_answered=note_police_answer", "csrf_token": token})
+    assert "3 of 3 cases can move." in preview.get_data(as_text=True)
+    done = admin.post(f"/definitions/{v2_id}/migrations",
+                      data={"mapping": "police_answered=note_police_answer", "csrf_token": token})
+    assert "3 of 3 cases moved." in done.get_data(as_text=True)
+    db.session.remove()
+    assert {instances.get(i).definition_id for i in ids} == {v2_id}
+    supervisor = app.test_client()
+    sign_in(supervisor, "erlan.supervisor")
+    assert supervisor.post(f"/definitions/{v2_id}/migrations",
+                           data={"csrf_token": csrf(supervisor, f"/definitions/{v2_id}")}).status_code == 404

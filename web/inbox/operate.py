@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import edits, incidents, instances, modification
+from engine import edits, incidents, instances, migration, modification
 from engine.db import db
 from engine.exceptions import EngineError, NotFound
 from handlers import cases
@@ -156,3 +156,43 @@ def _visible(instance_id, regions) -> bool:
 
 def _rows(ids):
     return [r for r in (db.session.get(instances.ProcessInstance, i) for i in ids) if r is not None]
+
+
+# --- moving running cases to a new version (administrators: it spans every region) ------------
+
+@bp.post("/definitions/<int(max=2147483647):definition_id>/migration-preview")
+@access.role_required("admin")
+def migration_preview(definition_id):
+    return _migration(definition_id, run=False)
+
+
+@bp.post("/definitions/<int(max=2147483647):definition_id>/migrations")
+@access.role_required("admin")
+def migration_run(definition_id):
+    return _migration(definition_id, run=True)
+
+
+def _migration(definition_id, run: bool):
+    from flask import abort
+    from engine import definitions
+    target = definitions.get(definition_id) or abort(404)
+    text = request.form.get("mapping") or ""
+    mapping = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        old, sep, new = line.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            flash(_("Not previewed: write each renamed activity as old_id=new_id (%(line)s).", line=line.strip()),
+                  "error")
+            return redirect(url_for("inbox.definition", definition_id=definition_id))
+        mapping[old.strip()] = new.strip()
+    try:
+        verdicts = (migration.migrate(target, mapping, current_user.username) if run
+                    else migration.preview(target, mapping))
+    except EngineError as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        flash(_("Not previewed: %(error)s", error=f"{err}" + (f" ({details})" if details else "")), "error")
+        return redirect(url_for("inbox.definition", definition_id=definition_id))
+    return render_template("inbox/migration.html", definition=target, verdicts=verdicts, done=run,
+                           mapping_text=text)
