@@ -46,12 +46,13 @@ def permit_case(people):
     """An issue case of the real procedure waiting at "Decide on the permit" (police agreed)."""
     if not PERMIT_ISSUE.exists():
         pytest.fail("processes/permit_issue.bpmn is missing")
-    from engine import clock, definitions
+    from engine import clock, definitions, scheduler
     from handlers import police
     from web import demo
     definitions.deploy_directory(PERMIT_ISSUE.parent, people.config, actor="test")  # and what it starts
     demo.load_reference_data()
     case = demo.open_demo_case("E2E-0001", "AST", ("Tursunov", "Bekzod", "910405", "3", "TJ"))
+    scheduler.run_jobs()  # the checks and the police request run in a worker job since asyncBefore
     police.deliver_due_replies(clock.now())
     ids = (case.id, case.application_no)
     db.session.remove()
