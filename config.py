@@ -47,6 +47,9 @@ class Config:
     FORMS_DIR = _env("FORMS_DIR", str(BASE_DIR / "processes" / "forms"))
     DEPLOY_ON_START = _env("DEPLOY_ON_START", True)
     MAX_CONTENT_LENGTH = _env("MAX_CONTENT_LENGTH", 1024 * 1024)
+    # GET /metrics answers a bearer token with the scope metrics:read, or a caller from these
+    # networks (CIDR, e.g. the Prometheus server's); nobody else.
+    METRICS_NETWORKS = _env("METRICS_NETWORKS", [])
 
     # --- engine ---
     # Lane name in a diagram -> role of the people who do its user tasks.

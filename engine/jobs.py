@@ -31,6 +31,8 @@ RELEASED = "async_released"     # task.internal_data flag: the continuation's st
 PENDING, FAILED = "pending", "failed"
 WORKER_ACTOR = "worker"
 
+CALL_OBSERVERS: list = []  # callables(operator, seconds, error or None): metrics of external calls
+
 # Set when a step commits new jobs, so an idle worker thread in this process starts at once.
 _WAKE = threading.Event()
 
@@ -169,3 +171,11 @@ def requeue_failed(instance_id: str) -> int:
             step.new_jobs += done.rowcount
     return done.rowcount
 
+
+
+def cancel_for_tasks(instance_id: str, task_ids) -> None:
+    """Tasks removed from a case (moved back past them): their jobs go with them."""
+    ids = [str(t) for t in task_ids]
+    if ids:
+        db.session.execute(sa.delete(Job).where(Job.instance_id == instance_id, Job.task_id.in_(ids))
+                           .execution_options(synchronize_session=False))

@@ -120,6 +120,18 @@ def sync(row, workflow, is_new: bool = False) -> None:
     workflow.indexed_human_tasks = after
 
 
+def reopen(workflow, task_id: str) -> None:
+    """A task set runnable again (a case moved back to it) keeps its id: its row is reopened,
+    not inserted twice; who completed it before stays in the audit log."""
+    reopened = _connection().execute(
+        _TABLE.update().where(_TABLE.c.id == str(task_id))
+        .values(status=READY, assignee=None, claimed_at=None, completed_at=None, completed_by=None,
+                escalated=False, created_at=clock.now())).rowcount
+    if reopened:
+        # Indexed as open with no due time or region: the save writes the real ones (or closes it).
+        workflow.indexed_human_tasks = dict(indexed_snapshot(workflow), **{str(task_id): (None, None)})
+
+
 def indexed_snapshot(workflow) -> dict:
     """What the index holds for this workflow's open tasks: {task id: (due_at, region)}."""
     return getattr(workflow, "indexed_human_tasks", None) or {}

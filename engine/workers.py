@@ -94,8 +94,10 @@ def run_one(job_id: str, owner: str) -> str:
                                     attempt=snapshot.attempts + 1)
         result = op.func(ctx, **snapshot.params)
         db.session.rollback()  # a simulator may have read reference data: end that read
+        _observe(snapshot.operator, time.monotonic() - started, None)
     except Exception as err:
         db.session.rollback()
+        _observe(snapshot.operator, time.monotonic() - started, err)
         log.warning("job %s (%s of instance %s) failed after %.2fs: %s: %s", snapshot.id,
                     snapshot.operator, snapshot.instance_id, time.monotonic() - started,
                     type(err).__name__, err)
@@ -246,3 +248,12 @@ def _release(job_id: str, owner: str) -> None:
                        .values(lease_owner=None, lease_until=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
+
+
+def _observe(operator_name: str, seconds: float, error) -> None:
+    """Tell the observers of external calls (metrics) how one went; never fails the job."""
+    for observe in jobs.CALL_OBSERVERS:
+        try:
+            observe(operator_name, seconds, error)
+        except Exception:
+            log.exception("an external-call observer failed")

@@ -16,6 +16,7 @@ from engine.operators import operator
 
 KINDS = ("issue", "extension", "revocation")
 WITHDRAWN = "withdrawn"
+CANCELLED = "cancelled"  # by an operator, with a reason
 # A client's view of status: a withdrawn (terminated) case is completed with outcome `withdrawn`.
 STATUSES = {"in_progress": (instances.IN_PROGRESS,), "incident": (instances.INCIDENT,),
             "completed": (instances.COMPLETED, instances.TERMINATED)}
@@ -74,21 +75,51 @@ def withdraw(case: Case, actor: str, reason: str | None = None) -> bool:
     """The applicant withdraws a case still in progress: the procedure ends where it stands,
     any quota unit the case holds is released, and the outcome is `withdrawn`; one transaction.
     Returns False when it was withdrawn before (retrying is safe)."""
-    from . import quota
-    if case.outcome_code == WITHDRAWN:
-        return False
-    if case.kind == "revocation":
+    if case.kind == "revocation" and case.outcome_code != WITHDRAWN:
         raise ValueError("a revocation is not withdrawn by the applicant")
+    return _end(case, WITHDRAWN, "case_withdrawn", actor, reason or "withdrawn by the applicant",
+                audited_reason=reason)
+
+
+def cancel(case: Case, actor: str, reason: str) -> bool:
+    """An operator cancels a case (a duplicate, a filing in error, a stuck incident): as a
+    withdrawal, but any kind of case, a reason required, and the outcome `cancelled`.
+    Returns False when it was cancelled before."""
+    if not (reason or "").strip():
+        raise ValueError("give the reason for cancelling the case")
+    return _end(case, CANCELLED, "case_cancelled", actor, reason.strip(), audited_reason=reason.strip())
+
+
+def move(case: Case, actor: str, activity: str, data: dict | None, reason: str):
+    """Restart a case at an activity it reached before (engine.modification.move), unless it
+    has an outcome: an outcome is told to the applicant and to client systems, never taken back."""
+    from engine import modification
+    if case.outcome_code is not None:
+        raise ValueError(f"the case is already decided ({case.outcome_code}); a decided case is not moved")
+    try:
+        row = modification.move(case.id, actor, activity, data, reason)
+    except BaseException:
+        db.session.rollback()
+        raise
+    return row
+
+
+def _end(case: Case, code: str, event: str, actor: str, reason: str, audited_reason) -> bool:
+    """End the procedure where it stands (tasks, timers, jobs, subscriptions), release a held
+    quota unit, record the outcome `code`; one transaction."""
+    from . import quota
+    if case.outcome_code == code:
+        return False
     if case.outcome_code is not None:
         raise ValueError(f"the case is already decided ({case.outcome_code})")
     try:
-        instances.cancel(case.id, actor, reason or "withdrawn by the applicant", commit=False)
+        instances.cancel(case.id, actor, reason, commit=False)
         now = clock.now()
-        unit = quota.release_case_unit(db.session, case.id, WITHDRAWN, now)
-        case.outcome_code, case.decided_at = WITHDRAWN, now
-        case.outcome = {"code": WITHDRAWN, "grounds": [], "decided_at": now.isoformat(), "decided_by": actor}
-        audit.record("case_withdrawn", actor=actor, instance_id=case.id,
-                     details={"reason": reason, "quota_unit_released": unit is not None})
+        unit = quota.release_case_unit(db.session, case.id, code, now)
+        case.outcome_code, case.decided_at = code, now
+        case.outcome = {"code": code, "grounds": [], "decided_at": now.isoformat(), "decided_by": actor}
+        audit.record(event, actor=actor, instance_id=case.id,
+                     details={"reason": audited_reason, "quota_unit_released": unit is not None})
         db.session.commit()
     except BaseException:
         db.session.rollback()

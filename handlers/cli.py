@@ -25,6 +25,7 @@ reference_cli = AppGroup("reference", help="Administer reference data: quotas, M
                                            "coefficients, citizenships, simulator lists.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
 police_cli = AppGroup("police", help="Police coordination.")
+cases_cli = AppGroup("cases", help="Operate permit cases: cancel one with a reason.")
 permits_cli = AppGroup("permits", help="The permit register: permits issued before this system, validity watches.")
 
 ACTOR = click.option("--actor", default="cli", show_default=True, help="Who changes it, for the audit log.")
@@ -44,6 +45,57 @@ def register(app):
     app.cli.add_command(notifications_cli)
     app.cli.add_command(police_cli)
     app.cli.add_command(permits_cli)
+    app.cli.add_command(cases_cli)
+
+
+@cases_cli.command("move")
+@click.argument("case_id")
+@click.argument("activity")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=JSON", help="A field to set on the activity.")
+@click.option("--reason", required=True, help="Why the case is moved (audited).")
+@ACTOR
+def move_case_command(case_id, activity, assignments, reason, actor):
+    """Restart CASE_ID at ACTIVITY (a BPMN id the case has reached before)."""
+    import json as _json
+    from engine.exceptions import EngineError
+    from . import cases
+    case = cases.get(case_id)
+    if case is None:
+        _fail(f"no case {case_id}")
+    data = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key:
+            _fail(f"--set {assignment!r}: write KEY=JSON")
+        try:
+            data[key] = _json.loads(raw)
+        except ValueError:
+            data[key] = raw
+    try:
+        row = cases.move(case, actor, activity, data, reason)
+    except (ValueError, EngineError) as err:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
+        _fail(f"{err}" + (f" ({details})" if details else ""))
+    click.echo(f"{case_id}: moved to {activity}, now {row.status}")
+
+
+@cases_cli.command("cancel")
+@click.argument("case_id")
+@click.option("--reason", required=True, help="Why the case is cancelled (audited).")
+@ACTOR
+def cancel_case_command(case_id, reason, actor):
+    """End CASE_ID where it stands: tasks, timers, jobs closed, a held quota unit released,
+    outcome `cancelled`."""
+    from engine.exceptions import EngineError
+    from . import cases
+    case = cases.get(case_id)
+    if case is None:
+        _fail(f"no case {case_id}")
+    try:
+        changed = cases.cancel(case, actor, reason)
+    except (ValueError, EngineError) as err:
+        _fail(str(err))
+    click.echo(f"{case_id}: cancelled" if changed else f"{case_id}: was cancelled before")
 
 
 def development_data(config, today: date) -> dict:

@@ -200,3 +200,27 @@ def _sex_word(value: Any) -> str:
     if word is None:
         raise ValueError(f"sex must be male or female (M/F), not {value!r}")
     return word
+
+
+_IIN_KEYS = frozenset({"iin", "payer_iin", "holder_iin", "applicant_iin", "employer_iin"})
+_PASSPORT_KEYS = frozenset({"passport_no", "passport_number"})
+
+
+def _mask_in_audit(path: tuple, value: Any) -> Any:
+    """IINs and passport numbers in an operator's data edit reach the audit log masked."""
+    key = path[-1] if path else None
+    if key in _IIN_KEYS and value is not None:
+        return mask_iin(value)
+    if (key in _PASSPORT_KEYS or (key == "number" and "documents" in path)) and value is not None:
+        return mask_passport(value)
+    if isinstance(value, str) and value.isdigit() and len(value) == IIN_LENGTH:
+        return mask_iin(value)  # an IIN under any other name
+    return value
+
+
+def _register_audit_mask() -> None:
+    from engine import edits
+    edits.register_mask(_mask_in_audit)
+
+
+_register_audit_mask()

@@ -7,8 +7,9 @@ def register(app):
     availability.init_app(app)
     from . import i18n
     i18n.init_app(app)
-    from . import health
+    from . import health, metrics
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     from . import api
     api.register(app)
     from . import demo, inbox

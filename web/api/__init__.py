@@ -14,4 +14,5 @@ def register(app) -> None:
 
 from . import clients, problems  # noqa: E402,F401  the ApiClient table is part of the schema
 problems.init_blueprint(bp)
-from . import cases, definitions, documents, instances, messages, openapi, permits, reports, tasks  # noqa: E402,F401,E501  routes
+from . import (cases, definitions, documents, instances, messages, openapi, operate, permits,  # noqa: E402,F401
+               reports, tasks)  # routes

@@ -23,6 +23,7 @@ TAGS = [
     ("tasks", "Human tasks, for integrations acting as an officer"),
     ("instances", "Process instances of any deployed process"),
     ("definitions", "BPMN process definitions"),
+    ("operations", "Operating running cases: incidents, retries, cancellation (supervisors' systems)"),
     ("meta", "The service itself"),
 ]
 _PATH_PARAMS = {

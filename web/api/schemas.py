@@ -25,7 +25,7 @@ APPLICATION_KINDS = ("issue", "extension")
 CHANNELS = ("egov", "psc")
 CASE_STATUSES = ("in_progress", "completed", "incident")
 OUTCOME_CODES = ("issued", "extended", "refused", "not_accepted", "withdrawn", "lapsed", "revoked",
-                 "dismissed")
+                 "dismissed", "cancelled")
 PERMIT_STATUSES = ("active", "expired", "revoked")
 TASK_STATUSES = ("ready", "completed", "cancelled")
 INSTANCE_STATUSES = ("in_progress", "completed", "incident", "terminated")
@@ -332,7 +332,8 @@ class GroundSchema(_Open):
 
 class OutcomeSchema(_Open):
     code = fields.String(required=True, metadata={"description": "issued, extended, refused, not_accepted, "
-                                                                 "withdrawn, lapsed, revoked, dismissed"})
+                                                                 "withdrawn, lapsed, revoked, dismissed, cancelled "
+                                                                 "(by an operator, with a reason)"})
     grounds = fields.List(fields.Nested(GroundSchema), required=True)
     decided_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     decided_by = fields.String(required=True, allow_none=True)
@@ -639,6 +640,94 @@ class StartInstanceSchema(_Strict):
     data = fields.Dict(keys=fields.String(), load_default=dict, validate=_shallow,
                        metadata={"description": "The instance's data (nested at most 32 levels)"})
     business_key = Text(200, allow_none=True, load_default=None)
+
+
+class CancellationSchema(_Strict):
+    reason = Text(500, required=True, metadata={"description": "Why the operator cancels the case (audited)"})
+
+
+class IncidentViewSchema(Schema):
+    instance_id = fields.String(required=True)
+    process_id = fields.String(required=True)
+    business_key = fields.String(required=True, allow_none=True)
+    region = fields.String(required=True, allow_none=True)
+    task_id = fields.String(required=True, allow_none=True)
+    task = fields.String(required=True, allow_none=True)
+    error_type = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True, allow_none=True)
+    hint = fields.String(required=True, allow_none=True,
+                         metadata={"description": "The likely fix in words, when the error is a known one"})
+    at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    input = fields.Dict(metadata={"description": "The data the failed task ran with (GET of one incident only)"})
+
+
+class DataEditSchema(_Strict):
+    data = fields.Dict(keys=fields.String(), required=True,
+                       metadata={"description": "Top-level fields of the case data to set on the failed task"})
+    reason = Text(500, required=True, metadata={"description": "Why the data is corrected (audited)"})
+
+
+class DataEditResultSchema(Schema):
+    diff = fields.Dict(required=True, metadata={"description": "{field: {before, after}} of what changed, "
+                                                               "personal data masked"})
+
+
+class MoveSchema(_Strict):
+    activity = Text(200, required=True, metadata={"description": "BPMN id of an activity the case has reached"})
+    data = fields.Dict(keys=fields.String(), load_default=None,
+                       metadata={"description": "Top-level fields to set on the activity"})
+    reason = Text(500, required=True, metadata={"description": "Why the case is moved (audited)"})
+
+
+class MigrationSchema(_Strict):
+    mapping = fields.Dict(keys=Text(200), values=Text(200), load_default=None,
+                          metadata={"description": "Renamed activities: {old BPMN id: new BPMN id}"})
+    instance_ids = fields.List(fields.String(validate=Regexp(UUID)), validate=Length(min=1, max=1000),
+                               load_default=None, metadata={"description": "Only these instances (default: all running)"})
+
+
+class VerdictSchema(Schema):
+    instance_id = fields.String(required=True)
+    business_key = fields.String(required=True, allow_none=True)
+    can_move = fields.Boolean(required=True, metadata={"description": "In a migration report: it moved"})
+    problems = fields.List(fields.String(), required=True)
+
+
+class MigrationReportSchema(Schema):
+    target_version = fields.Integer(required=True)
+    items = fields.List(fields.Nested(VerdictSchema), required=True)
+
+
+class IncidentListSchema(Schema):
+    items = fields.List(fields.Nested(IncidentViewSchema), required=True)
+
+
+class IncidentQuerySchema(_Strict):
+    error_type = Text(200, load_default=None)
+    process_id = Text(200, load_default=None)
+
+
+class RetrySchema(_Strict):
+    instance_ids = fields.List(fields.String(validate=Regexp(UUID)), validate=Length(min=1, max=500),
+                               load_default=None, metadata={"description": "Retry these cases"})
+    same_error_as = fields.String(validate=Regexp(UUID), load_default=None,
+                                  metadata={"description": "Retry every open incident with this case's error"})
+
+    @validates_schema
+    def _one_selection(self, data, **kwargs):
+        if (data.get("instance_ids") is None) == (data.get("same_error_as") is None):
+            raise ValidationError("give either instance_ids or same_error_as", field_name="instance_ids")
+
+
+class RetryResultSchema(Schema):
+    instance_id = fields.String(required=True)
+    outcome = fields.String(required=True, validate=OneOf(("moved_on", "failed_again", "refused")))
+    status = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True, allow_none=True)
+
+
+class RetryReportSchema(Schema):
+    results = fields.List(fields.Nested(RetryResultSchema), required=True)
 
 
 class IncidentSchema(Schema):

@@ -30,6 +30,9 @@ def init_app(app):
     login_manager.login_message_category = "info"
     login_manager.user_loader(users.load_session_user)
     throttle.init_app(app)
+    if "babel" not in app.extensions:  # the operations pages' words are translated
+        from flask_babel import Babel
+        Babel(app)
     app.register_blueprint(bp)
     app.cli.add_command(users.users_cli)
 
@@ -48,4 +51,5 @@ def _secure_cookies(app) -> bool:
     return bool(value)
 
 
-from . import auth, display, queue, task, case, supervision, definitions, search, language, admin, workload, absence, reports  # noqa: E402,F401,E501
+from . import (auth, display, queue, task, case, supervision, definitions, search, language, admin,  # noqa: E402,F401,E501
+               workload, absence, reports, operate)

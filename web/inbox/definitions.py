@@ -6,6 +6,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from flask import Response, abort, render_template
 
+from engine import activity
 from engine import definitions as engine_definitions
 from engine.db import db
 from engine.definitions import ProcessDefinition
@@ -35,8 +36,11 @@ def definition(definition_id):
     row = engine_definitions.get(definition_id) or abort(404)
     versions = list(db.session.execute(sa.select(ProcessDefinition).filter_by(
         process_id=row.process_id).order_by(ProcessDefinition.version.desc())).scalars())
+    elements = activity.element_counts(row)
+    states = {"current": sorted(k for k, v in elements.items() if v["running"]),
+              "incident": sorted(k for k, v in elements.items() if v["incidents"]), "counts": elements}
     return render_template("inbox/definition.html", definition=row, versions=versions,
-                           counts=_case_counts())
+                           counts=_case_counts(), states=states)
 
 
 @bp.get("/definitions/<int(max=2147483647):definition_id>/diagram.bpmn")

@@ -7,6 +7,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from engine import clock, instances, tasks
+from engine import incidents as engine_incidents
 from engine.db import db
 from engine.exceptions import Conflict, EngineError, Forbidden
 from engine.instances import ProcessInstance
@@ -48,12 +49,9 @@ def reassign(task_id):
 @bp.get("/incidents")
 @access.role_required("supervisor", "admin")
 def incidents():
-    regions = access.regions()
-    query = sa.select(ProcessInstance).filter_by(status=instances.INCIDENT)
-    if regions is not None:
-        query = query.where(ProcessInstance.region.in_(regions))
-    rows = list(db.session.execute(query.order_by(ProcessInstance.incident_at).limit(500)).scalars())
-    return render_template("inbox/incidents.html", rows=rows)
+    rows = engine_incidents.open_incidents(access.regions())
+    return render_template("inbox/incidents.html", rows=rows, views={r.id: engine_incidents.describe(r) for r in rows},
+                           results=None)
 
 
 @bp.post("/incidents/<instance_id>/retry")

@@ -44,6 +44,20 @@
     mark(done, "step-done");
     mark(current, "step-current");
     mark(failed, "step-incident");
+    // A definition's page: how many running cases wait, and how many failed, at each element.
+    var overlays = viewer.get("overlays");
+    Object.keys(states.counts || {}).forEach(function (id) {
+      var c = states.counts[id];
+      if (!registry.get(id)) { return; }
+      [["running", "count-running", 0], ["incidents", "count-incidents", 40]].forEach(function (kind) {
+        if (!c[kind[0]]) { return; }
+        var badge = document.createElement("span");
+        badge.className = "element-count " + kind[1];
+        badge.textContent = String(c[kind[0]]);
+        badge.title = kind[0];
+        overlays.add(id, { position: { bottom: 12, left: kind[2] - 8 }, html: badge });
+      });
+    });
     // A flow was taken when its source completed and its target was reached.
     registry.filter(function (el) { return el.waypoints && el.source && el.target; }).forEach(function (flow) {
       var target = flow.target.id;
