@@ -16,4 +16,4 @@ def register(app) -> None:
 
 from . import clients, problems  # noqa: E402,F401  the ApiClient table is part of the schema
 problems.init_blueprint(bp)
-from . import cases, definitions, instances, messages, openapi, permits, tasks  # noqa: E402,F401  routes
+from . import cases, catalogue, definitions, instances, messages, openapi, permits, tasks  # noqa: E402,F401  routes
