@@ -751,7 +751,7 @@ class FormFieldSchema(Schema):
     required = fields.Boolean(required=True)
 
 
-class FormSchema(Schema):
+class CatalogueFormSchema(Schema):
     name = fields.String(required=True, metadata={"description": "What a user task names in formJsonSchemaFilename"})
     title = fields.String(required=True)
     description = fields.String(required=True)
@@ -761,4 +761,4 @@ class FormSchema(Schema):
 
 
 class FormListSchema(Schema):
-    items = fields.List(fields.Nested(FormSchema), required=True)
+    items = fields.List(fields.Nested(CatalogueFormSchema), required=True)
