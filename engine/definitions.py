@@ -44,12 +44,15 @@ class ProcessDefinition(db.Model):
     forms = sa.Column(sa.JSON, nullable=False, default=dict)
     deployed_at = sa.Column(UTCDateTime, nullable=False)
     deployed_by = sa.Column(sa.String(200), nullable=False)
+    comment = sa.Column(sa.Text)  # why the analyst deployed it
+    override_reason = sa.Column(sa.Text)  # why an administrator deployed it although a scenario failed
 
     def as_dict(self):
         return {"id": self.id, "process_id": self.process_id, "name": self.name,
                 "version": self.version, "content_hash": self.content_hash,
                 "filename": self.filename, "deployed_at": self.deployed_at.isoformat(),
-                "deployed_by": self.deployed_by}
+                "deployed_by": self.deployed_by, "comment": self.comment,
+                "override_reason": self.override_reason}
 
 
 @dataclass
@@ -60,10 +63,15 @@ class Deployed:
     definition_id: int
 
 
-def deploy_file(path: str | Path, config, actor: str = "system") -> list[Deployed]:
+def deploy_file(path: str | Path, config, actor: str = "system", **options) -> list[Deployed]:
     path = Path(path)
     forms = _read_named_forms(path.read_bytes(), Path(config["FORMS_DIR"]))
-    return deploy(path.name, path.read_bytes(), forms, config, actor)
+    return deploy(path.name, path.read_bytes(), forms, config, actor, **options)
+
+
+def named_forms(bpmn: bytes, config) -> dict[str, bytes]:
+    """The form files of FORMS_DIR that a diagram names (what the modeler page deploys with)."""
+    return _read_named_forms(bpmn, Path(config["FORMS_DIR"]))
 
 
 def deploy_directory(directory: str | Path, config, actor: str = "system") -> list[Deployed]:
@@ -74,10 +82,11 @@ def deploy_directory(directory: str | Path, config, actor: str = "system") -> li
 
 
 def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: str = "system",
-           commit: bool = True) -> list[Deployed]:
+           commit: bool = True, comment: str | None = None) -> list[Deployed]:
     """Validate and store a BPMN file; an unchanged file deploys nothing.
 
-    `forms` maps a form file name to its bytes (the files the diagram names).
+    `forms` maps a form file name to its bytes (the files the diagram names); `comment` says
+    why, for the version history.
     Raises DeployError with every problem found; nothing is stored then.
     """
     problems = validate(filename, bpmn, forms, config)
@@ -99,14 +108,14 @@ def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: s
         row = ProcessDefinition(
             process_id=process_id, name=name, version=latest + 1, content_hash=content_hash,
             filename=filename, bpmn_xml=bpmn.decode("utf-8"), forms=form_snapshot,
-            deployed_at=clock.now(), deployed_by=actor,
+            deployed_at=clock.now(), deployed_by=actor, comment=comment or None,
         )
         db.session.add(row)
         db.session.flush()
         _CURRENT.pop(process_id, None)
         audit.record("definition_deployed", actor=actor, details={
             "process_id": process_id, "version": row.version, "filename": filename,
-            "content_hash": content_hash})
+            "content_hash": content_hash, "comment": comment or None})
         results.append(Deployed(process_id, row.version, True, row.id))
     if commit:
         db.session.commit()

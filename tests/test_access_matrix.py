@@ -47,6 +47,9 @@ API_RULES = {
     "api.list_definitions": ("global", True),
     "api.deploy_definition": ("global", False),
     "api.validate_definition": ("global", True),
+    "api.download_definition": ("global", True),
+    "api.list_operators": ("global", True),
+    "api.list_forms": ("global", True),
     "api.openapi_json": ("public", True),
     "api.docs": ("public", True),
     "api.health": ("public", True),
@@ -76,6 +79,7 @@ INBOX_RULES = {
     "inbox.definitions": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
+    "inbox.catalogue": ({ANALYST, ADMIN}, None),
 }
 
 
@@ -131,6 +135,9 @@ def _api_request(endpoint, world):
         "api.list_definitions": ("GET", "/api/v1/process-definitions", {}),
         "api.deploy_definition": ("POST", "/api/v1/process-definitions", upload),
         "api.validate_definition": ("POST", "/api/v1/process-definitions/validate", upload),
+        "api.download_definition": ("GET", "/api/v1/process-definitions/1/bpmn", {}),
+        "api.list_operators": ("GET", "/api/v1/operators", {}),
+        "api.list_forms": ("GET", "/api/v1/forms", {}),
         "api.openapi_json": ("GET", "/api/v1/openapi.json", {}),
         "api.docs": ("GET", "/api/v1/docs", {}),
         "api.health": ("GET", "/api/v1/health", {}),
@@ -192,6 +199,7 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.incidents": "/incidents", "inbox.retry": f"/incidents/{world['case']}/retry",
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
+        "inbox.catalogue": "/catalogue",
     }[endpoint]
 
 

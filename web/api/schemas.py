@@ -669,6 +669,9 @@ class DefinitionSchema(Schema):
     filename = fields.String(required=True)
     deployed_at = fields.String(required=True, metadata={"format": "date-time"})
     deployed_by = fields.String(required=True)
+    comment = fields.String(required=True, allow_none=True, metadata={"description": "Why it was deployed"})
+    override_reason = fields.String(required=True, allow_none=True, metadata={
+        "description": "Why an administrator deployed it although a scenario failed"})
 
 
 class DefinitionListSchema(Schema):
