@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from .specs import EngineParser
 
-from . import audit, clock
+from . import audit, clock, isolation
 from .db import UTCDateTime, db
 from .validation import BPMN_NS, DeployProblem, parse_processes, validate_bpmn
 
@@ -55,6 +55,20 @@ class ProcessDefinition(db.Model):
                 "override_reason": self.override_reason}
 
 
+class GateRefused(DeployError):
+    """A valid diagram refused because a deploy gate (e.g. the scenarios) found it would change
+    what already works; `refusals` say what (each with `as_dict()`), `problems` the same as text."""
+
+    def __init__(self, refusals: list):
+        self.refusals = refusals
+        super().__init__([DeployProblem(getattr(r, "scenario", "gate"), str(r)) for r in refusals])
+
+
+# Checks a new version must pass before it is stored: gate(filename, bpmn, forms, config) ->
+# a list of refusals (empty: it may go live). The domain registers its own (handlers.init_app).
+GATES: list = []
+
+
 @dataclass
 class Deployed:
     process_id: str
@@ -82,18 +96,27 @@ def deploy_directory(directory: str | Path, config, actor: str = "system") -> li
 
 
 def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: str = "system",
-           commit: bool = True, comment: str | None = None) -> list[Deployed]:
+           commit: bool = True, comment: str | None = None, override_reason: str | None = None
+           ) -> list[Deployed]:
     """Validate and store a BPMN file; an unchanged file deploys nothing.
 
     `forms` maps a form file name to its bytes (the files the diagram names); `comment` says
-    why, for the version history.
-    Raises DeployError with every problem found; nothing is stored then.
+    why, for the version history. A new version passes the GATES first (the scenarios);
+    `override_reason` deploys it despite their refusals (who may is the caller's rule), audited.
+    Raises DeployError with every problem found, GateRefused with every refusal; nothing is
+    stored then.
     """
     problems = validate(filename, bpmn, forms, config)
     if problems:
         raise DeployError(problems)
     form_snapshot = {name: json.loads(raw) for name, raw in sorted(forms.items())}
     content_hash = _content_hash(bpmn, form_snapshot)
+    refusals = []
+    if not isolation.active() and _is_new(bpmn, content_hash):
+        for check in GATES:
+            refusals.extend(check(filename, bpmn, forms, config))
+    if refusals and not override_reason:
+        raise GateRefused(refusals)
     results = []
     for process_id, name in parse_processes(bpmn):
         existing = db.session.execute(
@@ -109,6 +132,7 @@ def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: s
             process_id=process_id, name=name, version=latest + 1, content_hash=content_hash,
             filename=filename, bpmn_xml=bpmn.decode("utf-8"), forms=form_snapshot,
             deployed_at=clock.now(), deployed_by=actor, comment=comment or None,
+            override_reason=override_reason if refusals else None,
         )
         db.session.add(row)
         db.session.flush()
@@ -116,10 +140,21 @@ def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: s
         audit.record("definition_deployed", actor=actor, details={
             "process_id": process_id, "version": row.version, "filename": filename,
             "content_hash": content_hash, "comment": comment or None})
+        if refusals:
+            audit.record("definition_gate_overridden", actor=actor, details={
+                "process_id": process_id, "version": row.version, "reason": override_reason,
+                "refusals": [r.as_dict() for r in refusals]})
         results.append(Deployed(process_id, row.version, True, row.id))
     if commit:
         db.session.commit()
     return results
+
+
+def _is_new(bpmn: bytes, content_hash: str) -> bool:
+    ids = [pid for pid, _ in parse_processes(bpmn)]
+    known = set(db.session.execute(sa.select(ProcessDefinition.process_id).where(
+        ProcessDefinition.process_id.in_(ids), ProcessDefinition.content_hash == content_hash)).scalars())
+    return bool(set(ids) - known)
 
 
 def validate(filename: str, bpmn: bytes, forms: dict[str, bytes], config) -> list[DeployProblem]:
@@ -147,7 +182,8 @@ class Current:
 def current(process_id: str, max_age: float = 5.0) -> Current | None:
     """The newest version, remembered for `max_age` seconds (a deploy here forgets it at once;
     a deploy by another process is seen within `max_age`)."""
-    cached = _CURRENT.get(process_id)
+    rehearsal = isolation.active()  # a rehearsal's versions are its own: never cached
+    cached = None if rehearsal else _CURRENT.get(process_id)
     if cached is not None and time.monotonic() - cached[1] < max_age:
         return cached[0]
     row = db.session.execute(
@@ -157,7 +193,8 @@ def current(process_id: str, max_age: float = 5.0) -> Current | None:
     if row is None:
         return None
     found = Current(*row)
-    _CURRENT[process_id] = (found, time.monotonic())
+    if not rehearsal:
+        _CURRENT[process_id] = (found, time.monotonic())
     return found
 
 
@@ -223,5 +260,5 @@ def _content_hash(bpmn: bytes, forms: dict) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["BPMN_NS", "DeployError", "ProcessDefinition", "deploy", "deploy_file",
+__all__ = ["BPMN_NS", "DeployError", "GateRefused", "GATES", "ProcessDefinition", "deploy", "deploy_file",
            "deploy_directory", "validate", "latest", "spec_for", "form_schema", "all_latest"]

@@ -6,7 +6,7 @@ commands and its share of the scheduler's sweep.
 """
 from . import (  # noqa: F401  each module registers its operators and tables
     cases, decision_documents, decisions, documents, eligibility, esutd, extensions, identity,
-    notifications, permits, police, quota, reference, revocations, tax, terms, validity,
+    notifications, permits, police, quota, reference, revocations, scenarios, tax, terms, validity,
 )
 
 SWEEP_HOOKS = "sweep_hooks"  # app.extensions key: callables(now) the scheduler's sweep runs
@@ -21,6 +21,9 @@ def init_app(app) -> None:
     hooks = app.extensions.setdefault(SWEEP_HOOKS, [])
     if sweep not in hooks:
         hooks.append(sweep)
+    from engine import definitions
+    if scenarios.gate not in definitions.GATES:
+        definitions.GATES.append(scenarios.gate)  # a new version must still pass every scenario
     checks = app.extensions.setdefault(TASK_COMPLETION_CHECKS, [])
     if revocations.initiator_may_not_confirm not in checks:
         checks.append(revocations.initiator_may_not_confirm)
