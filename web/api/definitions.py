@@ -12,7 +12,9 @@ from .problems import Problem
 from .schemas import DefinitionListSchema, DefinitionQuerySchema, DeploymentSchema, ValidationReportSchema
 
 UPLOAD_FIELDS = {"bpmn": (True, False), "forms": (False, True)}
-UPLOAD_TEXT = {"comment": (2000, "Why this version is deployed, for the version history")}
+UPLOAD_TEXT = {"comment": (2000, "Why this version is deployed, for the version history"),
+               "override_reason": (2000, "Administrators only: deploy although scenarios went another way, "
+                                         "and why (audited)")}
 UPLOAD_DOC = {"bpmn": "The BPMN 2.0 file (with its diagram interchange)",
               "forms": "The JSON Schema form files the diagram names (formJsonSchemaFilename), by file name"}
 
@@ -36,12 +38,23 @@ def list_definitions(query):
            responses={201: (DeploymentSchema, "Deployed as a new version"),
                       200: (DeploymentSchema, "This exact content was deployed before: nothing changed")},
            description="A diagram that fails validation is refused with 422 naming every problem "
-                       "(`errors` by element id, and `problems`); nothing is deployed then.")
+                       "(`errors` by element id, and `problems`); nothing is deployed then. A valid new "
+                       "version is first replayed against the scenarios (processes/scenarios) in a "
+                       "rolled-back rehearsal: one that goes another way refuses it with 422 naming "
+                       "each scenario and step (`scenarios`), unless an administrator's token gives "
+                       "`override_reason` (audited).")
 def deploy_definition(upload):
     filename, bpmn, forms = _files(upload)
+    if upload["override_reason"] and client().role != "admin":
+        raise Problem(403, "only an administrator may override failing scenarios (override_reason)")
     try:
         results = definitions.deploy(filename, bpmn, forms, current_app.config, actor=client().actor,
-                                     comment=upload["comment"])
+                                     comment=upload["comment"], override_reason=upload["override_reason"])
+    except definitions.GateRefused as err:
+        raise Problem(422, f"the new version would decide {len(err.refusals)} scenario(s) another way: "
+                           + "; ".join(str(r) for r in err.refusals),
+                      errors={r.scenario: [str(r)] for r in err.refusals},
+                      scenarios=[r.as_dict() for r in err.refusals]) from None
     except definitions.DeployError as err:
         raise _refused(err.problems) from None
     created = any(r.created for r in results)
