@@ -42,4 +42,4 @@ def _secure_cookies(app) -> bool:
     return bool(value)
 
 
-from . import auth, display, queue, task, case, supervision, definitions, search, catalogue  # noqa: E402,F401
+from . import auth, display, queue, task, case, supervision, definitions, search, catalogue, modeler  # noqa: E402,F401
