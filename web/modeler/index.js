@@ -264,7 +264,9 @@ async function start(root) {
 
   const modeler = new BpmnModeler({
     container: document.getElementById("modeler-canvas"),
-    propertiesPanel: { parent: document.getElementById("modeler-properties") },
+    propertiesPanel: { parent: document.getElementById("modeler-properties"), layout: { groups: {
+      general: { open: true }, "spiff-service": { open: true }, "spiff-form": { open: true },
+      "spiff-expression": { open: true } } } },
     additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, SpiffPropertiesModule],
     moddleExtensions: { spiffworkflow },
   });
@@ -317,6 +319,7 @@ async function start(root) {
     const report = await response.json();
     pin(report.problems || []);
     root.dataset.checking = "no";
+    root.dataset.checks = String(Number(root.dataset.checks || 0) + 1);  // tests wait for the next one
   }
   modeler.on("commandStack.changed", () => {
     root.dataset.checking = "yes";
