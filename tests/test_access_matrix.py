@@ -80,6 +80,11 @@ INBOX_RULES = {
     "inbox.definition": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.definition_diagram": ({ANALYST, SUPERVISOR_AST, SUPERVISOR_SHY, ADMIN}, None),
     "inbox.catalogue": ({ANALYST, ADMIN}, None),
+    "inbox.modeler": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_diagram": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_catalogue": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_validate": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_deploy": ({ANALYST, ADMIN}, None),
 }
 
 
@@ -200,6 +205,9 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.definitions": "/definitions", "inbox.definition": f"/definitions/{definition_id}",
         "inbox.definition_diagram": f"/definitions/{definition_id}/diagram.bpmn",
         "inbox.catalogue": "/catalogue",
+        "inbox.modeler": "/modeler/sample_review", "inbox.modeler_diagram": "/modeler/sample_review/diagram.bpmn",
+        "inbox.modeler_catalogue": "/modeler/catalogue.json", "inbox.modeler_validate": "/modeler/validate",
+        "inbox.modeler_deploy": "/modeler/sample_review/deploy",
     }[endpoint]
 
 

@@ -17,6 +17,7 @@ def test_an_analyst_reads_the_operators_and_forms_with_where_they_are_used(app, 
     assert '<tr id="op-permits.revoke">' in html and "<code>permit_no</code>: str" in html
     assert '<tr id="form-revocation_review.schema.json">' in html
     assert "permit_revocation v1" in html
+    assert 'href="/modeler/permit_revocation"' in html
 
 
 @pytest.mark.parametrize("role", ["officer", "supervisor"])

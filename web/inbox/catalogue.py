@@ -21,5 +21,7 @@ def _translations(state):
 @bp.get("/catalogue")
 @access.role_required(*ROLES)
 def catalogue():
-    return render_template("inbox/catalogue.html", operators=engine_catalogue.operator_catalogue(),
+    from .modeler import newest_versions
+    return render_template("inbox/catalogue.html", processes=newest_versions(),
+                           operators=engine_catalogue.operator_catalogue(),
                            forms=engine_catalogue.form_catalogue(current_app.config["FORMS_DIR"]))
