@@ -1,6 +1,8 @@
 """The analysts' modeler in Chromium: edit permit_revocation, see a bad expression pinned, fix it,
 deploy version 2 (checked as the CLI and the API check, scenarios included); cases started
 before stay on version 1, cases started after run version 2; a flipped condition is refused."""
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,10 +12,13 @@ from tests.inbox_support import PASSWORD, make_user
 from tests.permit_support import deploy_procedures, file_revocation, issue_permit, load_reference
 
 CONFIRM_CONDITION = "review['decision'] == 'confirm'"
+MODELER = Path(__file__).resolve().parents[2] / "web" / "static" / "vendor" / "modeler" / "modeler.js"
 
 
 @pytest.fixture
 def analyst_world(live_app):
+    if not MODELER.exists():
+        pytest.fail("the modeler bundle is missing (web/static/vendor/modeler): run `make assets`", pytrace=False)
     live_app.config["SCENARIO_GATE"] = True
     load_reference(live_app)
     deploy_procedures(live_app)
