@@ -4,7 +4,6 @@ before stay on version 1, cases started after run version 2; a flipped condition
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from engine import definitions, instances
 from engine.db import db
