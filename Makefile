@@ -4,6 +4,7 @@ PORT ?= 5000
 VENV := .venv
 BIN := $(VENV)/bin
 VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
+MODELER := web/static/vendor/modeler/modeler.js
 export FLASK_APP := app:create_app
 
 .PHONY: run test setup setup-dev migrate assets browser tools fonts translations messages bench screenshots clean
@@ -37,8 +38,8 @@ migrate:
 	$(BIN)/flask db upgrade
 
 # The bpmn-js viewer, from the npm registry, served locally (no CDN).
-assets: $(VIEWER)
-$(VIEWER): package.json package-lock.json scripts/vendor_assets.js
+assets: $(VIEWER) $(MODELER)
+$(VIEWER) $(MODELER): package.json package-lock.json scripts/vendor_assets.js $(wildcard web/modeler/*)
 	npm ci --no-audit --no-fund --loglevel=error
 
 browser:

@@ -7,12 +7,17 @@ from flask_migrate import Migrate
 
 from config import Config
 from engine.db import db
+from engine.isolation import IsolatingConfig
 
 migrate = Migrate()
 
 
+class App(Flask):
+    config_class = IsolatingConfig  # a scenario rehearsal overrides settings for its own thread only
+
+
 def create_app(config=None):
-    app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance"))
+    app = App(__name__, instance_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance"))
     app.config.from_object(config or Config)
     os.makedirs(app.instance_path, exist_ok=True)
     db.init_app(app)

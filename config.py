@@ -46,6 +46,10 @@ class Config:
     PROCESSES_DIR = _env("PROCESSES_DIR", str(BASE_DIR / "processes"))
     FORMS_DIR = _env("FORMS_DIR", str(BASE_DIR / "processes" / "forms"))
     DEPLOY_ON_START = _env("DEPLOY_ON_START", True)
+    # Recorded cases every new version must still decide the same way (handlers/scenarios.py).
+    SCENARIOS_DIR = _env("SCENARIOS_DIR", str(BASE_DIR / "processes" / "scenarios"))
+    # Replay them before a new version goes live and refuse it when one goes another way.
+    SCENARIO_GATE = _env("SCENARIO_GATE", True)
     MAX_CONTENT_LENGTH = _env("MAX_CONTENT_LENGTH", 1024 * 1024)
     # GET /metrics answers a bearer token with the scope metrics:read, or a caller from these
     # networks (CIDR, e.g. the Prometheus server's); nobody else.
@@ -209,6 +213,7 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    SCENARIO_GATE = False  # most tests deploy many times; the gate's own tests turn it on
     GC_FREEZE_ON_START = False
     DEPLOY_ON_START = False
     SCHEDULER_ENABLED = False

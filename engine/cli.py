@@ -18,13 +18,17 @@ instances_cli = AppGroup("instances", help="Inspect process instances and their 
 @processes_cli.command("deploy")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--actor", default="cli", help="Who deploys, for the audit log.")
-def deploy_command(files, actor):
+@click.option("--comment", default=None, help="Why, for the version history.")
+@click.option("--override-reason", default=None,
+              help="Deploy although scenarios go another way, and why (audited).")
+def deploy_command(files, actor, comment, override_reason):
     """Deploy FILES (default: every processes/*.bpmn). An unchanged file deploys nothing."""
     paths = [Path(f) for f in files] or sorted(Path(current_app.config["PROCESSES_DIR"]).glob("*.bpmn"))
     failed = False
     for path in paths:
         try:
-            for result in definitions.deploy_file(path, current_app.config, actor):
+            for result in definitions.deploy_file(path, current_app.config, actor, comment=comment,
+                                                  override_reason=override_reason):
                 state = "deployed" if result.created else "unchanged"
                 click.echo(f"{path.name}: {result.process_id} version {result.version} {state}")
         except definitions.DeployError as err:

@@ -5,13 +5,21 @@ Everything that needs the current time calls `now()`; tests travel in time with
 The database's own `now()` is never used.
 """
 from collections.abc import Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 
+# A rehearsal's "now" (scenario replay), for this thread only; None: the real time.
+_SET: ContextVar[datetime | None] = ContextVar("clock_set", default=None)
+
 def now() -> datetime:
     """The current time, timezone-aware, in UTC."""
+    fixed = _SET.get()
+    if fixed is not None:
+        return fixed
     return datetime.now(timezone.utc)
 
 
@@ -45,3 +53,35 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+@contextmanager
+def set_to(moment: datetime):
+    """Within the block this thread's clock (and SpiffWorkflow's timers) reads `moment`."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime refused: a moment carries a zone")
+    token = _SET.set(moment.astimezone(timezone.utc))
+    try:
+        yield
+    finally:
+        _SET.reset(token)
+
+
+class _TimerClock(datetime):
+    """What SpiffWorkflow's timer module calls `datetime`: its `now` is this module's."""
+
+    @classmethod
+    def now(cls, tz=None):
+        fixed = _SET.get()
+        if fixed is None:
+            return datetime.now(tz)
+        return fixed.astimezone(tz) if tz is not None else fixed.astimezone().replace(tzinfo=None)
+
+
+def _install_timer_clock():
+    # SpiffWorkflow reads datetime.now directly for timers (no clock injection).
+    import SpiffWorkflow.bpmn.specs.event_definitions.timer as timer_module
+    timer_module.datetime = _TimerClock
+
+
+_install_timer_clock()

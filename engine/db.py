@@ -8,17 +8,41 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 from sqlalchemy.orm import DeclarativeBase
+
+# The connection of a rehearsal in progress (engine/isolation.py sets it), for this thread only.
+REHEARSAL_CONNECTION: ContextVar = ContextVar("isolated_connection", default=None)
+
+
+def connection():
+    """The rehearsal's connection when one is running in this thread (engine.isolation), else None."""
+    return REHEARSAL_CONNECTION.get()
 
 
 class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+class _Session(FlaskSession):
+    """Flask-SQLAlchemy's session, bound to a rehearsal's connection inside one (engine.isolation)."""
+
+    def __init__(self, db, **options):
+        if connection() is not None:
+            options["join_transaction_mode"] = "create_savepoint"  # a commit releases a savepoint
+        super().__init__(db, **options)
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        rehearsal = connection()
+        if rehearsal is not None:
+            return rehearsal
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": _Session})
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -153,7 +177,8 @@ def _reads_only() -> bool:
 
 
 def is_postgres() -> bool:
-    return db.engine.dialect.name == "postgresql"
+    rehearsal = connection()
+    return (rehearsal.dialect if rehearsal is not None else db.engine.dialect).name == "postgresql"
 
 
 def utc(value: datetime | None) -> datetime | None:

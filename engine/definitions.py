@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from .specs import EngineParser
 
-from . import audit, clock
+from . import audit, clock, isolation
 from .db import UTCDateTime, db
 from .validation import BPMN_NS, DeployProblem, parse_processes, validate_bpmn
 
@@ -44,12 +44,29 @@ class ProcessDefinition(db.Model):
     forms = sa.Column(sa.JSON, nullable=False, default=dict)
     deployed_at = sa.Column(UTCDateTime, nullable=False)
     deployed_by = sa.Column(sa.String(200), nullable=False)
+    comment = sa.Column(sa.Text)  # why the analyst deployed it
+    override_reason = sa.Column(sa.Text)  # why an administrator deployed it although a scenario failed
 
     def as_dict(self):
         return {"id": self.id, "process_id": self.process_id, "name": self.name,
                 "version": self.version, "content_hash": self.content_hash,
                 "filename": self.filename, "deployed_at": self.deployed_at.isoformat(),
-                "deployed_by": self.deployed_by}
+                "deployed_by": self.deployed_by, "comment": self.comment,
+                "override_reason": self.override_reason}
+
+
+class GateRefused(DeployError):
+    """A valid diagram refused because a deploy gate (e.g. the scenarios) found it would change
+    what already works; `refusals` say what (each with `as_dict()`), `problems` the same as text."""
+
+    def __init__(self, refusals: list):
+        self.refusals = refusals
+        super().__init__([DeployProblem(getattr(r, "scenario", "gate"), str(r)) for r in refusals])
+
+
+# Checks a new version must pass before it is stored: gate(filename, bpmn, forms, config) ->
+# a list of refusals (empty: it may go live). The domain registers its own (handlers.init_app).
+GATES: list = []
 
 
 @dataclass
@@ -60,10 +77,15 @@ class Deployed:
     definition_id: int
 
 
-def deploy_file(path: str | Path, config, actor: str = "system") -> list[Deployed]:
+def deploy_file(path: str | Path, config, actor: str = "system", **options) -> list[Deployed]:
     path = Path(path)
     forms = _read_named_forms(path.read_bytes(), Path(config["FORMS_DIR"]))
-    return deploy(path.name, path.read_bytes(), forms, config, actor)
+    return deploy(path.name, path.read_bytes(), forms, config, actor, **options)
+
+
+def named_forms(bpmn: bytes, config) -> dict[str, bytes]:
+    """The form files of FORMS_DIR that a diagram names (what the modeler page deploys with)."""
+    return _read_named_forms(bpmn, Path(config["FORMS_DIR"]))
 
 
 def deploy_directory(directory: str | Path, config, actor: str = "system") -> list[Deployed]:
@@ -74,17 +96,27 @@ def deploy_directory(directory: str | Path, config, actor: str = "system") -> li
 
 
 def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: str = "system",
-           commit: bool = True) -> list[Deployed]:
+           commit: bool = True, comment: str | None = None, override_reason: str | None = None
+           ) -> list[Deployed]:
     """Validate and store a BPMN file; an unchanged file deploys nothing.
 
-    `forms` maps a form file name to its bytes (the files the diagram names).
-    Raises DeployError with every problem found; nothing is stored then.
+    `forms` maps a form file name to its bytes (the files the diagram names); `comment` says
+    why, for the version history. A new version passes the GATES first (the scenarios);
+    `override_reason` deploys it despite their refusals (who may is the caller's rule), audited.
+    Raises DeployError with every problem found, GateRefused with every refusal; nothing is
+    stored then.
     """
     problems = validate(filename, bpmn, forms, config)
     if problems:
         raise DeployError(problems)
     form_snapshot = {name: json.loads(raw) for name, raw in sorted(forms.items())}
     content_hash = _content_hash(bpmn, form_snapshot)
+    refusals = []
+    if not isolation.active() and _is_new(bpmn, content_hash):
+        for check in GATES:
+            refusals.extend(check(filename, bpmn, forms, config))
+    if refusals and not override_reason:
+        raise GateRefused(refusals)
     results = []
     for process_id, name in parse_processes(bpmn):
         existing = db.session.execute(
@@ -99,18 +131,30 @@ def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: s
         row = ProcessDefinition(
             process_id=process_id, name=name, version=latest + 1, content_hash=content_hash,
             filename=filename, bpmn_xml=bpmn.decode("utf-8"), forms=form_snapshot,
-            deployed_at=clock.now(), deployed_by=actor,
+            deployed_at=clock.now(), deployed_by=actor, comment=comment or None,
+            override_reason=override_reason if refusals else None,
         )
         db.session.add(row)
         db.session.flush()
         _CURRENT.pop(process_id, None)
         audit.record("definition_deployed", actor=actor, details={
             "process_id": process_id, "version": row.version, "filename": filename,
-            "content_hash": content_hash})
+            "content_hash": content_hash, "comment": comment or None})
+        if refusals:
+            audit.record("definition_gate_overridden", actor=actor, details={
+                "process_id": process_id, "version": row.version, "reason": override_reason,
+                "refusals": [r.as_dict() for r in refusals]})
         results.append(Deployed(process_id, row.version, True, row.id))
     if commit:
         db.session.commit()
     return results
+
+
+def _is_new(bpmn: bytes, content_hash: str) -> bool:
+    ids = [pid for pid, _ in parse_processes(bpmn)]
+    known = set(db.session.execute(sa.select(ProcessDefinition.process_id).where(
+        ProcessDefinition.process_id.in_(ids), ProcessDefinition.content_hash == content_hash)).scalars())
+    return bool(set(ids) - known)
 
 
 def validate(filename: str, bpmn: bytes, forms: dict[str, bytes], config) -> list[DeployProblem]:
@@ -138,7 +182,8 @@ class Current:
 def current(process_id: str, max_age: float = 5.0) -> Current | None:
     """The newest version, remembered for `max_age` seconds (a deploy here forgets it at once;
     a deploy by another process is seen within `max_age`)."""
-    cached = _CURRENT.get(process_id)
+    rehearsal = isolation.active()  # a rehearsal's versions are its own: never cached
+    cached = None if rehearsal else _CURRENT.get(process_id)
     if cached is not None and time.monotonic() - cached[1] < max_age:
         return cached[0]
     row = db.session.execute(
@@ -148,7 +193,8 @@ def current(process_id: str, max_age: float = 5.0) -> Current | None:
     if row is None:
         return None
     found = Current(*row)
-    _CURRENT[process_id] = (found, time.monotonic())
+    if not rehearsal:
+        _CURRENT[process_id] = (found, time.monotonic())
     return found
 
 
@@ -172,14 +218,16 @@ def all_latest() -> list[ProcessDefinition]:
 def spec_by_id(definition_id: int):
     """The parsed (spec, subprocess_specs) of a stored definition. A stored version never changes,
     so its identity is remembered by id: reading or stepping an instance loads no definition row."""
-    head = _HEADS.get(definition_id)
+    rehearsal = isolation.active()  # a rehearsal's ids are its own tables': never remembered
+    head = None if rehearsal else _HEADS.get(definition_id)
     if head is None:
-        row = db.session.execute(sa.select(ProcessDefinition.id, ProcessDefinition.process_id,
-                                           ProcessDefinition.content_hash)
-                                 .where(ProcessDefinition.id == definition_id)).first()
-        if row is None:
+        head = db.session.execute(sa.select(ProcessDefinition.id, ProcessDefinition.process_id,
+                                            ProcessDefinition.content_hash)
+                                  .where(ProcessDefinition.id == definition_id)).first()
+        if head is None:
             raise LookupError(f"no process definition {definition_id}")
-        head = _HEADS[definition_id] = row
+        if not rehearsal:
+            _HEADS[definition_id] = head
     return spec_for(head)
 
 
@@ -231,5 +279,5 @@ def _content_hash(bpmn: bytes, forms: dict) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["BPMN_NS", "DeployError", "ProcessDefinition", "deploy", "deploy_file",
+__all__ = ["BPMN_NS", "DeployError", "GateRefused", "GATES", "ProcessDefinition", "deploy", "deploy_file",
            "deploy_directory", "validate", "latest", "spec_for", "form_schema", "all_latest"]

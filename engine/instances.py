@@ -584,6 +584,9 @@ class _WorkflowCache:
         return None
 
     def put(self, instance_id, version, workflow, size):
+        from .isolation import active
+        if active():
+            return  # a rehearsal's instances vanish with its rollback
         with self._lock:
             if size > 0:
                 self._items[instance_id] = (version, workflow)

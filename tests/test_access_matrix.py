@@ -58,6 +58,9 @@ API_RULES = {
     "api.move_case": ("region", False),
     "api.preview_migration": ("global", True),
     "api.run_migration": ("global", False),
+    "api.download_definition": ("global", True),
+    "api.list_operators": ("global", True),
+    "api.list_forms": ("global", True),
     "api.openapi_json": ("public", True),
     "api.docs": ("public", True),
     "api.health": ("public", True),
@@ -107,6 +110,12 @@ INBOX_RULES = {
     "inbox.admin_users": ({ADMIN}, None), "inbox.admin_user": ({ADMIN}, None),
     "inbox.admin_clients": ({ADMIN}, None), "inbox.admin_revoke_client": ({ADMIN}, None),
     "inbox.admin_reference": ({ADMIN}, None), "inbox.admin_calendar": ({ADMIN}, None),
+    "inbox.catalogue": ({ANALYST, ADMIN}, None),
+    "inbox.modeler": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_diagram": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_catalogue": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_validate": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_deploy": ({ANALYST, ADMIN}, None),
 }
 
 
@@ -188,6 +197,9 @@ def _api_request(endpoint, world):
                                   {"json": {}}),
         "api.run_migration": ("POST", "/api/v1/process-definitions/sample_review/versions/1/migrations", {"json": {}}),
         "api.cancel_case": ("POST", f"/api/v1/cases/{world['case']}/cancellation", {"json": {"reason": "matrix"}}),
+        "api.download_definition": ("GET", "/api/v1/process-definitions/1/bpmn", {}),
+        "api.list_operators": ("GET", "/api/v1/operators", {}),
+        "api.list_forms": ("GET", "/api/v1/forms", {}),
         "api.openapi_json": ("GET", "/api/v1/openapi.json", {}),
         "api.docs": ("GET", "/api/v1/docs", {}),
         "api.health": ("GET", "/api/v1/health", {}),
@@ -264,6 +276,10 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.admin_users": "/admin/users", "inbox.admin_user": "/admin/users/admin",
         "inbox.admin_clients": "/admin/clients", "inbox.admin_revoke_client": "/admin/clients/matrix/revoke",
         "inbox.admin_reference": "/admin/reference", "inbox.admin_calendar": "/admin/calendar",
+        "inbox.catalogue": "/catalogue",
+        "inbox.modeler": "/modeler/sample_review", "inbox.modeler_diagram": "/modeler/sample_review/diagram.bpmn",
+        "inbox.modeler_catalogue": "/modeler/catalogue.json", "inbox.modeler_validate": "/modeler/validate",
+        "inbox.modeler_deploy": "/modeler/sample_review/deploy",
     }[endpoint]
 
 

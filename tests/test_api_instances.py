@@ -1,6 +1,8 @@
 """/process-instances and /process-definitions, with the sample diagram (tests/bpmn/sample.bpmn)."""
 import io
 
+import sqlalchemy as sa
+
 from engine import audit, definitions, tasks
 from engine.db import db
 from tests.conftest import SAMPLE_BPMN, SAMPLE_FORMS, deploy_sample
@@ -15,8 +17,11 @@ def _start(api, headers, **body):
                     json={"process_id": "sample_review", "data": SAMPLE_DATA, **body})
 
 
-def _upload(api, headers, bpmn=None, forms=None, path="/api/v1/process-definitions", filename="sample.bpmn"):
+def _upload(api, headers, bpmn=None, forms=None, path="/api/v1/process-definitions", filename="sample.bpmn",
+            comment=None):
     data = {"bpmn": (io.BytesIO(bpmn if bpmn is not None else SAMPLE_BPMN.read_bytes()), filename)}
+    if comment is not None:
+        data["comment"] = comment
     if forms is None:
         forms = {"review.schema.json": (SAMPLE_FORMS / "review.schema.json").read_bytes()}
     data["forms"] = [(io.BytesIO(raw), name) for name, raw in forms.items()]
@@ -140,3 +145,32 @@ def test_data_nested_too_deep_is_refused(api, api_app):
         deep = {"x": deep}
     response = _start(api, make_token(scopes=["instances:write"]), data={**SAMPLE_DATA, "deep": deep})
     assert "data" in problem(response, 422)["errors"]
+
+
+def test_a_deploy_with_a_comment_appears_in_the_version_history_and_the_file_downloads(api, api_app):
+    headers = make_token(name="modeler", scopes=["definitions:write"])
+    first = _upload(api, headers, comment="First version of the review")
+    assert first.status_code == 201, first.get_json()
+    changed = SAMPLE_BPMN.read_bytes().replace(b'name="Review the request"', b'name="Second look"')
+    second = _upload(api, headers, bpmn=changed, comment="Renamed the review task")
+    assert second.status_code == 201
+    history = api.get("/api/v1/process-definitions", headers=headers, query_string={"process_id": "sample_review"})
+    conforms(history, "/process-definitions", "get")
+    assert [(d["version"], d["deployed_by"], d["comment"]) for d in history.get_json()["items"]] == [
+        (2, "api:modeler", "Renamed the review task"), (1, "api:modeler", "First version of the review")]
+    deployed = db.session.execute(sa.select(audit.AuditEvent).filter_by(event="definition_deployed")
+                                  .order_by(audit.AuditEvent.id)).scalars()
+    assert [e.details["comment"] for e in deployed] == ["First version of the review", "Renamed the review task"]
+    newest = history.get_json()["items"][0]["id"]
+    download = api.get(f"/api/v1/process-definitions/{newest}/bpmn", headers=headers)
+    assert download.status_code == 200 and download.mimetype == "application/xml"
+    assert download.get_data() == changed
+    assert 'filename="sample_review-v2.bpmn"' in download.headers["Content-Disposition"]
+    problem(api.get("/api/v1/process-definitions/999999/bpmn", headers=headers), 404)
+
+
+def test_a_comment_that_is_too_long_is_refused_and_nothing_is_deployed(api, api_app):
+    headers = make_token(scopes=["definitions:write"])
+    response = _upload(api, headers, comment="x" * 2001)
+    assert "comment" in problem(response, 422)["errors"]
+    assert definitions.latest("sample_review") is None

@@ -155,4 +155,4 @@ else:
         print("schemathesis fuzzing runs in the SQLite pass (DATABASE_URL unset) only, to keep the suite "
               "bounded; this PostgreSQL pass checks that schemathesis loads the document completely")
         operations = [result.ok() for result in openapi_schema.get_all_operations()]
-        assert len(operations) == 35, [f"{o.method} {o.path}" for o in operations]
+        assert len(operations) == 38, [f"{o.method} {o.path}" for o in operations]

@@ -1,13 +1,13 @@
 """substitution: an absent officer's tasks shown to a substitute for a period
 
 Revision ID: 0015_substitution
-Revises: 0012_scale
+Revises: 0013_deploy_comment
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0015_substitution"
-down_revision = "0012_scale"
+down_revision = "0013_deploy_comment"
 branch_labels = None
 depends_on = None
 

@@ -14,5 +14,5 @@ def register(app) -> None:
 
 from . import clients, problems  # noqa: E402,F401  the ApiClient table is part of the schema
 problems.init_blueprint(bp)
-from . import (cases, definitions, documents, instances, messages, openapi, operate, permits,  # noqa: E402,F401
-               reports, tasks)  # routes
+from . import (cases, catalogue, definitions, documents, instances, messages, openapi, operate,  # noqa: E402,F401
+               permits, reports, tasks)  # routes

@@ -141,7 +141,9 @@ def _operation(op, plugin, body, summary, path, example) -> dict:
             "properties": {n: ({"type": "array", "items": {"type": "string", "format": "binary"},
                                 "description": _upload_doc(n)} if many else
                                {"type": "string", "format": "binary", "description": _upload_doc(n)})
-                           for n, (_, many) in op.multipart_fields.items()}}}}}
+                           for n, (_, many) in op.multipart_fields.items()}
+            | {n: {"type": "string", "maxLength": size, "description": doc}
+               for n, (size, doc) in op.multipart_text.items()}}}}}
     elif body is not None:
         content = {"schema": body}
         if example is not None:

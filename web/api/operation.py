@@ -39,6 +39,7 @@ class Operation:
     errors: tuple = ()
     description: str = ""
     multipart_fields: dict = field(default_factory=dict)
+    multipart_text: dict = field(default_factory=dict)  # optional text fields: {name: (max length, description)}
     example: dict | None = None  # a valid request body, shown in the document and tried first by fuzzers
     # One route serving several documented operations: [(path value, body schema, example)].
     documented_as: list = field(default_factory=list)
@@ -50,14 +51,16 @@ OPERATIONS: list[Operation] = []
 
 def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict, scopes=(),
               body=None, body_required: bool = True, query=None, errors=(), description: str = "",
-              multipart_fields: dict | None = None, example: dict | None = None,
+              multipart_fields: dict | None = None, multipart_text: dict | None = None,
+              example: dict | None = None,
               documented_as: list | None = None, headers: dict | None = None):
     def decorator(view):
         op = Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
                        responses=responses, scopes=None if scopes is None else tuple(scopes), body=body,
                        body_required=body_required, query=query, errors=tuple(errors),
                        description=description or (view.__doc__ or "").strip(),
-                       multipart_fields=multipart_fields or {}, example=example,
+                       multipart_fields=multipart_fields or {}, multipart_text=multipart_text or {},
+                       example=example,
                        documented_as=documented_as or [], headers=headers or {})
 
         @functools.wraps(view)
@@ -68,7 +71,7 @@ def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict
             if op.query is not None:
                 kwargs["query"] = load_query(op.query)
             if op.body == MULTIPART:
-                kwargs["upload"] = load_multipart(op.multipart_fields)
+                kwargs["upload"] = load_multipart(op.multipart_fields, op.multipart_text)
             elif op.body is not None:
                 kwargs["body"] = load_json(op.body, op.body_required)
             return render(view(**kwargs))
@@ -125,8 +128,10 @@ def load_query(schema_class) -> dict:
     return _load(schema_class, request.args.to_dict(flat=True), "query")
 
 
-def load_multipart(fields: dict) -> dict:
-    """{field: [(filename, bytes), ...]} of the uploaded files; fields as {name: (required, many)}."""
+def load_multipart(fields: dict, texts: dict | None = None) -> dict:
+    """{field: [(filename, bytes), ...]} of the uploaded files; fields as {name: (required, many)};
+    and {text field: str or None} of the optional text fields, texts as {name: (max length, doc)}."""
+    texts = texts or {}
     if request.mimetype != MULTIPART:
         raise Problem(415, gettext("upload the files as multipart/form-data, not %(type)s",
                                    type=request.mimetype or gettext("nothing")))
@@ -136,7 +141,10 @@ def load_multipart(fields: dict) -> dict:
         raise Problem(400, gettext("the multipart body is broken: %(error)s", error=err)) from None
     errors = {}
     for name in form.keys():
-        errors.setdefault(name, []).append("send this field as a file")
+        if name not in texts:
+            errors.setdefault(name, []).append("send this field as a file")
+        elif len(form.getlist(name)) > 1:
+            errors.setdefault(name, []).append("give this field once")
     for name in files.keys():
         if name not in fields:
             errors.setdefault(name, []).append("unknown field")
@@ -148,6 +156,13 @@ def load_multipart(fields: dict) -> dict:
         if not many and len(uploaded) > 1:
             errors.setdefault(name, []).append("send one file")
         result[name] = [(_plain_filename(f.filename, name), f.read()) for f in uploaded]
+    for name, (max_length, _) in texts.items():
+        value = (form.get(name) or "").strip()
+        if len(value) > max_length:
+            errors.setdefault(name, []).append(f"at most {max_length} characters")
+        elif any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+            errors.setdefault(name, []).append("control characters are not allowed")
+        result[name] = value or None
     if errors:
         raise validation(errors)
     return result

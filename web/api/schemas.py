@@ -763,6 +763,9 @@ class DefinitionSchema(Schema):
     filename = fields.String(required=True)
     deployed_at = fields.String(required=True, metadata={"format": "date-time"})
     deployed_by = fields.String(required=True)
+    comment = fields.String(required=True, allow_none=True, metadata={"description": "Why it was deployed"})
+    override_reason = fields.String(required=True, allow_none=True, metadata={
+        "description": "Why an administrator deployed it although a scenario failed"})
 
 
 class DefinitionListSchema(Schema):
@@ -797,3 +800,62 @@ class ValidationReportSchema(Schema):
 class HealthSchema(_Open):
     status = fields.String(required=True)
     database = fields.String(required=True)
+
+
+# --- catalogue --------------------------------------------------------------------------------
+
+class UsageSchema(Schema):
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    definition_id = fields.Integer(required=True)
+    element_id = fields.String(required=True)
+    element_name = fields.String(required=True, allow_none=True)
+
+
+class OperatorParameterSchema(Schema):
+    name = fields.String(required=True)
+    type = fields.String(required=True, metadata={"description": "The handler's annotation ('any' if none)"})
+    required = fields.Boolean(required=True)
+    default = fields.Raw(required=True, allow_none=True)
+
+
+class OperatorResultSchema(Schema):
+    type = fields.String(required=True)
+    description = fields.String(required=True, metadata={"description": "Empty when the handler documents none"})
+
+
+class OperatorSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "What a diagram writes in serviceTaskOperator id"})
+    description = fields.String(required=True)
+    parameters = fields.List(fields.Nested(OperatorParameterSchema), required=True)
+    result = fields.Nested(OperatorResultSchema, required=True)
+    external = fields.Boolean(required=True, metadata={
+        "description": "Calls another system: runs as a job after the step commits"})
+    pure = fields.Boolean(required=True, metadata={"description": "Writes nothing to the database"})
+    retryable = fields.Boolean(required=True)
+    used_in = fields.List(fields.Nested(UsageSchema), required=True, metadata={
+        "description": "The service tasks of the newest deployed versions that call it"})
+
+
+class OperatorListSchema(Schema):
+    items = fields.List(fields.Nested(OperatorSchema), required=True)
+
+
+class FormFieldSchema(Schema):
+    name = fields.String(required=True)
+    title = fields.String(required=True)
+    type = fields.Raw(required=True)
+    required = fields.Boolean(required=True)
+
+
+class CatalogueFormSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "What a user task names in formJsonSchemaFilename"})
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    fields_ = fields.List(fields.Nested(FormFieldSchema), required=True, data_key="fields")
+    schema = fields.Dict(required=True, metadata={"description": "The JSON Schema itself"})
+    used_in = fields.List(fields.Nested(UsageSchema), required=True)
+
+
+class FormListSchema(Schema):
+    items = fields.List(fields.Nested(CatalogueFormSchema), required=True)
