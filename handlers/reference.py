@@ -479,18 +479,23 @@ def _jsonable(value: Any) -> Any:
 # --- the fix an operator reads beside an incident caused by a figure not loaded --------------
 
 def _register_incident_hints() -> None:
+    from flask_babel import gettext  # read in the reader's language when the hint is shown
+
     from engine import incidents
     missing = "MissingReferenceData"
-    incidents.register_hint(missing, r"quota for region (\w+) in (\d{4}) is not loaded", lambda m: (
-        f"Load the {m[2]} quota of region {m[1]}: `flask reference set-quota {m[1]} {m[2]} UNITS` "
-        f"(or in the reference file loaded with `flask reference load`), then retry every case with this error."))
-    incidents.register_hint(missing, r"IIT prepayment rate \(MCI per month\) for (\d{4}) is not loaded", lambda m: (
-        f"Load the {m[1]} tax rate: `flask reference set-tax-rate {m[1]} MCI_PER_MONTH`, then retry."))
-    incidents.register_hint(missing, r"MCI for (\d{4}) is not loaded", lambda m: (
-        f"Load the {m[1]} monthly calculation index: `flask reference set-mci {m[1]} AMOUNT_KZT`, then retry."))
-    incidents.register_hint(missing, r"regional coefficient for region (\w+) is not loaded", lambda m: (
-        f"Load region {m[1]}'s coefficient: `flask reference set-coefficient {m[1]} COEFFICIENT`, then retry."))
-    incidents.register_hint(missing, r"no eligible citizenships are loaded", lambda m: (
+    incidents.register_hint(missing, r"quota for region (\w+) in (\d{4}) is not loaded", lambda m: gettext(
+        "Load the %(year)s quota of region %(region)s: `flask reference set-quota %(region)s %(year)s UNITS` "
+        "(or in the reference file loaded with `flask reference load`), then retry every case with this error.",
+        year=m[2], region=m[1]))
+    incidents.register_hint(missing, r"IIT prepayment rate \(MCI per month\) for (\d{4}) is not loaded", lambda m: gettext(
+        "Load the %(year)s tax rate: `flask reference set-tax-rate %(year)s MCI_PER_MONTH`, then retry.", year=m[1]))
+    incidents.register_hint(missing, r"MCI for (\d{4}) is not loaded", lambda m: gettext(
+        "Load the %(year)s monthly calculation index: `flask reference set-mci %(year)s AMOUNT_KZT`, then retry.",
+        year=m[1]))
+    incidents.register_hint(missing, r"regional coefficient for region (\w+) is not loaded", lambda m: gettext(
+        "Load region %(region)s's coefficient: `flask reference set-coefficient %(region)s COEFFICIENT`, then retry.",
+        region=m[1]))
+    incidents.register_hint(missing, r"no eligible citizenships are loaded", lambda m: gettext(
         "Load the eligible citizenships: `flask reference add-citizenship CODE` for each, then retry."))
 
 
