@@ -60,5 +60,10 @@ def test_each_api_call_runs_no_more_statements_than_it_needs(api, stub):
         done = api.post(f"/api/v1/tasks/{task_id}/complete", headers=officer, json={"data": {"outcome": "issued"}})
         assert done.status_code == 200, done.get_json()
     found["POST /tasks/{id}/complete"] = len(seen)
-    over = {call: (n, BOUNDS[call]) for call, n in found.items() if n > BOUNDS[call]}
+    bounds = dict(BOUNDS)
+    if api.application.config["WORKFLOW_CACHE_SIZE"] == 0:
+        # No live workflow kept between steps (CI's PostgreSQL pass): the completing step reads
+        # the instance's state back, one statement more.
+        bounds["POST /tasks/{id}/complete"] += 1
+    over = {call: (n, bounds[call]) for call, n in found.items() if n > bounds[call]}
     assert over == {}, f"statements (run, bound): {over}; all: {found}"
