@@ -54,6 +54,10 @@ class Config:
     # GET /metrics answers a bearer token with the scope metrics:read, or a caller from these
     # networks (CIDR, e.g. the Prometheus server's); nobody else.
     METRICS_NETWORKS = _env("METRICS_NETWORKS", [])
+    # A worker's own metrics endpoint (its calls to other systems), for workers on hosts with no
+    # web process; `flask worker run --metrics-port` sets it too. Bound to WORKER_METRICS_ADDRESS.
+    WORKER_METRICS_PORT = _env("WORKER_METRICS_PORT", None)
+    WORKER_METRICS_ADDRESS = _env("WORKER_METRICS_ADDRESS", "127.0.0.1")
 
     # --- engine ---
     # Lane name in a diagram -> role of the people who do its user tasks.

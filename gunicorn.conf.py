@@ -8,6 +8,7 @@ ENGINE_STEP_MAX_SECONDS, so no request lasts longer than that plus the database'
 """
 import multiprocessing
 import os
+import tempfile
 
 
 def _env(name, default, kind=str):
@@ -32,3 +33,19 @@ max_requests_jitter = 500
 preload_app = False
 accesslog = "-"
 errorlog = "-"
+
+
+# /metrics sums every process: each gunicorn process (and each `flask worker run` of this host
+# given the same directory) writes its latencies and call counts to its own file here, and a
+# scrape of any process reads them all (web/metrics.py). Set before the application is imported.
+# Wipe it when the host boots (docs/operations.md), not when gunicorn restarts: the workers'
+# files in it are still live.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                      os.path.join(tempfile.gettempdir(), f"permits-metrics-{os.getuid()}"))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A gunicorn process has gone: its live gauges leave the scrape (its counts stay summed)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)

@@ -9,6 +9,8 @@ Two kinds, kept per application (tests create many apps; each gets its own):
 - sweep hooks: `hook(now)` runs after the timers of every sweep (engine/scheduler.py), each
   isolated from the others; its return value is reported. The domain's police answers and
   notification outbox are one.
+- worker-start hooks: `hook(app)` runs once when a process becomes the worker (`flask worker
+  run`), before it takes jobs. The web layer's metrics endpoint of a worker is one.
 
 Like operators (engine/operators.py), the domain registers these; the engine only calls them.
 """
@@ -20,6 +22,7 @@ from typing import Any, Callable
 
 TaskCompletionCheck = Callable[[Any, Any, Any, Any], None]
 SweepHook = Callable[[datetime], Any]
+WorkerStartHook = Callable[[Any], None]
 
 _EXTENSION = "engine.hooks"
 
@@ -28,6 +31,7 @@ _EXTENSION = "engine.hooks"
 class Hooks:
     task_completion_checks: list[TaskCompletionCheck] = field(default_factory=list)
     sweep_hooks: list[SweepHook] = field(default_factory=list)
+    worker_start_hooks: list[WorkerStartHook] = field(default_factory=list)
 
 
 def of(app) -> Hooks:
@@ -46,5 +50,11 @@ def add_task_completion_check(app, check: TaskCompletionCheck) -> None:
 
 def add_sweep_hook(app, hook: SweepHook) -> None:
     hooks = of(app).sweep_hooks
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def add_worker_start_hook(app, hook: WorkerStartHook) -> None:
+    hooks = of(app).worker_start_hooks
     if hook not in hooks:
         hooks.append(hook)

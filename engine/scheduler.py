@@ -77,6 +77,8 @@ def run_blocking(app, interval: float | None = None, threads: int | None = None,
                  announce: str | None = None) -> None:
     """Be the worker until stopped (Ctrl-C, SIGTERM, or shutdown()): job threads, and the sweep
     every interval seconds in this thread. A job being run when it stops is finished first."""
+    for hook in hooks.of(app).worker_start_hooks:
+        hook(app)
     job_threads = JobThreads(app, app.config["WORKER_THREADS"] if threads is None else threads)
     job_threads.start()
     app.extensions[THREADS_EXTENSION] = job_threads
@@ -239,10 +241,15 @@ def list_command(due_only, instance_id, limit, as_json):
                                                            "SWEEP_INTERVAL_SECONDS).")
 @click.option("--threads", type=click.IntRange(0, 64), default=None,
               help="Job threads (default WORKER_THREADS).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve this worker's metrics (its calls to other systems) on this port "
+                   "(default WORKER_METRICS_PORT; none when unset).")
 @with_appcontext
-def worker_run_command(interval, threads):
+def worker_run_command(interval, threads, metrics_port):
     """Run jobs, fire timers and send the outboxes until stopped: the worker process."""
     app = current_app._get_current_object()
+    if metrics_port is not None:
+        app.config["WORKER_METRICS_PORT"] = metrics_port
     count = app.config["WORKER_THREADS"] if threads is None else threads
     run_blocking(app, interval, count,
                  announce=f"worker: {count} job thread(s), a sweep every "

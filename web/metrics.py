@@ -2,38 +2,61 @@
 procedure, open incidents, due timers and jobs with their lag, failed jobs, external calls.
 
 Readable with a bearer token of scope metrics:read or from METRICS_NETWORKS, nobody else.
-Counts come from the index tables at scrape time (never from workflows); latencies are this
-process's own (a worker process's external calls are counted where that worker runs).
+Counts come from the index tables at scrape time (never from workflows). Latencies and external
+calls are counted in the process that saw them; with PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py
+sets it for the web tier; give the workers of the same host the same directory) each process writes
+them to its own file there and one scrape of any process sums every process's files, so a scrape
+sees all gunicorn workers and the `flask worker run` processes. A worker on another host serves its
+own with `flask worker run --metrics-port`.
 """
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from engine import clock, instances, jobs, timers
+from engine import clock, hooks, instances, jobs, timers
 from engine.db import db
 
 bp = Blueprint("metrics", __name__)
 EXTENSION = "metrics"
 
 
+def multiprocess_dir() -> str | None:
+    """The directory the processes of this host share their counts in, when there is one."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 class _Metrics:
-    def __init__(self):
+    """This process's latencies and external calls, and the registry a scrape reads.
+
+    Alone (development, tests): the metrics live in the registry. Shared (PROMETHEUS_MULTIPROC_DIR):
+    they are written to this process's file in the directory, registered nowhere, and the
+    registry reads every process's files at scrape time.
+    """
+
+    def __init__(self, with_database: bool = True):
         self.registry = CollectorRegistry(auto_describe=True)
+        shared = multiprocess_dir()
+        own = None if shared else self.registry
         self.latency = Histogram("http_request_duration_seconds", "HTTP request latency by route",
-                                 ["method", "route", "status"], registry=self.registry)
+                                 ["method", "route", "status"], registry=own)
         self.call_latency = Histogram("external_call_duration_seconds",
                                       "Calls to other systems (external operators run by jobs)",
-                                      ["operator"], registry=self.registry)
+                                      ["operator"], registry=own)
         self.call_errors = Counter("external_call_errors", "Failed calls to other systems",
-                                   ["operator", "error"], registry=self.registry)
-        self.registry.register(_DatabaseCollector())
+                                   ["operator", "error"], registry=own)
+        if shared:
+            os.makedirs(shared, exist_ok=True)
+            multiprocess.MultiProcessCollector(self.registry, path=shared)
+        if with_database:
+            self.registry.register(_DatabaseCollector())
 
     def observe_call(self, operator, seconds, error):
         self.call_latency.labels(operator).observe(seconds)
@@ -94,6 +117,7 @@ def init_app(app) -> None:
     _observing = metrics  # a process serves one application (tests build many: the newest counts)
     if _observe_call not in jobs.CALL_OBSERVERS:
         jobs.CALL_OBSERVERS.append(_observe_call)
+    hooks.add_worker_start_hook(app, _serve_worker_metrics)
     app.before_request(_start_timer)
     app.after_request(_record_latency)
     app.register_blueprint(bp)
@@ -105,6 +129,32 @@ _observing: _Metrics | None = None
 def _observe_call(operator, seconds, error):
     if _observing is not None:
         _observing.observe_call(operator, seconds, error)
+
+
+def _serve_worker_metrics(app) -> None:
+    port = app.config.get("WORKER_METRICS_PORT")
+    if port in (None, ""):
+        return
+    if not str(port).isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(f"WORKER_METRICS_PORT: {port!r} is not a port number (1-65535)")
+    serve_process_metrics(app, int(port), app.config.get("WORKER_METRICS_ADDRESS") or "127.0.0.1")
+    app.logger.info("worker metrics served on port %s", port)
+
+
+def serve_process_metrics(app, port: int, address: str = "127.0.0.1"):
+    """A worker's own metrics endpoint (its external calls; with a shared directory, every process
+    of its host), for a worker on a host where no web process runs. Counts from the database are
+    the web tier's to serve, so they are not repeated here."""
+    from prometheus_client import start_http_server
+    metrics = app.extensions[EXTENSION]
+    registry = CollectorRegistry(auto_describe=True)
+    shared = multiprocess_dir()
+    if shared:
+        multiprocess.MultiProcessCollector(registry, path=shared)
+    else:
+        for metric in (metrics.call_latency, metrics.call_errors):
+            registry.register(metric)
+    return start_http_server(port, addr=address, registry=registry)
 
 
 @bp.get("/metrics")
