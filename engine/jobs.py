@@ -21,8 +21,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from . import clock, operators
-from .db import UTCDateTime, db, is_postgres
+from . import clock, leases, operators
+from .db import UTCDateTime, db
 from .script_engine import json_default as json_safe  # what operator results and job parameters hold
 
 SERVICE_TASK = "service_task"   # call an external operator, then complete the task with its result
@@ -113,26 +113,10 @@ def wait_for_work(timeout: float) -> None:
 def claim(n: int, owner: str) -> list[str]:
     """Lease up to n due jobs to `owner` and commit; returns their ids."""
     now = clock.now()
-    lease = timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
-    free = sa.or_(Job.lease_until.is_(None), Job.lease_until < now)
-    query = (sa.select(Job.id).where(Job.status == PENDING, Job.due_at <= now, free)
-             .order_by(Job.due_at, Job.id).limit(n))
-    if is_postgres():
-        query = query.with_for_update(skip_locked=True)  # a second worker takes the next rows
-    claimed = []
-    try:
-        for job_id in db.session.execute(query).scalars().all():
-            done = db.session.execute(
-                sa.update(Job).where(Job.id == job_id, Job.status == PENDING, free)
-                .values(lease_owner=owner, lease_until=now + lease, updated_at=now)
-                .execution_options(synchronize_session=False))
-            if done.rowcount == 1:
-                claimed.append(job_id)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    return claimed
+    rows = leases.take(Job, (Job.id,), (Job.status == PENDING, Job.due_at <= now), (Job.due_at, Job.id), n, owner,
+                       now, timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"]),
+                       still=(Job.status == PENDING,), values={"updated_at": now})
+    return [row.id for row in rows]
 
 
 def for_instance(instance_id: str) -> list[Job]:

@@ -26,8 +26,8 @@ from flask import current_app
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, clock, instances
-from .db import UTCDateTime, db, is_postgres
+from . import audit, clock, instances, leases
+from .db import UTCDateTime, db
 from .exceptions import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -159,27 +159,9 @@ def run_due(limit: int | None = None, owner: str | None = None, batch: int = 20)
 def claim_due(n: int, owner: str, lease: timedelta, exclude=()) -> list:
     """Lease up to n due rows to `owner` and commit; returns (id, instance_id, task_id, bpmn_id, due_at)."""
     now = clock.now()
-    free = sa.or_(Timer.lease_until.is_(None), Timer.lease_until < now)
-    query = (sa.select(Timer.id, Timer.instance_id, Timer.task_id, Timer.bpmn_id, Timer.due_at)
-             .where(Timer.due_at < now, free).order_by(Timer.due_at, Timer.id).limit(n))
-    if exclude:
-        query = query.where(Timer.id.not_in(exclude))
-    if is_postgres():
-        query = query.with_for_update(skip_locked=True)  # a second sweeper takes the next rows
-    claimed = []
-    try:
-        for candidate in db.session.execute(query).all():
-            done = db.session.execute(
-                sa.update(Timer).where(Timer.id == candidate.id, free)
-                .values(lease_owner=owner, lease_until=now + lease)
-                .execution_options(synchronize_session=False))
-            if done.rowcount == 1:
-                claimed.append(candidate)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    return claimed
+    where = [Timer.due_at < now] + ([Timer.id.not_in(exclude)] if exclude else [])
+    return leases.take(Timer, (Timer.id, Timer.instance_id, Timer.task_id, Timer.bpmn_id, Timer.due_at), where,
+                       (Timer.due_at, Timer.id), n, owner, now, lease)
 
 
 def due(limit: int = 100) -> list[Timer]:
