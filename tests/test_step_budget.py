@@ -96,6 +96,13 @@ def test_a_literal_cardinality_above_the_bound_is_refused_at_deploy(app):
     assert any(p.element_id == "each" and "ENGINE_MAX_CARDINALITY" in p.reason for p in refused.value.problems)
 
 
+def test_the_configured_bound_is_the_only_bound_at_deploy(app):
+    """One bound, ENGINE_MAX_CARDINALITY: raised above a literal count, the literal deploys."""
+    app.config["ENGINE_MAX_CARDINALITY"] = 50_000
+    [deployed] = definitions.deploy_file(HOSTILE / "cardinality_literal.bpmn", app.config, actor="test")
+    assert deployed.version == 1
+
+
 def test_a_completion_that_runs_past_the_budget_is_refused_and_the_task_stays_open(hostile, monkeypatch):
     """The run after a completion goes past its budget: rolled back to the last save (the
     completion too), the instance an incident; the officer's answer says so."""
