@@ -183,6 +183,7 @@ class Config:
     # "auto": Secure cookies unless the app runs in debug or testing mode; "true"/"false" force it.
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "auto")
     INBOX_PAGE_SIZE = _env("INBOX_PAGE_SIZE", 25)
+    SUPERVISION_PAGE_SIZE = _env("SUPERVISION_PAGE_SIZE", 50)  # escalated and overdue tasks per page
     # The roles whose tasks a supervisor oversees (escalations, overdue tasks, reassignment).
     SUPERVISED_ROLES = _env("SUPERVISED_ROLES", ["officer"])
 

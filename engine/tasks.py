@@ -222,22 +222,33 @@ def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, una
     return rows
 
 
-def supervised(roles, regions, now, limit: int = 500) -> list[HumanTask]:
+def supervised(roles, regions, now, limit: int = 500, after: tuple | None = None) -> list[HumanTask]:
     """Open tasks of these roles (and regions; None = all) that are overdue or escalated, soonest
-    deadline first. Two index walks (overdue by due time; the few escalated) merged here, rather
-    than one OR that no index serves."""
+    deadline first (undated last). Two index walks (overdue by due time; the few escalated)
+    merged here, rather than one OR that no index serves. `after` is `queue_position(row)` of the
+    previous page's last task: a keyset, so page 100 costs what page 1 does."""
     def scoped(query):
         query = query.where(HumanTask.status == READY, HumanTask.role.in_(roles))
         return query if regions is None else query.where(HumanTask.region.in_(regions))
-    overdue = list(db.session.execute(scoped(sa.select(HumanTask)).where(HumanTask.due_at < now)
-                                      .order_by(HumanTask.due_at, HumanTask.created_at, HumanTask.id)
-                                      .limit(limit)).scalars())
-    seen = {row.id for row in overdue}
-    escalated = [row for row in db.session.execute(
-        scoped(sa.select(HumanTask)).where(HumanTask.escalated.is_(True)).limit(limit)).scalars()
-        if row.id not in seen]
     far = datetime.max.replace(tzinfo=now.tzinfo)
-    rows = sorted(overdue + escalated, key=lambda r: (r.due_at or far, r.created_at, r.id))
+
+    def position(row):
+        return (row.due_at or far, row.created_at, row.id)
+    overdue = []
+    if after is None or after[0] is not None:  # an undated position is past every overdue task
+        query = scoped(sa.select(HumanTask)).where(HumanTask.due_at < now)
+        if after is not None:
+            due_at, created_at, task_id = after
+            query = query.where(sa.or_(HumanTask.due_at > due_at,
+                                       sa.and_(HumanTask.due_at == due_at, _later(created_at, task_id))))
+        overdue = list(db.session.execute(query.order_by(HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+                                          .limit(limit)).scalars())
+    seen = {row.id for row in overdue}
+    start = None if after is None else (after[0] or far, after[1], after[2])
+    escalated = [row for row in db.session.execute(
+        scoped(sa.select(HumanTask)).where(HumanTask.escalated.is_(True)).limit(500)).scalars()
+        if row.id not in seen and (start is None or position(row) > start)]
+    rows = sorted(overdue + escalated, key=position)
     return rows[:limit]
 
 

@@ -48,6 +48,30 @@ def test_the_supervisor_sees_the_regions_overdue_and_escalated_tasks_only(sample
     assert client.get(f"/cases/{overdue.id}").status_code == 200
 
 
+def test_the_supervision_list_comes_in_pages_that_together_hold_each_task_once(sample, client):
+    import re
+    sample.config["SUPERVISION_PAGE_SIZE"] = 2
+    names = [f"Overdue {i}" for i in range(3)] + ["Escalated 0", "Escalated 1"]
+    for i in range(3):
+        open_sample_case(name=names[i], due=f"2025-01-1{i}T23:59:59+05:00")
+    for name, due in (("Escalated 0", FUTURE), ("Escalated 1", None)):
+        row = open_sample_case(name=name, **({"due": due} if due else {}))
+        db.session.execute(sa.update(tasks.HumanTask).where(tasks.HumanTask.instance_id == row.id)
+                           .values(escalated=True, **({} if due else {"due_at": None})))
+    db.session.commit()
+    sign_in(client, "erlan")
+    seen, url, pages = [], "/supervision", 0
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        pages += 1
+        seen += [n for n in names if n in html]
+        found = re.search(r'href="([^"]+)" rel="next"', html)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert seen == names and pages == 3  # soonest deadline first, the undated escalated task last
+    refused = client.get("/supervision?after=not-a-position")
+    assert refused.status_code == 400 and "after" in refused.get_data(as_text=True)
+
+
 def test_a_supervisor_reassigns_a_task_to_an_officer_of_the_region(sample, client):
     case = open_sample_case(due=PAST)
     task = open_task_of(case.id)

@@ -12,17 +12,26 @@ from engine.db import db
 from engine.exceptions import Conflict, EngineError, Forbidden
 from engine.instances import ProcessInstance
 
+from web.api import cursors
+
 from . import access, bp, users
-from .queue import act, describe
+from .queue import _after, act, describe
 
 
 @bp.get("/supervision")
 @access.role_required("supervisor", "admin")
 def supervision():
     regions = access.regions()
-    rows = tasks.supervised(current_app.config["SUPERVISED_ROLES"], regions, clock.now(), limit=500)
+    size = current_app.config["SUPERVISION_PAGE_SIZE"]
+    after = _after(request.args.get("after"))
+    page = (request.args.get("page", 1, type=int) or 1) if after else 1  # shown only
+    rows = tasks.supervised(current_app.config["SUPERVISED_ROLES"], regions, clock.now(), limit=size + 1,
+                            after=after)
+    next_after = cursors.encode(*tasks.queue_position(rows[size - 1])) if len(rows) > size else None
+    rows = rows[:size]
     officers = {region: users.officers_of(region) for region in {r.region for r in rows if r.region}}
-    return render_template("inbox/supervision.html", items=describe(rows), officers=officers)
+    return render_template("inbox/supervision.html", items=describe(rows), officers=officers,
+                           page=max(page, 1), next_after=next_after)
 
 
 @bp.post("/supervision/tasks/<task_id>/reassign")
