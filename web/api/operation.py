@@ -5,6 +5,12 @@ says about it, so the route, its checks and its documentation cannot drift apart
 view runs: the bearer token (401), the scope (403), the content type (415), the body and the
 query against their marshmallow schemas (422). A view receives `body=` and `query=` loaded
 and returns `(payload, status)` or `(payload, status, headers)`.
+
+After the view: the payload is dumped through the schema `responses` declares for its status,
+so what is sent is the shape the OpenAPI document gives (it is made from the same schemas). A
+field the schema does not declare is not sent (and logged by name); a declared field missing,
+null where it may not be, or outside its enumeration, or a status not declared, is a fault of
+the service (ResponseShapeError), never an answer off the document.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g, request
 from flask_babel import gettext
-from marshmallow import Schema, ValidationError
+from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from . import clients
 from .blueprint import bp
@@ -74,7 +80,7 @@ def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict
                 kwargs["upload"] = load_multipart(op.multipart_fields, op.multipart_text)
             elif op.body is not None:
                 kwargs["body"] = load_json(op.body, op.body_required)
-            return render(view(**kwargs))
+            return render(view(**kwargs), op)
 
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=run, methods=[method])
         OPERATIONS.append(op)
@@ -94,15 +100,63 @@ def require_region(region: str | None) -> None:
         raise Problem(403, gettext("this token does not cover the region %(region)s", region=region))
 
 
-def render(result):
+class ResponseShapeError(Exception):
+    """A view produced an answer its operation does not document (a fault of the service)."""
+
+
+def render(result, op: Operation):
     if isinstance(result, current_app.response_class):
         return result
     payload, status, *rest = result if isinstance(result, tuple) else (result, 200)
+    if status not in op.responses:
+        raise ResponseShapeError(f"{op.endpoint} answered {status}, which it does not declare")
+    schema_class = op.responses[status][0]
+    if schema_class is not None:
+        payload = dump(schema_class, payload, f"{op.endpoint} {status}")
     resp = current_app.response_class(json.dumps(payload, ensure_ascii=False, default=str), status=status,
                                       mimetype="application/json")
     for key, value in (rest[0] if rest else {}).items():
         resp.headers[key] = value
     return resp
+
+
+def dump(schema_class, payload, where: str) -> dict:
+    """`payload` as `schema_class` documents it: undeclared fields left out, the rest checked."""
+    schema = schema_class()
+    try:
+        body = schema.dump(payload)
+    except (AttributeError, TypeError, ValueError) as err:
+        raise ResponseShapeError(f"{where}: cannot be dumped as {schema_class.__name__}: {err}") from err
+    errors = schema.validate(body)
+    if errors:
+        raise ResponseShapeError(f"{where}: the answer does not match {schema_class.__name__}: "
+                                 f"{flatten_errors(errors)}")
+    left_out = sorted(undeclared(schema, payload))
+    if left_out:  # names only: the values may be personal data
+        current_app.logger.warning("%s: fields not in %s were not sent: %s", where, schema_class.__name__,
+                                   ", ".join(left_out))
+    return body
+
+
+def undeclared(schema: Schema, payload, prefix: str = "") -> set[str]:
+    """Dotted paths of the payload's keys that `schema` does not declare (so dump leaves them out)."""
+    if not isinstance(payload, dict):
+        return set()
+    found = set()
+    by_key = {f.attribute or name: f for name, f in schema.fields.items() if not f.load_only}
+    for key, value in payload.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        declared = by_key.get(key)
+        if declared is None:
+            if schema.unknown != INCLUDE:  # an open schema sends its further fields as they are
+                found.add(path)
+            continue
+        inner = declared.inner if isinstance(declared, fields.List) else declared
+        if isinstance(inner, fields.Nested):
+            items = value if isinstance(declared, fields.List) and isinstance(value, list) else [value]
+            for item in items:
+                found |= undeclared(inner.schema, item, path)
+    return found
 
 
 def load_json(schema_class, required: bool = True) -> dict:
