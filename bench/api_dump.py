@@ -59,7 +59,7 @@ def case_view() -> dict:
 
 
 def main(repeats: int = 200, rounds: int = 5):
-    from web.api.operation import dump
+    from web.api.shapes import dump
     from web.api.schemas import CasePageSchema, CaseSchema
     path = Path(tempfile.mkdtemp(prefix="bench-dump-")) / "bench.db"
     cfg = type("BenchConfig", (config_module.TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})

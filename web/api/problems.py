@@ -19,6 +19,8 @@ from engine.exceptions import EngineError, InvalidData
 from handlers.i18n import N_
 
 from .. import availability
+from .schemas import ProblemSchema
+from .shapes import ResponseShapeError, dump
 
 MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"
@@ -77,8 +79,6 @@ def response(problem: Problem):
     if problem.errors is not None:
         body["errors"] = problem.errors
     body.update(problem.extra)
-    from .operation import ResponseShapeError, dump
-    from .schemas import ProblemSchema
     try:
         body = dump(ProblemSchema, body, f"problem {problem.status}")
     except ResponseShapeError:  # the problem is still answered, with what the document promises
@@ -97,7 +97,6 @@ def init_blueprint(bp) -> None:
     """Problems for every error raised in an API view."""
     bp.register_error_handler(Problem, _on_problem)
     bp.register_error_handler(EngineError, _on_engine_error)
-    from .operation import ResponseShapeError
     bp.register_error_handler(ResponseShapeError, _on_shape_error)
     bp.register_error_handler(HTTPException, _on_http_error)
     bp.register_error_handler(Exception, _on_unexpected)
