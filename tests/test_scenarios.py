@@ -12,7 +12,7 @@ from engine.db import db
 from handlers import scenarios
 from handlers.cases import Case
 from tests.permit_support import PROCESSES, deploy_procedures
-from tests.test_api_support import api, api_app, make_token, problem  # noqa: F401  fixtures
+from tests.test_api_support import api, api_app, conforms, make_token, problem  # noqa: F401  fixtures
 
 SCENARIOS = PROCESSES / "scenarios"
 REVOCATION = PROCESSES / "permit_revocation.bpmn"
@@ -106,7 +106,9 @@ def test_the_api_refuses_a_breaking_version_and_only_an_administrator_overrides(
         return api.post("/api/v1/process-definitions", headers=headers, data=data, content_type="multipart/form-data")
 
     analyst = make_token("modeler", ["definitions:write"])
-    body = problem(upload(analyst, comment="flip"), 422)
+    refused = upload(analyst, comment="flip")
+    body = problem(refused, 422)
+    conforms(refused, "/process-definitions")  # each refusal as the document's ScenarioRefusal
     assert {s["scenario"] for s in body["scenarios"]} == {"revocation_confirmed", "revocation_dismissed"}
     assert "revocation_confirmed" in body["errors"] and "step 6" in body["detail"]
     problem(upload(analyst, override_reason="I know better"), 403)

@@ -28,13 +28,15 @@ TAGS = [
 ]
 _PATH_PARAMS = {
     "uuid": {"type": "string", "format": "uuid", "pattern": UUID},
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
     "default": {"type": "string", "minLength": 1, "maxLength": 200},
 }
 _PARAM_OVERRIDES = {"permit_no": {"type": "string", "pattern": PERMIT_NO, "maxLength": 40}}
 _RESPONSE_NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                    409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
                    422: "ValidationFailed", 503: "Unavailable"}
-_RULE_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+# <name>, <uuid:name>, <int(max=2147483647):name>: the converter's name, then the parameter's.
+_RULE_PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
 def document() -> dict:
@@ -73,10 +75,9 @@ def docs():
 def health():
     from web.health import health as service_health
     answer = service_health()
-    if isinstance(answer, tuple):  # (response, 503) when the database is unreachable
-        answer[0].status_code = answer[1]
-        return answer[0]
-    return answer
+    # (response, 503) when the database is unreachable; its body is dumped like every answer
+    answer, status = answer if isinstance(answer, tuple) else (answer, 200)
+    return answer.get_json(), status
 
 
 # --- building the document --------------------------------------------------------------------
@@ -153,6 +154,8 @@ def _operation(op, plugin, body, summary, path, example) -> dict:
         response = {"description": text}
         if op.endpoint == "docs":
             response["content"] = {"text/html": {"schema": {"type": "string"}}}
+        elif op.endpoint == "download_definition":
+            response["content"] = {"application/xml": {"schema": {"type": "string"}}}
         elif op.endpoint == "openapi_json":
             response["content"] = {"application/json": {"schema": {"type": "object"}}}
         elif op.endpoint == "case_document":

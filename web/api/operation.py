@@ -5,6 +5,12 @@ says about it, so the route, its checks and its documentation cannot drift apart
 view runs: the bearer token (401), the scope (403), the content type (415), the body and the
 query against their marshmallow schemas (422). A view receives `body=` and `query=` loaded
 and returns `(payload, status)` or `(payload, status, headers)`.
+
+After the view: the payload is dumped through the schema `responses` declares for its status,
+so what is sent is the shape the OpenAPI document gives (it is made from the same schemas). A
+field the schema does not declare is not sent (and logged by name); a declared field missing,
+null where it may not be, or outside its enumeration, or a status not declared, is a fault of
+the service (ResponseShapeError), never an answer off the document.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from marshmallow import Schema, ValidationError
 from . import clients
 from .blueprint import bp
 from .problems import Problem, validation
+from .shapes import ResponseShapeError, dump, flatten_errors
 
 MULTIPART = "multipart/form-data"
 COMMON_ERRORS = {400, 401, 403, 404, 409, 413, 415, 422, 503}
@@ -74,7 +81,7 @@ def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict
                 kwargs["upload"] = load_multipart(op.multipart_fields, op.multipart_text)
             elif op.body is not None:
                 kwargs["body"] = load_json(op.body, op.body_required)
-            return render(view(**kwargs))
+            return render(view(**kwargs), op)
 
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=run, methods=[method])
         OPERATIONS.append(op)
@@ -94,10 +101,15 @@ def require_region(region: str | None) -> None:
         raise Problem(403, gettext("this token does not cover the region %(region)s", region=region))
 
 
-def render(result):
+def render(result, op: Operation):
     if isinstance(result, current_app.response_class):
         return result
     payload, status, *rest = result if isinstance(result, tuple) else (result, 200)
+    if status not in op.responses:
+        raise ResponseShapeError(f"{op.endpoint} answered {status}, which it does not declare")
+    schema_class = op.responses[status][0]
+    if schema_class is not None:
+        payload = dump(schema_class, payload, f"{op.endpoint} {status}")
     resp = current_app.response_class(json.dumps(payload, ensure_ascii=False, default=str), status=status,
                                       mimetype="application/json")
     for key, value in (rest[0] if rest else {}).items():
@@ -166,27 +178,6 @@ def load_multipart(fields: dict, texts: dict | None = None) -> dict:
     if errors:
         raise validation(errors)
     return result
-
-
-def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as {dotted.path: [messages]}."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key == "_schema":
-                path = prefix
-            for p, m in flatten_errors(value, path).items():
-                flat.setdefault(p, []).extend(m)
-    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        flat[prefix] = list(messages)
-    elif isinstance(messages, list):
-        for item in messages:
-            for p, m in flatten_errors(item, prefix).items():
-                flat.setdefault(p, []).extend(m)
-    else:
-        flat[prefix] = [str(messages)]
-    return flat
 
 
 def _authenticate(scopes: tuple) -> None:

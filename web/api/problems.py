@@ -3,7 +3,8 @@
 Every answer of the API that is not a success is a problem document: `type` (a reference to the
 problem's description on the docs page), `title`, `status`, `detail`; a validation problem adds
 `errors` {dotted field path: [messages]}. Before a problem is answered the request's
-transaction is rolled back, so nothing a failed call started is ever committed.
+transaction is rolled back, so nothing a failed call started is ever committed. The body is
+dumped through ProblemSchema, the schema the document gives for every problem.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from engine.exceptions import EngineError, InvalidData
 from handlers.i18n import N_
 
 from .. import availability
+from .schemas import ProblemSchema
+from .shapes import ResponseShapeError, dump
 
 MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"
@@ -76,6 +79,11 @@ def response(problem: Problem):
     if problem.errors is not None:
         body["errors"] = problem.errors
     body.update(problem.extra)
+    try:
+        body = dump(ProblemSchema, body, f"problem {problem.status}")
+    except ResponseShapeError:  # the problem is still answered, with what the document promises
+        current_app.logger.exception("a problem body off its schema")
+        body = {key: body[key] for key in ("type", "title", "status", "detail", "instance")}
     resp = current_app.response_class(json.dumps(body, ensure_ascii=False), status=problem.status,
                                       mimetype=MEDIA_TYPE)
     for key, value in problem.headers.items():
@@ -89,6 +97,7 @@ def init_blueprint(bp) -> None:
     """Problems for every error raised in an API view."""
     bp.register_error_handler(Problem, _on_problem)
     bp.register_error_handler(EngineError, _on_engine_error)
+    bp.register_error_handler(ResponseShapeError, _on_shape_error)
     bp.register_error_handler(HTTPException, _on_http_error)
     bp.register_error_handler(Exception, _on_unexpected)
 
@@ -130,6 +139,15 @@ def _on_http_error_anywhere(err: HTTPException):
     if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
         return _on_http_error(err)
     return err
+
+
+def _on_shape_error(err: Exception):
+    # The view ran (and may have committed) but its answer is not the documented one: a fault
+    # of the service, said so, without claiming that nothing was written.
+    _rollback()
+    current_app.logger.error("API answer off its schema for %s %s: %s", request.method, request.path, err)
+    return response(Problem(500, N_("the service could not present its answer; the request may have been "
+                                    "carried out: read the resource before retrying")))
 
 
 def _on_unexpected(err: Exception):

@@ -2,7 +2,8 @@
 
 Request schemas refuse unknown fields, wrong types, values outside their enumerations and
 ranges, invalid IINs, impossible and disordered dates: such a request is malformed and
-nothing is created (docs/law.md §8). Response schemas document the answers.
+nothing is created (docs/law.md §8). Response schemas are what the answers are dumped through (web/api/operation.py): a field
+they do not declare is not sent, so the document and the answers are one shape.
 Codes come from the domain (regions from configuration, document types, grounds).
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, post_dump, validates_schema
 from marshmallow.validate import Length, OneOf, Range, Regexp, Validator
 
 from engine import clock
@@ -163,13 +164,47 @@ class _Strict(Schema):
 
 
 class _Open(Schema):
+    """Answers with open-ended details (documented as additionalProperties): dumping keeps the
+    fields the schema does not name, as they are."""
+
     class Meta:
         unknown = INCLUDE
+
+    @post_dump(pass_original=True)
+    def _keep_undeclared(self, data, original, **kwargs):
+        if isinstance(original, dict):
+            declared = {f.attribute or name for name, f in self.fields.items()}
+            data.update({k: v for k, v in original.items() if k not in declared})
+        return data
+
+
+class IsoDate(fields.Date):
+    """A date answered as `YYYY-MM-DD`, from a date or from text already in that form."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, str):
+            value = date.fromisoformat(value)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 # --- problems ---------------------------------------------------------------------------------
 
-class ProblemSchema(_Open):
+class DeployProblemSchema(Schema):
+    element_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class ScenarioRefusalSchema(Schema):
+    scenario = fields.String(required=True)
+    step = fields.Integer(required=True, metadata={"description": "1-based; one past the last step: "
+                                                                  "the scenario's final expectation"})
+    action = fields.String(required=True)
+    expected = fields.Raw(required=True, allow_none=True)
+    got = fields.Raw(required=True, allow_none=True)
+    message = fields.String(required=True)
+
+
+class ProblemSchema(Schema):
     type = fields.String(required=True, metadata={"description": "A reference to the problem's description"})
     title = fields.String(required=True)
     status = fields.Integer(required=True)
@@ -178,6 +213,16 @@ class ProblemSchema(_Open):
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
                          metadata={"description": "Validation: messages by dotted field path "
                                                   "('' for the body as a whole)"})
+    message_id = fields.String(metadata={"description": "A message refused (404, 409): its id"})
+    message_status = fields.String(validate=OneOf(("not_found", "not_waiting")),
+                                   metadata={"description": "A message refused: what is remembered of it"})
+    case_id = fields.String(allow_none=True, metadata={
+        "description": "409: the case that no longer waits, or the revocation already in progress"})
+    problems = fields.List(fields.Nested(DeployProblemSchema),
+                           metadata={"description": "A refused diagram: every problem found"})
+    scenarios = fields.List(fields.Nested(ScenarioRefusalSchema),
+                            metadata={"description": "A new version refused by the scenario corpus: each "
+                                                     "scenario it would decide another way"})
 
 
 # --- applications -----------------------------------------------------------------------------
@@ -322,6 +367,9 @@ class ApplicationSchema(_Strict):
 # --- cases ------------------------------------------------------------------------------------
 
 class GroundSchema(_Open):
+    """A ground, with the evidence of its check beside it (fields that vary by check, e.g.
+    `missing`, `due_kzt`), sent as the check recorded them."""
+
     code = fields.String(required=True, metadata={"description": "Refusal or revocation ground code",
                                                   "examples": list(REFUSAL_GROUND_CODES[:3])})
     title = fields.String()
@@ -330,7 +378,7 @@ class GroundSchema(_Open):
     legal_basis = fields.String(required=True)
 
 
-class OutcomeSchema(_Open):
+class OutcomeSchema(Schema):
     code = fields.String(required=True, metadata={"description": "issued, extended, refused, not_accepted, "
                                                                  "withdrawn, lapsed, revoked, dismissed, cancelled "
                                                                  "(by an operator, with a reason)"})
@@ -367,9 +415,16 @@ class HistorySchema(Schema):
     step = fields.String(required=True, allow_none=True)
 
 
-class PersonSchema(_Open):
+class PersonSchema(Schema):
     iin = fields.String(required=True)
     name = fields.String(required=True)
+
+
+class HolderSchema(PersonSchema):
+    last_name = fields.String(required=True, allow_none=True)
+    first_name = fields.String(required=True, allow_none=True)
+    patronymic = fields.String(required=True, allow_none=True)
+    citizenship = fields.String(required=True, allow_none=True, metadata={"description": "ISO 3166-1 alpha-2 code"})
 
 
 class PermitHistorySchema(Schema):
@@ -389,10 +444,10 @@ class PermitSchema(Schema):
     permit_no = fields.String(required=True)
     region = fields.String(required=True)
     status = fields.String(required=True, validate=OneOf(PERMIT_STATUSES))
-    holder = fields.Nested(PersonSchema, required=True)
+    holder = fields.Nested(HolderSchema, required=True)
     employer = fields.Nested(PersonSchema, required=True)
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(required=True)
+    valid_from = IsoDate(required=True)
+    valid_to = IsoDate(required=True)
     months = fields.Integer(required=True, allow_none=True)
     issued_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     issued_by_case = fields.String(required=True, allow_none=True)
@@ -787,19 +842,22 @@ class DeploymentSchema(Schema):
     deployed = fields.List(fields.Nested(DeployedSchema), required=True)
 
 
-class DeployProblemSchema(Schema):
-    element_id = fields.String(required=True)
-    reason = fields.String(required=True)
-
-
 class ValidationReportSchema(Schema):
     valid = fields.Boolean(required=True)
     problems = fields.List(fields.Nested(DeployProblemSchema), required=True)
 
 
-class HealthSchema(_Open):
-    status = fields.String(required=True)
-    database = fields.String(required=True)
+class DeployedVersionSchema(Schema):
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=OneOf(("ok", "unavailable")))
+    database = fields.String(required=True, metadata={"description": "ok, or the kind of error reaching it"})
+    dialect = fields.String(metadata={"description": "The database's kind (when reachable)"})
+    definitions = fields.List(fields.Nested(DeployedVersionSchema), required=True,
+                              metadata={"description": "The newest deployed version of each process"})
 
 
 # --- catalogue --------------------------------------------------------------------------------
@@ -852,7 +910,8 @@ class CatalogueFormSchema(Schema):
     name = fields.String(required=True, metadata={"description": "What a user task names in formJsonSchemaFilename"})
     title = fields.String(required=True)
     description = fields.String(required=True)
-    fields_ = fields.List(fields.Nested(FormFieldSchema), required=True, data_key="fields")
+    fields_ = fields.List(fields.Nested(FormFieldSchema), required=True, data_key="fields",
+                          attribute="fields")
     schema = fields.Dict(required=True, metadata={"description": "The JSON Schema itself"})
     used_in = fields.List(fields.Nested(UsageSchema), required=True)
 
