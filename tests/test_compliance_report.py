@@ -246,3 +246,15 @@ def test_the_cli_indexes_the_cases_filed_before_the_table_existed(every_state):
         assert compliance.report(2026, None) == expected
         again = every_state.test_cli_runner().invoke(args=["cases", "index-deadlines", "--batch", "0"])
         assert again.exit_code == 2 and "--batch" in again.output
+
+
+def test_working_days_from_a_running_count_equal_the_calendars_for_every_pair(app):
+    from datetime import date, timedelta
+    from engine.calendar import current_calendar
+    from handlers.compliance import _WorkingDaysBetween
+    calendar = current_calendar()
+    between = _WorkingDaysBetween(calendar, date(2026, 1, 1))
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(0, 420, 3)]  # New Year, Nauryz, May, a year on
+    for a in days[::4]:
+        for b in days:
+            assert between(a, b) == calendar.working_days_between(a, b), (a, b)
