@@ -5,7 +5,7 @@ domain table (so the migrations and queries see them). `init_app(app)` adds the 
 commands and its share of the scheduler's sweep.
 """
 from . import (  # noqa: F401  each module registers its operators and tables
-    cases, decision_documents, decisions, documents, documents_pdf, eligibility, esutd, extensions, identity,
+    cases, compliance, decision_documents, decisions, documents, documents_pdf, eligibility, esutd, extensions, identity,
     notifications, permits, police, quota, reference, revocations, scenarios, tax, terms, validity,
 )
 

@@ -25,7 +25,7 @@ reference_cli = AppGroup("reference", help="Administer reference data: quotas, M
                                            "coefficients, citizenships, simulator lists.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
 police_cli = AppGroup("police", help="Police coordination.")
-cases_cli = AppGroup("cases", help="Operate permit cases: cancel one with a reason.")
+cases_cli = AppGroup("cases", help="Operate permit cases: cancel one with a reason; index their deadlines.")
 permits_cli = AppGroup("permits", help="The permit register: permits issued before this system, validity watches.")
 
 ACTOR = click.option("--actor", default="cli", show_default=True, help="Who changes it, for the audit log.")
@@ -77,6 +77,16 @@ def move_case_command(case_id, activity, assignments, reason, actor):
         details = "; ".join(f"{k}: {', '.join(v)}" for k, v in getattr(err, "errors", {}).items())
         _fail(f"{err}" + (f" ({details})" if details else ""))
     click.echo(f"{case_id}: moved to {activity}, now {row.status}")
+
+
+@cases_cli.command("index-deadlines")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10000),
+              help="Cases read and committed at a time.")
+def index_deadlines_command(batch):
+    """Write the statutory deadline rows of the compliance report for every case (those filed
+    before the report read stored deadlines); running it again rewrites only what differs."""
+    from . import compliance
+    click.echo(f"{compliance.index_existing(batch)} cases indexed")
 
 
 @cases_cli.command("cancel")

@@ -321,3 +321,148 @@ def test_inbox_matrix_every_route_by_role_and_region(api_app, world):
                 checked += 1
     assert checked > 60
     assert tasks.get(world["task"]).status == tasks.READY  # no refused request changed anything
+
+
+# --- supervision and administration: officers reach none of it, a supervisor only their regions ---
+
+def _audited_changes():
+    """Every change the inbox makes is audited: the events other than refused attempts."""
+    import sqlalchemy as sa
+    from engine import audit
+    from engine.db import db
+    return db.session.execute(sa.select(sa.func.count()).select_from(audit.AuditEvent)
+                              .where(audit.AuditEvent.event != "access_refused")).scalar_one()
+
+
+def _signed_in(app, username):
+    app.test_client_class = FreshClient
+    client = app.test_client()
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert client.post("/sign-in", data={"username": username, "password": "correct-horse-battery",
+                                         "csrf_token": token_in(page)}).status_code == 302
+    return client, token_in(client.get("/", follow_redirects=True).get_data(as_text=True))
+
+
+# (method, path, form): each asks for a change an officer may not make, or a page they may not see.
+def _officer_refusals(world, substitution_id):
+    case, task = world["case"], world["task"]
+    return [
+        ("GET", "/admin/users", None),
+        ("POST", "/admin/users", {"username": "intruder", "password": "x" * 14, "roles": "admin"}),
+        ("GET", "/admin/users/admin", None),
+        ("POST", "/admin/users/admin", {"action": "disable"}),
+        ("POST", "/admin/users/ast-officer", {"action": "access", "roles": "admin"}),
+        ("GET", "/admin/clients", None),
+        ("POST", "/admin/clients", {"name": "intruder", "scopes": "cases:read"}),
+        ("POST", "/admin/clients/matrix/revoke", {}),
+        ("GET", "/admin/reference", None),
+        ("POST", "/admin/reference", {"action": "quota", "region": "AST", "year": "2026", "units": "1"}),
+        ("POST", "/admin/reference", {"action": "mci", "year": "2026", "amount_kzt": "1"}),
+        ("POST", "/admin/reference", {"action": "citizenship_remove", "code": "UZ"}),
+        ("GET", "/admin/calendar", None),
+        ("POST", "/admin/calendar", {"action": "set", "day": "2026-12-26", "kind": "working", "reason": "x"}),
+        ("GET", "/overview", None),
+        ("POST", "/overview/reassign", {"task": task, "to": "ast-officer"}),
+        ("GET", "/supervision", None),
+        ("POST", f"/supervision/tasks/{task}/reassign", {"to": "ast-officer"}),
+        ("POST", f"/substitutions/{substitution_id}/end", {}),
+        ("GET", "/reports/compliance", None),
+        ("GET", "/reports/compliance.csv", None),
+        ("GET", f"/cases/{case}/operations", None),
+        ("POST", f"/cases/{case}/cancel", {"reason": "officer"}),
+        ("POST", f"/cases/{case}/move", {"activity": "review", "reason": "officer"}),
+        ("GET", "/incidents", None),
+        ("POST", f"/incidents/{case}/retry", {}),
+        ("POST", f"/incidents/{case}/data", {"data": "{}", "reason": "officer"}),
+        ("POST", "/incidents/retries", {"instance": case}),
+    ]
+
+
+def test_an_officer_reaches_no_administration_supervision_compliance_or_operation_and_changes_nothing(api_app, world):
+    from datetime import date
+    from engine import clock, substitutions
+    from engine.db import db
+    from web.inbox import users
+    make_user("ast-officer", region="AST")
+    make_user("ast-colleague", region="AST")
+    make_user("admin", roles=("admin",), region=None)
+    today = clock.local_now().date()
+    ended = substitutions.add("ast-colleague", "ast-officer", today, date(today.year + 1, 1, 1) if today.month < 12
+                              else today, actor="test")  # someone else's absence: not the officer's to end
+    db.session.commit()
+    make_token("matrix", ["cases:read"])
+    client, token = _signed_in(api_app, "ast-officer")
+    before = _audited_changes()
+    refusals = _officer_refusals(world, ended.id)
+    for method, path, form in refusals:
+        response = client.open(path, method=method, data={"csrf_token": token, **form} if form is not None else None)
+        text = response.get_data(as_text=True)
+        # The inbox answers a page outside one's role as a page that does not exist (404).
+        assert response.status_code == 404, (method, path, response.status_code, text[:200])
+        assert not any(p in text for p in PERSONAL), (method, path)
+    # An officer records their own absence only: another officer's is refused at the field.
+    response = client.post("/substitutions", data={"csrf_token": token, "absent": "ast-colleague",
+                                                   "substitute": "ast-officer", "starts_on": today.isoformat(),
+                                                   "ends_on": today.isoformat()})
+    assert response.status_code == 422
+    assert '<div class="field field-error">\n    <label for="absent">' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert _audited_changes() == before  # nothing changed anywhere
+    assert users.by_username("intruder") is None and not users.by_username("admin").disabled
+    assert users.by_username("ast-officer").roles == ["officer"]
+    assert tasks.get(world["task"]).assignee is None and tasks.get(world["task"]).status == tasks.READY
+    assert instances.get(world["case"]).status == instances.IN_PROGRESS
+    assert db.session.get(substitutions.Substitution, ended.id).ended_at is None
+    assert len([r for r in refusals if r[0] == "POST"]) >= 15
+
+
+def test_a_supervisor_of_astana_neither_sees_nor_acts_on_almaty(api_app, world):
+    from engine import clock, substitutions
+    from engine.db import db
+    almaty = open_sample_case(region="ALM", iin="960101300011", name="Almatinskaya Madina",
+                              due="2020-01-01T12:00:00+05:00", number="APP-ALM-1")
+    almaty_task = open_task_of(almaty.id)
+    make_user("ast-supervisor", roles=("supervisor",), region="AST")
+    make_user("ast-officer", region="AST")
+    make_user("alm-officer", region="ALM", full_name="Bolat Almaty")
+    make_user("alm-colleague", region="ALM")
+    today = clock.local_now().date()
+    theirs = substitutions.add("alm-officer", "alm-colleague", today, today, actor="test")
+    db.session.commit()
+    make_user("admin", roles=("admin",), region=None)
+    admin, _ = _signed_in(api_app, "admin")
+    client, token = _signed_in(api_app, "ast-supervisor")
+    before = _audited_changes()
+
+    overview = client.get("/overview").get_data(as_text=True)
+    assert "Karimov Rustam" in overview  # Astana's overdue task is there: the page is not empty
+    assert "Almatinskaya" not in overview and almaty_task.id not in overview and "Bolat Almaty" not in overview
+
+    moved = client.post("/overview/reassign", data={"csrf_token": token, "task": [world["task"], almaty_task.id],
+                                                    "to": "ast-officer"})
+    assert moved.status_code == 404 and "nothing was reassigned" in moved.get_data(as_text=True)
+
+    assert 'data-region="ALM"' in admin.get(f"/reports/compliance?year={today.year}&region=ALM").get_data(as_text=True)
+    report = client.get(f"/reports/compliance?year={today.year}&region=ALM").get_data(as_text=True)
+    assert 'data-region="AST"' in report  # their own region's figures instead
+    assert 'data-region="ALM"' not in report and '<option value="ALM"' not in report
+    csv_text = client.get("/reports/compliance.csv?region=ALM").get_data(as_text=True)
+    assert ",ALM," not in csv_text and "\nALM," not in csv_text
+
+    absent = client.post("/substitutions", data={"csrf_token": token, "absent": "alm-officer",
+                                                 "substitute": "alm-colleague", "starts_on": today.isoformat(),
+                                                 "ends_on": today.isoformat()})
+    assert absent.status_code == 422
+    assert '<div class="field field-error">\n    <label for="absent">' in absent.get_data(as_text=True)
+    assert "Bolat Almaty" not in client.get("/substitutions").get_data(as_text=True)
+    ended = client.post(f"/substitutions/{theirs.id}/end", data={"csrf_token": token})
+    assert ended.status_code == 404
+
+    assert client.get(f"/cases/{almaty.id}").status_code == 404
+    assert client.post(f"/cases/{almaty.id}/cancel", data={"csrf_token": token, "reason": "x"}).status_code == 404
+
+    db.session.expire_all()
+    assert _audited_changes() == before
+    assert tasks.get(almaty_task.id).assignee is None and tasks.get(world["task"]).assignee is None
+    assert db.session.get(substitutions.Substitution, theirs.id).ended_at is None
+    assert instances.get(almaty.id).status == instances.IN_PROGRESS

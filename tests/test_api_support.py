@@ -30,7 +30,7 @@ DECISION_FORM_SCHEMA = {
 }
 ALL_SCOPES = ("applications:write", "cases:read", "permits:read", "revocations:write",
               "messages:write", "tasks:write", "instances:write", "definitions:write",
-              "operations:write", "metrics:read")
+              "operations:write", "metrics:read", "reports:read")
 
 # Valid IINs (check digits computed by handlers.identity): an applicant born 12.03.1990 (male),
 # an employer born 05.07.1975 (female), another person born 01.01.1985.

@@ -121,3 +121,37 @@ def test_the_inbox_and_supervision_pages_walk_the_task_indexes(app):
         page = officer.get("/inbox").get_data(as_text=True)
         assert "Dated" in page and "Dated again" in page
     assert len(calendar_reads) == 1  # one read of the day transfers per page, not one per row
+
+
+def test_the_compliance_report_counts_deadlines_from_their_index_and_cases_from_theirs(api_app):
+    """The report's SELECTs: the deadline counts read only the (region, filed month) index, in
+    its order (no sort); the case figures walk the cases' (region, created_at) index."""
+    from handlers import compliance
+    from tests.conftest import deploy_sample
+    from tests.inbox_support import open_sample_case
+    deploy_sample(api_app)
+    for region in ("AST", "SHY"):
+        open_sample_case(region=region, name=f"Plan {region}", extra={"deadlines": {
+            "decision": {"name": "decision", "rule": "working_days(2)", "due_at": "2020-01-01T23:59:59+05:00"}}})
+    year = int(db.session.execute(sa.select(compliance.CaseDeadline.filed_month)).scalars().first()[:4])
+    plans = {}
+    for regions, region in ((None, None), (frozenset({"AST"}), None), (None, "SHY")):
+        with selects(GROWING + ("case_deadline",)) as seen:
+            rows = compliance.report(year, regions, region)
+        assert rows and all(row["deadlines"]["decision"]["overdue"] == 1 for row in rows)
+        for statement, parameters in seen:
+            raw = db.engine.raw_connection()
+            try:
+                plan = [row[3] for row in raw.cursor().execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+            finally:
+                raw.close()
+            plans[statement] = plan
+            assert bad_steps(statement, parameters) == [], (statement, plan)
+    deadline_plans = [plan for statement, plan in plans.items() if "FROM case_deadline" in statement]
+    assert deadline_plans
+    for plan in deadline_plans:
+        assert any("USING COVERING INDEX ix_case_deadline_region_month" in step for step in plan), plan
+        assert not any(step.startswith("SCAN case_deadline") or "TEMP B-TREE" in step for step in plan), plan
+    case_plans = [plan for statement, plan in plans.items() if "FROM permit_case" in statement]
+    assert case_plans and all(any(step.startswith("SEARCH permit_case USING INDEX ix_case_region_")
+                                  and "created_at>?" in step for step in plan) for plan in case_plans), case_plans

@@ -1,81 +1,12 @@
-"""Deadline compliance per region and month of filing, from each case's recorded deadlines.
+"""Deadline compliance as the pages and the API show it: the CSV lines and the server's chart.
 
-A deadline is met, missed or overdue exactly as the case page judges it (web/inbox/casefile.py),
-so the report and the case pages never disagree. Also: the median working days from filing to
-decision, the escalated tasks, and the refusals by ground. Shared by the inbox page, its CSV and
-GET /api/v1/reports/compliance.
+The figures are the domain's (handlers/compliance.py: aggregate SQL over the stored statutory
+deadlines of each case, judged as the case pages judge them); this module only renders them.
+Shared by the inbox page, its CSV and GET /api/v1/reports/compliance.
 """
 from __future__ import annotations
 
-import statistics
-from datetime import datetime
-
-import sqlalchemy as sa
-
-from engine import instances, tasks
-from engine.calendar import current_calendar
-from engine.db import db
-from engine.exceptions import NotFound
-from handlers.cases import Case
-
-STATUTORY = ("police_answer", "decision", "employer_consent")
-STATES = ("met", "missed", "overdue")
-REFUSALS = ("refused", "not_accepted")
-
-
-def report(year: int, regions: frozenset | None, region: str | None = None) -> list[dict]:
-    """One row per (region, month of filing) with cases in `year`; `regions` None: every region."""
-    from web.inbox import casefile
-    calendar = current_calendar()
-    start = datetime(year, 1, 1, tzinfo=calendar.tz)
-    end = datetime(year + 1, 1, 1, tzinfo=calendar.tz)
-    query = sa.select(Case).where(Case.created_at >= start, Case.created_at < end)
-    if regions is not None:
-        query = query.where(Case.region.in_(regions))
-    if region:
-        query = query.where(Case.region == region)
-    cases = list(db.session.execute(query.order_by(Case.created_at)).scalars())
-    ids = [c.id for c in cases]
-    escalated = dict(db.session.execute(
-        sa.select(tasks.HumanTask.instance_id, sa.func.count()).where(
-            tasks.HumanTask.instance_id.in_(ids), tasks.HumanTask.escalated.is_(True))
-        .group_by(tasks.HumanTask.instance_id)).all()) if ids else {}
-    rows: dict = {}
-    for case in cases:
-        key = (case.region, case.created_at.astimezone(calendar.tz).strftime("%Y-%m"))
-        row = rows.setdefault(key, _empty(*key))
-        row["filed"] += 1
-        row["escalations"] += escalated.get(case.id, 0)
-        if case.decided_at is not None:
-            row["decided"] += 1
-            row["_days"].append(calendar.working_days_between(case.created_at, case.decided_at))
-        if case.outcome_code in REFUSALS:
-            row["refusals"] += 1
-            for ground in (case.outcome or {}).get("grounds") or []:
-                code = ground.get("code") if isinstance(ground, dict) else ground
-                if code:
-                    row["refusals_by_ground"][code] = row["refusals_by_ground"].get(code, 0) + 1
-        try:
-            instance = instances.get(case.id)
-        except NotFound:  # a case row whose instance is gone tells nothing about deadlines
-            continue
-        for item in casefile.deadlines(casefile.load(instance)):
-            if item["name"] in STATUTORY and item["state"] in STATES:
-                row["deadlines"][item["name"]][item["state"]] += 1
-    result = []
-    for key in sorted(rows):
-        row = rows[key]
-        days = row.pop("_days")
-        row["median_working_days_to_decision"] = float(statistics.median(days)) if days else None
-        result.append(row)
-    return result
-
-
-def _empty(region, month):
-    return {"region": region, "month": month, "filed": 0, "decided": 0,
-            "deadlines": {name: {state: 0 for state in STATES} for name in STATUTORY},
-            "median_working_days_to_decision": None, "escalations": 0, "refusals": 0,
-            "refusals_by_ground": {}, "_days": []}
+from handlers.compliance import STATES, STATUTORY
 
 
 def csv_rows(rows: list[dict]):

@@ -23,7 +23,7 @@ from engine.tasks import Actor
 
 SCOPES = ("applications:write", "cases:read", "permits:read", "revocations:write",
           "messages:write", "tasks:write", "instances:write", "definitions:write",
-          "operations:write", "metrics:read")
+          "operations:write", "metrics:read", "reports:read")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ACTOR_PREFIX = "api:"
 

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields
 from marshmallow.validate import Range
 
 from engine import clock
-from web import compliance
+from handlers import compliance
 
 from .operation import client, operation, require_region
 from .schemas import _region, _Strict
@@ -48,12 +48,14 @@ class ComplianceReportSchema(Schema):
 
 
 @operation("GET", "/reports/compliance", summary="Deadline compliance per region and month", tag="cases",
-           scopes=("cases:read",), query=ComplianceQuerySchema,
+           scopes=("reports:read", "cases:read"), query=ComplianceQuerySchema,
            responses={200: (ComplianceReportSchema, "One row per region and month of filing")},
            description="Statutory deadlines (police answer, decision, employer consent) met, missed or "
                        "overdue as each case's page judges them, the median working days from filing to "
                        "decision, escalated tasks and refusals by ground. A token limited to regions gets "
-                       "only theirs; naming another region is 403.")
+                       "only theirs; naming another region is 403. `reports:read` grants these figures "
+                       "and nothing else (a statistics client); `cases:read` grants them too, as it "
+                       "already grants every case they are counted from.")
 def compliance_report(query):
     if query.get("region"):
         require_region(query["region"])

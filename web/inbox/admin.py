@@ -24,6 +24,7 @@ ADMIN = ("admin",)
 SCOPE_TITLES = {
     "applications:write": lazy_gettext("file applications"),
     "cases:read": lazy_gettext("read cases and reports"),
+    "reports:read": lazy_gettext("read reports only (figures, no case)"),
     "permits:read": lazy_gettext("read permits"),
     "revocations:write": lazy_gettext("initiate revocations"),
     "messages:write": lazy_gettext("send messages (police, employer)"),

@@ -9,6 +9,7 @@ from flask_babel import gettext
 from markupsafe import Markup
 
 from engine import clock
+from handlers import compliance as figures
 from web import compliance
 
 from . import access, bp
@@ -30,12 +31,12 @@ def _query():
 @access.role_required("supervisor", "admin")
 def compliance_report():
     year, region, allowed = _query()
-    rows = compliance.report(year, allowed, region)
+    rows = figures.report(year, allowed, region)
     chart = Markup(compliance.chart_svg(rows, {  # noqa: S704  every text in it is escaped
         "title": gettext("Statutory deadlines met and missed per month, %(year)s", year=year),
         "met": gettext("met"), "missed": gettext("missed")}))
     return render_template("inbox/compliance.html", rows=rows, year=year, region=region, chart=chart,
-                           statutory=compliance.STATUTORY,
+                           statutory=figures.STATUTORY,
                            regions=sorted(allowed) if allowed is not None else list(current_app.config["REGIONS"]))
 
 
@@ -44,6 +45,6 @@ def compliance_report():
 def compliance_csv():
     year, region, allowed = _query()
     out = io.StringIO()
-    csv.writer(out).writerows(compliance.csv_rows(compliance.report(year, allowed, region)))
+    csv.writer(out).writerows(compliance.csv_rows(figures.report(year, allowed, region)))
     return Response(out.getvalue(), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="compliance-{year}{"-" + region if region else ""}.csv"'})
