@@ -4,13 +4,16 @@ before stay on version 1, cases started after run version 2; a flipped condition
 from pathlib import Path
 
 import pytest
+from babel.support import Translations
 
 from engine import definitions, instances
 from engine.db import db
 from tests.inbox_support import PASSWORD, make_user
-from tests.permit_support import deploy_procedures, file_revocation, issue_permit, load_reference
+from tests.permit_support import PROCESSES, deploy_procedures, file_revocation, issue_permit, load_reference
 
 CONFIRM_CONDITION = "review['decision'] == 'confirm'"
+ROOT = Path(__file__).resolve().parents[2]
+REVOCATION = (PROCESSES / "permit_revocation.bpmn").read_text()
 MODELER = Path(__file__).resolve().parents[2] / "web" / "static" / "vendor" / "modeler" / "modeler.js"
 
 
@@ -120,3 +123,62 @@ def test_an_analyst_edits_checks_and_deploys_version_two_while_older_cases_keep_
     refusal = page.locator("#modeler-result").inner_text()
     assert "scenario 'revocation_confirmed', step 6" in refusal
     assert definitions.latest("permit_revocation").version == 2
+
+
+@pytest.fixture
+def russian_analyst(live_app):
+    """marat reads Russian; permit_revocation has a version 2 whose review task is renamed."""
+    if not MODELER.exists():
+        pytest.fail("the modeler bundle is missing (web/static/vendor/modeler): run `make assets`", pytrace=False)
+    from web.inbox import users
+    deploy_procedures(live_app)
+    if definitions.latest("permit_revocation").version == 1:
+        renamed = REVOCATION.replace('name="Review the revocation"', 'name="Review the revocation request"')
+        definitions.deploy("permit_revocation.bpmn", renamed.encode(), definitions.named_forms(
+            renamed.encode(), live_app.config), live_app.config, actor="test", comment="renamed")
+    if users.by_username("marat") is None:
+        make_user("marat", roles=("analyst",), region=None, language="ru")
+    db.session.remove()
+
+
+def test_a_russian_analyst_sees_lint_pinned_a_form_preview_and_the_diff_of_two_versions(page, russian_analyst):
+    ru = Translations.load(str(ROOT / "translations"), ["ru"])
+    sign_in_as(page, "marat")
+    page.goto("/modeler/permit_revocation")
+    page.wait_for_function("() => document.getElementById('modeler').dataset.state === 'ready'")
+    settled(page, 0)
+    assert page.locator("#modeler-status").inner_text() == "Проблем нет"
+    assert page.locator("#compare-title").inner_text() == "Сравнить версии"
+
+    select(page, "dismissal")  # the project's panel group, in Russian
+    assert page.locator(".bio-properties-panel-group-header-title", has_text="Сервисная задача (движок)").count() == 1
+
+    select(page, "review")  # the form preview: the inbox's own form, not submittable
+    preview = page.locator("#modeler-form-preview")
+    page.wait_for_function("() => document.getElementById('modeler-form-preview').dataset.form === "
+                           "'revocation_review.schema.json'")
+    assert preview.locator("h3").inner_text() == ru.gettext("Review of the revocation")
+    assert preview.locator('input[name="decision"]').count() == 2
+    assert preview.locator('[name="comment"]').is_disabled()
+
+    seen = checks(page)  # a task without a name breaks bpmnlint's label-required: pinned on it
+    page.locator("#bio-properties-panel-name").fill("")
+    settled(page, seen)
+    pin = page.locator('.problem-pin.lint[data-element-id="review"]')
+    assert pin.is_visible()
+    assert "У элемента должно быть название" in pin.inner_text() and "label-required" in pin.inner_text()
+    assert page.locator('#modeler-problems li.lint[data-element-id="review"]').count() == 1
+    assert page.locator("#modeler-status").inner_text() == "Проблемы: 1"
+    assert page.locator('.djs-element.has-lint[data-element-id="review"]').count() == 1
+
+    page.locator("#modeler-compare-from").select_option("1")  # version 1 against version 2
+    page.locator("#modeler-compare-to").select_option("2")
+    page.get_by_role("button", name="Сравнить", exact=True).click()
+    page.wait_for_function("() => document.getElementById('modeler').dataset.compared === '1-2'")
+    changes = page.locator("#modeler-compare-changes li")
+    assert changes.count() == 1
+    assert changes.first.inner_text() == ("изменено: Review the revocation request (review) — "
+                                          "название: «Review the revocation» → «Review the revocation request»")
+    assert page.locator('#modeler-compare-to-canvas .djs-element.diff-changed[data-element-id="review"]').count() == 1
+    assert page.locator('#modeler-compare-from-canvas .djs-element.diff-changed[data-element-id="review"]').count() == 1
+    assert page.locator("#modeler-compare-to-title").inner_text() == "версия 2"
