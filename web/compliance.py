@@ -1,7 +1,7 @@
 """Deadline compliance per region and month of filing, from each case's recorded deadlines.
 
-A deadline is met, missed or overdue exactly as the case page judges it (web/inbox/casefile.py),
-so the report and the case pages never disagree. Also: the median working days from filing to
+A deadline is met, missed or overdue exactly as the case page and the API judge it (the read model,
+handlers/case_view.py), so the report and the case pages never disagree. Also: the median working days from filing to
 decision, the escalated tasks, and the refusals by ground. Shared by the inbox page, its CSV and
 GET /api/v1/reports/compliance.
 """
@@ -16,6 +16,7 @@ from engine import instances, tasks
 from engine.calendar import current_calendar
 from engine.db import db
 from engine.exceptions import NotFound
+from handlers import case_view
 from handlers.cases import Case
 
 STATUTORY = ("police_answer", "decision", "employer_consent")
@@ -25,7 +26,6 @@ REFUSALS = ("refused", "not_accepted")
 
 def report(year: int, regions: frozenset | None, region: str | None = None) -> list[dict]:
     """One row per (region, month of filing) with cases in `year`; `regions` None: every region."""
-    from web.inbox import casefile
     calendar = current_calendar()
     start = datetime(year, 1, 1, tzinfo=calendar.tz)
     end = datetime(year + 1, 1, 1, tzinfo=calendar.tz)
@@ -59,9 +59,10 @@ def report(year: int, regions: frozenset | None, region: str | None = None) -> l
             instance = instances.get(case.id)
         except NotFound:  # a case row whose instance is gone tells nothing about deadlines
             continue
-        for item in casefile.deadlines(casefile.load(instance)):
-            if item["name"] in STATUTORY and item["state"] in STATES:
-                row["deadlines"][item["name"]][item["state"]] += 1
+        data = instances.current_data(instances.peek(instance))
+        for item in case_view.deadlines(instance, case, data):
+            if item.name in STATUTORY and item.state in STATES:
+                row["deadlines"][item.name][item.state] += 1
     result = []
     for key in sorted(rows):
         row = rows[key]
