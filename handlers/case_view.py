@@ -92,6 +92,7 @@ class CaseView:
     deadlines: list[Deadline]
     outcome: dict | None
     permit: dict | None             # the register's `as_dict()` shape, else as the case data holds it
+    _documents: list | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -100,6 +101,15 @@ class CaseView:
     @property
     def ended(self) -> bool:
         return self.instance.status in ENDED
+
+    @property
+    def documents(self) -> list[dict]:
+        """The decision documents: those made at the decision (stored with their PDF and SHA-256),
+        else those the procedure kept in the case data. Each: key, document (its kind, for its
+        title), date (a date or ISO text), html, pdf (bool), sha256 (or None)."""
+        if self._documents is None:
+            self._documents = documents_of(self.instance, self.data)
+        return self._documents
 
     @property
     def grounds(self) -> list[dict]:
@@ -151,6 +161,18 @@ def permit_of(case, data: Mapping) -> dict | None:
         if permit is not None:
             return permit.as_dict()
     return stored
+
+
+def documents_of(instance, data: Mapping) -> list[dict]:
+    from . import documents_pdf
+    issued = [{"key": row.key, "document": row.key, "date": row.created_at, "html": row.html, "pdf": True,
+               "sha256": row.sha256} for row in documents_pdf.stored(instance.id)]
+    if issued:
+        return issued
+    return [{"key": key, "document": value["document"], "date": value.get("date"), "html": value["html"],
+             "pdf": False, "sha256": None}
+            for key, value in sorted(data.items())
+            if isinstance(value, dict) and isinstance(value.get("html"), str) and value.get("document")]
 
 
 # --- deadlines -----------------------------------------------------------------------------

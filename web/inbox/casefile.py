@@ -16,7 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import audit, clock, definitions, instances, tasks
 from engine.db import db
 from engine.instances import ProcessInstance
-from handlers import case_view, decision_documents, documents_pdf, evidence, grounds as grounds_module, identity, titles
+from handlers import case_view, decision_documents, evidence, grounds as grounds_module, identity, titles
 from handlers.i18n import N_
 
 from web.i18n import current_language
@@ -188,18 +188,18 @@ def deadlines(casefile: CaseFile) -> list[dict]:
 
 
 def documents(casefile: CaseFile) -> list[dict]:
-    """The decision documents: those made at the decision (PDF and HTML, with their SHA-256),
-    else those the procedure stored, else the one its outcome calls for (older cases)."""
-    issued = [{"key": row.key, "title": gettext(DOCUMENT_TITLES.get(row.key, row.key)),
-               "date": row.created_at.astimezone(_zone()).date().isoformat(), "html": row.html,
-               "pdf": True, "sha256": row.sha256} for row in documents_pdf.stored(casefile.instance.id)]
-    if issued:
-        return issued
+    """The decision documents of the read model (made at the decision, or kept by the procedure)
+    with their titles, else the one its outcome calls for (older cases)."""
     found = []
-    for key, value in sorted(casefile.data.items()):
-        if isinstance(value, dict) and isinstance(value.get("html"), str) and value.get("document"):
-            found.append({"key": key, "title": gettext(DOCUMENT_TITLES.get(value["document"], value["document"])),
-                          "date": value.get("date"), "html": value["html"]})
+    for item in casefile.view.documents:
+        date = item["date"]
+        if hasattr(date, "astimezone"):
+            date = date.astimezone(_zone()).date().isoformat()
+        entry = {"key": item["key"], "title": gettext(DOCUMENT_TITLES.get(item["document"], item["document"])),
+                 "date": date, "html": item["html"]}
+        if item["pdf"]:
+            entry.update(pdf=True, sha256=item["sha256"])
+        found.append(entry)
     if found:
         return found
     generated = _document_from_outcome(casefile)
