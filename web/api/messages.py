@@ -107,8 +107,17 @@ def _contract_terminated(message_id, permit_no, payload):
     delivery = revocations.on_contract_terminated(
         scoped_message_id(message_id), permit_no, payload, process_id=lambda: procedure("revocation"),
         actor=client().actor, may_act_on=lambda permit: require_region(permit.region))
+    detail = delivery.detail
+    if delivery.status == NOT_WAITING:  # the domain's reason, in the reader's language
+        permit = revocations.find_permit(permit_no)
+        if delivery.instance_id:
+            detail = gettext("a revocation of the permit %(number)s is already in progress (case %(case)s)",
+                             number=permit_no, case=delivery.instance_id)
+        elif permit is not None:
+            detail = gettext("the permit %(number)s is %(status)s, so it cannot be revoked",
+                             number=permit_no, status=permit.status)
     answer = _answer(name, permit_no, delivery.status, delivery.first_status, delivery.instance_id,
-                     delivery.detail, message_id)
+                     detail, message_id)
     if delivery.status == DELIVERED:
         return answer + ({"Location": url_for("api.get_case", case_id=delivery.instance_id)},)
     return answer
