@@ -1,4 +1,7 @@
-"""Everything a case page or a task page shows, read from the case row, the workflow and the log.
+"""Everything a case page or a task page shows: the domain's read model of the case
+(handlers/case_view.py: status, where it stands, deadlines and their states, outcome, permit,
+documents), rendered and translated for officers, plus what only pages show (the timeline,
+the checks, the identity comparison).
 
 The shape of the case data grows with the procedures, so each part is read defensively: a
 missing or oddly shaped key leaves its section empty, never breaks the page.
@@ -13,7 +16,7 @@ from flask import current_app
 from flask_babel import gettext
 from SpiffWorkflow.util.task import TaskState
 
-from engine import audit, clock, definitions, instances, tasks
+from engine import audit, clock, definitions, tasks
 from engine.db import db
 from engine.instances import ProcessInstance
 from handlers import case_view, decision_documents, evidence, grounds as grounds_module, identity, titles
