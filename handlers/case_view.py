@@ -92,6 +92,7 @@ class CaseView:
     deadlines: list[Deadline]
     outcome: dict | None
     permit: dict | None             # the register's `as_dict()` shape, else as the case data holds it
+    trail: list = field(default_factory=list)   # the case's audit events, oldest first
     _documents: list | None = field(default=None, repr=False)
 
     @property
@@ -124,15 +125,35 @@ class CaseView:
 
 
 def build(instance, case=None, workflow=None) -> CaseView:
-    """The read model of the case with this process instance (and its case row, if any)."""
+    """The read model of the case with this process instance (and its case row, if any).
+
+    Each table is read once: the human tasks, the timer rows and the audit trail of the
+    instance serve both where the case stands and the state of its deadlines."""
     from handlers.cases import Case
     if case is None:
         case = db.session.get(Case, instance.id)
     workflow = workflow if workflow is not None else instances.peek(instance)
     data = instances.current_data(workflow)
+    facts = Facts.read(instance)
     return CaseView(instance=instance, case=case, workflow=workflow, data=data,
-                    standing=standing(instance, workflow), deadlines=deadlines(instance, case, data),
-                    outcome=outcome_of(case, data), permit=permit_of(case, data))
+                    standing=standing(instance, workflow, facts), deadlines=deadlines(instance, case, data, facts),
+                    outcome=outcome_of(case, data), permit=permit_of(case, data), trail=facts.trail)
+
+
+@dataclass
+class Facts:
+    """The rows of one instance the read model judges by."""
+    tasks: list                     # every human task row
+    timers: list                    # (task id, due time) of every pending timer row
+    trail: list                     # the audit events, oldest first
+
+    @classmethod
+    def read(cls, instance) -> "Facts":
+        return cls(tasks=list(db.session.execute(sa.select(HumanTask).where(
+                       HumanTask.instance_id == instance.id)).scalars()),
+                   timers=list(db.session.execute(sa.select(Timer.task_id, Timer.due_at).where(
+                       Timer.instance_id == instance.id)).all()),
+                   trail=audit.trail(instance.id))
 
 
 def of_case(case) -> CaseView:
@@ -177,25 +198,24 @@ def documents_of(instance, data: Mapping) -> list[dict]:
 
 # --- deadlines -----------------------------------------------------------------------------
 
-def deadlines(instance, case, data: Mapping, now: datetime | None = None) -> list[Deadline]:
+def deadlines(instance, case, data: Mapping, facts: Facts | None = None,
+              now: datetime | None = None) -> list[Deadline]:
     """Every deadline record of the case data with its state, soonest first."""
     records = data.get("deadlines")
     if not isinstance(records, dict):
         return []
+    facts = facts or Facts.read(instance)
     waited: dict[str, list] = {}
-    for row in db.session.execute(sa.select(HumanTask).where(
-            HumanTask.instance_id == instance.id, HumanTask.deadline.is_not(None))).scalars():
-        waited.setdefault(row.deadline, []).append(row)
+    for row in facts.tasks:
+        if row.deadline:
+            waited.setdefault(row.deadline, []).append(row)
     watched: dict[datetime, list] = {}
-    for event in db.session.execute(sa.select(audit.AuditEvent).where(
-            audit.AuditEvent.instance_id == instance.id,
-            audit.AuditEvent.event.in_((TIMER_FIRED, TIMER_CANCELLED)))
-            .order_by(audit.AuditEvent.at, audit.AuditEvent.id)).scalars():
-        due = _aware((event.details or {}).get("due_at"))
-        if due is not None:
-            watched.setdefault(due, []).append(event)
-    pending = {clock.as_utc(due) for due in db.session.execute(
-        sa.select(Timer.due_at).where(Timer.instance_id == instance.id)).scalars() if due is not None}
+    for event in facts.trail:
+        if event.event in (TIMER_FIRED, TIMER_CANCELLED):
+            due = _aware((event.details or {}).get("due_at"))
+            if due is not None:
+                watched.setdefault(due, []).append(event)
+    pending = {clock.as_utc(due) for _task_id, due in facts.timers if due is not None}
     ended_at = case.decided_at if case is not None and case.decided_at is not None else None
     if ended_at is None and instance.status in ENDED:
         ended_at = instance.completed_at
@@ -269,7 +289,7 @@ def _due(record: Mapping) -> datetime | None:
 
 # --- where the case stands -------------------------------------------------------------------
 
-def standing(instance, workflow) -> Standing:
+def standing(instance, workflow, facts: Facts | None = None) -> Standing:
     """One walk of the workflow's tasks: the diagram's completed, current and failed elements,
     and the steps the case waits at (open human tasks, waiting events, a failed step) with the
     due time of each (the human task's, the timer's, or the earliest boundary timer's)."""
@@ -306,10 +326,13 @@ def standing(instance, workflow) -> Standing:
     found.completed = sorted(completed - current - failed)
     found.current, found.incident = sorted(current), sorted(failed)
     if candidates:
-        human_due = dict(db.session.execute(sa.select(HumanTask.id, HumanTask.due_at).where(
-            HumanTask.instance_id == instance.id, HumanTask.status == READY)).all())
-        timer_due = dict(db.session.execute(sa.select(Timer.task_id, Timer.due_at).where(
-            Timer.instance_id == instance.id)).all())
+        if facts is None:
+            facts = Facts(tasks=list(db.session.execute(sa.select(HumanTask).where(
+                              HumanTask.instance_id == instance.id, HumanTask.status == READY)).scalars()),
+                          timers=list(db.session.execute(sa.select(Timer.task_id, Timer.due_at).where(
+                              Timer.instance_id == instance.id)).all()), trail=[])
+        human_due = {row.id: row.due_at for row in facts.tasks if row.status == READY}
+        timer_due = dict(facts.timers)
         for task in candidates:
             spec, task_id = task.task_spec, str(task.id)
             due = human_due.get(task_id) or timer_due.get(task_id) or _boundary_due(task, timer_due)

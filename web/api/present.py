@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from engine import audit, definitions, instances
+from engine import definitions, instances
 from handlers import case_view as case_view_model
 
 CASE_STATUS = {instances.IN_PROGRESS: "in_progress", instances.COMPLETED: "completed",
@@ -28,7 +28,7 @@ def case_view(case) -> dict:
     view["current_steps"] = [_step(step) for step in model.standing.steps]
     view["deadlines"] = [_deadline(d) for d in model.deadlines]
     view["permit"] = permit_view(model.permit)
-    view["history"] = [_history(event) for event in audit.trail(case.id) if event.event not in _HIDDEN_HISTORY]
+    view["history"] = [_history(event) for event in model.trail if event.event not in _HIDDEN_HISTORY]
     return view
 
 

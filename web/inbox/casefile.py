@@ -224,11 +224,13 @@ def step_names(casefile: CaseFile, ids) -> list[str]:
     return [names.get(i, i) for i in ids]
 
 
-def timeline(instance_id: str) -> list[dict]:
+def timeline(instance_id: str, events=None) -> list[dict]:
+    """The case's history in words; `events` are its audit events when already read (the read
+    model holds them)."""
     names = dict(db.session.execute(sa.select(tasks.HumanTask.id, tasks.HumanTask.name)
                                     .filter_by(instance_id=instance_id)).all())
     result = []
-    for event in audit.trail(instance_id):
+    for event in (events if events is not None else audit.trail(instance_id)):
         details = event.details or {}
         result.append({"at": event.at, "actor": event.actor,
                        "event": gettext(EVENT_WORDS[event.event]) if event.event in EVENT_WORDS
