@@ -32,6 +32,8 @@ def create_app(config=None):
     api_clients.register_cli(app)  # `flask tokens ...`
     import web
     web.register(app)
+    import seeding
+    app.cli.add_command(seeding.demo_cli)  # `flask demo seed`, for development
 
     if app.config.get("DEPLOY_ON_START"):
         _deploy_processes(app)

@@ -118,7 +118,7 @@ def main(n_per_round: int = 30, rounds: int = 3) -> None:
 
 
 def _submit(base, headers, number) -> float:
-    from web.demo import application
+    from handlers.demo import application
     body = application(("Karimov", "Aziz", "900312", "3", "UZ"), date.today())
     body.update(kind="issue", application_no=f"BENCH-{os.getpid()}-{number:07d}", channel="egov", region="AST")
     started = time.perf_counter()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import json
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import sqlalchemy as sa
@@ -146,6 +146,46 @@ def deliver(name: str, correlation: str, payload: dict, message_id: str | None =
         if not commit:
             raise
     return _deliver_once(name, correlation, payload, message_id, actor, commit)
+
+
+def handle(name: str, correlation: str, message_id: str, action: Callable[[], Delivery],
+           actor: str = "system", payload: dict | None = None) -> Delivery:
+    """Act on a message that no instance waits for (one that opens a case, say) at most once per
+    message id, with the same receipt as `deliver`: claimed before `action` runs, settled with
+    its result and committed with whatever `action` wrote, in one transaction.
+
+    `action()` writes without committing and returns the result: "delivered" (with the instance
+    it started or told), or a refusal ("not_found", "not_waiting", with a detail), which is
+    audited as `message_refused` (with `payload`) and remembered like a delivery. A message id seen before, or
+    sent concurrently (on PostgreSQL the second insert of the receipt waits for the first
+    transaction), answers "duplicate" with the first result, and `action` does not run. An
+    exception from `action` rolls everything back, the receipt too: the message may be resent.
+    """
+    name, correlation, message_id = _key(name, "name"), _key(correlation, "correlation"), \
+        _key(message_id, "message_id")
+    try:
+        first = _claim_receipt(message_id, name, correlation)
+        if first is not None:
+            return _duplicate(first)
+        result = action()
+        if not isinstance(result, Delivery) or result.status == DUPLICATE:
+            raise TypeError(f"the action on {name!r} must return a Delivery, not {result!r}")
+        result = replace(result, message_id=message_id)
+        if result.status != DELIVERED:
+            _refused(result.status, result.instance_id, name, correlation, payload, message_id, actor,
+                     result.detail)
+        _settle_receipt(message_id, result)
+        db.session.commit()
+        return result
+    except IntegrityError:
+        db.session.rollback()
+        first = receipt(message_id)
+        if first is not None:  # a concurrent message with the same id won
+            return _duplicate(first)
+        raise
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def start_on_message(name: str, process_id: str,

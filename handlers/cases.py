@@ -55,8 +55,9 @@ class Case(db.Model):
 def open_case(kind: str, process_id: str, data: dict, *, region: str, created_by: str,
               application_no: str | None = None, request_hash: str | None = None,
               channel: str | None = None, applicant_iin: str | None = None,
-              applicant_name: str | None = None, permit_no: str | None = None) -> Case:
-    """Write the case row and start its procedure in one transaction, run to its first wait."""
+              applicant_name: str | None = None, permit_no: str | None = None, commit: bool = True) -> Case:
+    """Write the case row and start its procedure in one transaction, run to its first wait.
+    `commit=False`: in the caller's transaction (flushed), which the caller commits."""
     if kind not in KINDS:
         raise ValueError(f"unknown case kind {kind!r}")
     case = Case(id=str(uuid.uuid4()), kind=kind, application_no=application_no,
@@ -67,7 +68,10 @@ def open_case(kind: str, process_id: str, data: dict, *, region: str, created_by
     db.session.flush()
     instances.start(process_id, dict(data, case_id=case.id), actor=created_by,
                     business_key=application_no or case.id, commit=False, instance_id=case.id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return case
 
 

@@ -9,7 +9,7 @@ the instance's state (engine/instances.py::register_index), like human tasks and
 A row is judged as the case page judges its record: a closed record is met or missed by its own
 `met` (`engine.deadlines.deadline_met` when only the time it was kept is known); an open one is
 overdue once its due time has passed; a case that ended with the deadline still open met it when
-it ended in time and otherwise left it passed (neither met nor missed nor overdue). The report is
+it ended in time and otherwise missed it (handlers/case_view.py::deadline_state). The report is
 then aggregate SQL over the index (region, filed month): it never restores a workflow.
 
 `flask cases index-deadlines` fills the table for cases filed before it existed.
@@ -66,9 +66,8 @@ def judged(record: Mapping, ended_at: datetime | None) -> dict | None:
         return {"due_at": due, "closed_at": closed or done or ended_at or due, "met": record["met"]}
     if done is not None:
         return {"due_at": due, "closed_at": done, "met": deadline_met({"due_at_utc": due.isoformat()}, done)}
-    if ended_at is not None:  # the case ended with it open: kept if in time, else passed
-        kept = deadline_met({"due_at_utc": due.isoformat()}, ended_at)
-        return {"due_at": due, "closed_at": ended_at, "met": True if kept else None}
+    if ended_at is not None:  # the case ended with it open: kept if it ended in time, else missed
+        return {"due_at": due, "closed_at": ended_at, "met": deadline_met({"due_at_utc": due.isoformat()}, ended_at)}
     return {"due_at": due, "closed_at": None, "met": None}
 
 

@@ -13,20 +13,114 @@ and ids are compared as identities: case, surrounding and inner spaces do not ma
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+from typing import Any, Callable, Mapping
 
-from engine import clock
+import sqlalchemy as sa
+
+from engine import audit, clock, instances, messages
+from engine.db import db
 from engine.exceptions import Forbidden
 from engine.operators import operator
 
-from . import permits
+from . import cases, permits
 from .grounds import RULES, revocation_ground
 from .identity import mask_iin
 
 NOT_REVOCABLE = "permit_not_active"
+PERMIT_NUMBER = re.compile(r"^[A-Z]{3}-[0-9]{4}-[0-9]{1,10}$")
+CONTRACT_TERMINATED = "contract_terminated"
 CHECK = "permits.revocable"
 REVIEW_CHECK = "officer.review"
 CONFIRM = "confirm"
+
+
+class RevocationRefused(Exception):
+    """A revocation cannot start now; `permit_no` (and `case_id`, when another case stands in
+    the way) say which. The API answers it with a conflict; a message, with not_waiting."""
+
+    def __init__(self, message: str, permit_no: str, case_id: str | None = None):
+        super().__init__(message)
+        self.permit_no, self.case_id = permit_no, case_id
+
+
+class PermitNotActive(RevocationRefused):
+    def __init__(self, permit):
+        super().__init__(f"the permit {permit.number} is {permit.status}, so it cannot be revoked", permit.number)
+        self.status = permit.status
+
+
+class RevocationInProgress(RevocationRefused):
+    def __init__(self, permit_no: str, case_id: str):
+        super().__init__(f"a revocation of the permit {permit_no} is already in progress (case {case_id})",
+                         permit_no, case_id)
+
+
+def find_permit(permit_no) -> permits.Permit | None:
+    """The permit with this number; None for no such permit or a text that is no permit number."""
+    if not isinstance(permit_no, str) or not PERMIT_NUMBER.match(permit_no):
+        return None
+    return permits.get_permit(permit_no)
+
+
+def in_progress(permit_no: str) -> str | None:
+    """The id of the revocation case of this permit still under way, if there is one."""
+    return db.session.execute(
+        sa.select(cases.Case.id).join(instances.ProcessInstance, instances.ProcessInstance.id == cases.Case.id)
+        .where(cases.Case.kind == "revocation", cases.Case.permit_no == permit_no,
+               cases.Case.outcome_code.is_(None),
+               instances.ProcessInstance.status.in_((instances.IN_PROGRESS, instances.INCIDENT)))
+        .limit(1)).scalar()
+
+
+def open_revocation(permit, ground: str, details, initiator: Mapping[str, Any], *, process_id: str,
+                    created_by: str, commit: bool = True) -> cases.Case:
+    """Open a revocation case (procedure `process_id`) for an active permit with no revocation in
+    progress; else PermitNotActive or RevocationInProgress, and nothing is written."""
+    if permit.status != permits.ACTIVE:
+        raise PermitNotActive(permit)
+    pending = in_progress(permit.number)
+    if pending is not None:
+        raise RevocationInProgress(permit.number, pending)
+    data = {"region": permit.region, "kind": "revocation", "permit_no": permit.number,
+            "revocation": {"ground": ground, "details": details,
+                           "initiator": {"type": initiator["type"], "id": initiator["id"]}},
+            "filed_at": clock.now().isoformat()}
+    return cases.open_case("revocation", process_id, data, region=permit.region, created_by=created_by,
+                           permit_no=permit.number, applicant_iin=permit.holder_iin,
+                           applicant_name=permit.holder_name, commit=commit)
+
+
+def on_contract_terminated(message_id: str, permit_no: str, payload: Mapping[str, Any], *,
+                           process_id: str | Callable[[], str], actor: str, may_act_on: Callable[[permits.Permit], None] | None = None
+                           ) -> messages.Delivery:
+    """ЕСУТД says the employment contract behind `permit_no` was terminated: start its revocation
+    on the ground contract_terminated, once per message id (engine.messages.handle keeps the
+    receipt, in the same transaction as the case). "not_found": no such permit; "not_waiting":
+    the permit is not active or a revocation of it is under way (that case's id); "duplicate":
+    this message id came before. `may_act_on(permit)` may raise to refuse the sender (its
+    access); then nothing is written. `process_id` may be a function that finds it (and may
+    raise when the procedure is not deployed), asked only when a revocation is to start."""
+    def start() -> messages.Delivery:
+        permit = find_permit(permit_no)
+        if permit is None:
+            return messages.Delivery(messages.NOT_FOUND, detail=f"no permit {permit_no}")
+        if may_act_on is not None:
+            may_act_on(permit)
+        initiator = {"type": "esutd", "id": payload.get("contract_no") or message_id[:100]}
+        details = payload.get("details") or f"Employment contract terminated on {payload.get('terminated_on')}."
+        try:
+            case = open_revocation(permit, CONTRACT_TERMINATED, details, initiator, created_by=actor,
+                                   process_id=process_id() if callable(process_id) else process_id,
+                                   commit=False)
+        except RevocationRefused as refused:
+            return messages.Delivery(messages.NOT_WAITING, refused.case_id, detail=str(refused))
+        audit.record("message_delivered", actor=actor, instance_id=case.id, details={
+            "name": CONTRACT_TERMINATED, "correlation": permit_no, "message_id": message_id,
+            "payload": dict(payload), "started": case.kind})
+        return messages.Delivery(messages.DELIVERED, case.id, detail="revocation started")
+
+    return messages.handle(CONTRACT_TERMINATED, permit_no, message_id, start, actor=actor, payload=dict(payload))
 
 
 @operator("revocations.check")

@@ -160,7 +160,13 @@ def test_a_terminated_contract_starts_the_revocation_of_its_permit(api, api_app,
     assert table_counts() == before
 
     other = _send(api, headers, "contract_terminated", number, payload, message_id="esutd-2")
-    assert problem(other, 409)["case_id"] == case_id  # a revocation is already in progress
+    refused = problem(other, 409)
+    assert refused["case_id"] == case_id and "already in progress" in refused["detail"]
+    from flask import g
+    g.__dict__.clear()  # as a real server: no language remembered from this test's earlier requests
+    in_russian = _send(api, {**headers, "Accept-Language": "ru"}, "contract_terminated", number, payload,
+                       message_id="esutd-3")
+    assert "уже" in problem(in_russian, 409)["detail"]
     assert _receipt("esutd-2").status == "not_waiting"
 
 

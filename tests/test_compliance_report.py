@@ -151,7 +151,7 @@ def open_record(name, due):
 @pytest.fixture
 def every_state(world):
     """Beside the world's met and missed: open past due (overdue), open in time, and cases that
-    ended with a deadline open, in time (met) and late (passed: none of the three)."""
+    ended with a deadline open, in time (met) and late (missed)."""
     march = datetime(2026, 3, 3, 10, 0, tzinfo=ALMATY)
     filed("AST", march, "Overdue", {"police_answer": open_record("police_answer", "2026-03-05T23:59:59+05:00")})
     filed("AST", march, "Open", {"decision": open_record("decision", "2026-12-30T23:59:59+05:00")})
@@ -200,9 +200,10 @@ def test_the_reports_figures_are_what_the_case_pages_show_in_every_state(every_s
     # Every state is in the set: the pages' own words, and the report's counts beside them.
     assert march["police_answer"] == {"met": 1, "missed": 1, "overdue": 1}
     assert march["decision"] == {"met": 2, "missed": 1, "open": 1}
-    assert march["employer_consent"] == {"passed": 1}
+    assert march["employer_consent"] == {"missed": 1}
     assert report_counts(rows)[("AST", "2026-03")] == {
-        "police_answer": {"met": 1, "missed": 1, "overdue": 1}, "decision": {"met": 2, "missed": 1}}
+        "police_answer": {"met": 1, "missed": 1, "overdue": 1}, "decision": {"met": 2, "missed": 1},
+        "employer_consent": {"missed": 1}}
 
 
 def test_the_supervisors_page_and_csv_count_the_overdue_deadline(every_state):

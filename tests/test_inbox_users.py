@@ -140,7 +140,7 @@ def deadline_rows(html):
     import re
     section = html[html.index('id="deadlines-h"'):html.index('id="documents-h"')]
     rows = {}
-    for row in section.split("<tr>")[2:]:
+    for row in re.split(r"<tr[ >]", section)[2:]:
         name = re.search(r'<th scope="row">([^<]+)</th>', row).group(1)
         state = re.search(r'<span class="(?:badge[^"]*|muted)">([^<]+)</span>', row)
         rows[name] = state.group(1) if state else None

@@ -62,7 +62,7 @@ def _wait(what, predicate, seconds=90.0):
 
 @pytest.fixture
 def production_shape(tmp_path):
-    from web.demo import application
+    from handlers.demo import application
     metrics_dir = tmp_path / "metrics"
     env = dict(os.environ, FLASK_APP="app:create_app", DATABASE_URL=f"sqlite:///{tmp_path / 'service.db'}",
                DEPLOY_ON_START="false", SCHEDULER_ENABLED="false", GUNICORN_WORKERS="2", GUNICORN_THREADS="2",

@@ -234,3 +234,69 @@ def _run_migration(name, *directions):
         with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
             getattr(module, direction)()
     db.session.remove()
+
+
+# --- a revocation started by a message: one receipt, the engine's, with the case ---------------
+
+def _revocation_cases(permit_no):
+    return list(db.session.execute(sa.select(cases.Case.id).filter_by(kind="revocation", permit_no=permit_no))
+                .scalars())
+
+
+def _terminated(permit_no, message_id="esutd:TD-1", **options):
+    from handlers import revocations
+    return revocations.on_contract_terminated(
+        message_id, permit_no, {"terminated_on": "2026-06-30", "contract_no": "TD-1"},
+        process_id="permit_revocation", actor="api:esutd", **options)
+
+
+def test_a_terminated_contract_message_sent_twice_at_once_starts_one_revocation(service, permit_no):
+    import threading
+    db.session.remove()
+    barrier, outcomes = threading.Barrier(2), []
+
+    def send():
+        with service.app_context():
+            barrier.wait()
+            try:
+                with time_machine.travel(almaty(2026, 7, 1, 9, 0), tick=False):
+                    outcomes.append(_terminated(permit_no))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(d.status for d in outcomes) == ["delivered", "duplicate"]
+    [started] = _revocation_cases(permit_no)
+    assert {d.instance_id for d in outcomes} == {started}
+    assert [d.first_status for d in outcomes if d.status == "duplicate"] == ["delivered"]
+    from engine import messages
+    receipt = messages.receipt("esutd:TD-1")
+    assert (receipt.status, receipt.instance_id) == ("delivered", started)
+
+
+def test_a_refused_terminated_contract_is_remembered_and_a_failed_one_leaves_no_receipt(service, permit_no):
+    from engine import messages
+    from handlers import revocations
+    with time_machine.travel(almaty(2026, 7, 1, 9, 0), tick=False):
+        first = _terminated(permit_no, "esutd:A")
+        refused = _terminated(permit_no, "esutd:B")  # the first revocation is still under way
+    assert (refused.status, refused.instance_id) == ("not_waiting", first.instance_id)
+    assert "already in progress" in refused.detail
+    assert messages.receipt("esutd:B").status == "not_waiting"
+    assert _terminated(permit_no, "esutd:B").status == "duplicate"
+
+    def no_access(permit):
+        raise Forbidden("not this region")
+    with pytest.raises(Forbidden):
+        _terminated(permit_no, "esutd:C", may_act_on=no_access)
+    assert messages.receipt("esutd:C") is None, "refused before acting: the message may be sent again"
+    assert _terminated("AST-2026-999999", "esutd:D").status == "not_found"
+    with pytest.raises(revocations.RevocationInProgress) as found:
+        revocations.open_revocation(revocations.find_permit(permit_no), "false_documents", None,
+                                    {"type": "officer", "id": "x"}, process_id="permit_revocation", created_by="test")
+    assert found.value.case_id == first.instance_id
+    assert len(_revocation_cases(permit_no)) == 1

@@ -12,6 +12,5 @@ def register(app):
     metrics.init_app(app)
     from . import api
     api.register(app)
-    from . import demo, inbox
+    from . import inbox
     inbox.init_app(app)
-    app.cli.add_command(demo.demo_cli)

@@ -48,9 +48,9 @@ def permit_case(people):
         pytest.fail("processes/permit_issue.bpmn is missing")
     from engine import clock, definitions, scheduler
     from handlers import police
-    from web import demo
+    from handlers import demo
     definitions.deploy_directory(PERMIT_ISSUE.parent, people.config, actor="test")  # and what it starts
-    demo.load_reference_data()
+    demo.load_reference_data(people.config)
     case = demo.open_demo_case("E2E-0001", "AST", ("Tursunov", "Bekzod", "910405", "3", "TJ"))
     scheduler.run_jobs()  # the checks and the police request, as a worker runs them after a filing
     police.deliver_due_replies(clock.now())

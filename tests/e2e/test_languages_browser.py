@@ -25,14 +25,14 @@ def officers_and_cases(live_app):
     """berik reads Russian, aigerim Kazakh; three cases of the real procedure wait for them."""
     from engine import clock, definitions, scheduler
     from handlers import police
-    from web import demo
+    from handlers import demo
     from web.inbox import users
     users.create_user("berik", PASSWORD, ["officer"], "AST", actor="test", full_name="Берик Нурланович Нурланов",
                       position=POSITION, language="ru")
     users.create_user("aigerim", PASSWORD, ["officer"], "AST", actor="test", full_name="Әйгерім Қайратқызы Жұмабекова",
                       position=POSITION, language="kk")
     definitions.deploy_directory(ROOT / "processes", live_app.config, actor="test")
-    demo.load_reference_data()
+    demo.load_reference_data(live_app.config)
     numbers = {}
     for number, person in (("E2E-RU-1", ("Rakhimov", "Farrukh", "880312", "3", "UZ")),
                            ("E2E-KK-1", ("Nazarov", "Jamshid", "900101", "3", "TJ")),

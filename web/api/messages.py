@@ -13,18 +13,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from flask import url_for
 from flask_babel import gettext
-from sqlalchemy.exc import IntegrityError
 
-from engine import audit, clock, messages
-from engine.db import db
-from handlers import cases
+from engine import messages
+from handlers import cases, revocations
 
 from . import examples, present
+from .cases import procedure
 from .operation import client, load_json, operation, require_region
-from .permits import find_permit, open_revocation
 from .problems import Problem
 from .schemas import (UUID, ContractTerminatedSchema, DeliverySchema, EmployerConsentSchema,
                       MessageCatalogueSchema, PoliceReplySchema, message_schema)
@@ -81,12 +78,7 @@ def send_message(name):
     envelope = load_json(message_type.envelope)
     payload = present.jsonable(envelope["payload"])
     if name == "contract_terminated":
-        try:
-            return _contract_terminated(envelope["message_id"], envelope["correlation"], payload)
-        except _Duplicate as dup:
-            first = dup.first
-            return _answer(name, envelope["correlation"], DUPLICATE, first.status, first.instance_id,
-                           first.detail, envelope["message_id"])
+        return _contract_terminated(envelope["message_id"], envelope["correlation"], payload)
     return _to_waiting_case(name, envelope["message_id"], envelope["correlation"], payload)
 
 
@@ -109,38 +101,26 @@ def _to_waiting_case(name, message_id, correlation, payload):
 
 
 def _contract_terminated(message_id, permit_no, payload):
+    """Starts the revocation (handlers.revocations), once per message id: the receipt is the
+    engine's, written with the case in one transaction."""
     name = "contract_terminated"
-    first = messages.receipt(scoped_message_id(message_id))
-    if first is not None:
-        return _answer(name, permit_no, DUPLICATE, first.status, first.instance_id, first.detail or "", message_id)
-    key = _request_key(name, scoped_message_id(message_id))
-    started = db.session.execute(sa.select(cases.Case.id).where(
-        cases.Case.kind == "revocation", cases.Case.permit_no == permit_no, cases.Case.request_hash == key)
-        .limit(1)).scalar()
-    if started is not None:  # started, though its receipt was not written
-        return _answer(name, permit_no, DUPLICATE, DELIVERED, started, "revocation started", message_id)
-    permit = find_permit(permit_no)
-    if permit is None:
-        return _refuse(message_id, name, permit_no, payload, NOT_FOUND, None, f"no permit {permit_no}")
-    require_region(permit.region)
-    initiator = {"type": "esutd", "id": payload.get("contract_no") or message_id[:100]}
-    details = payload.get("details") or f"Employment contract terminated on {payload['terminated_on']}."
-    try:
-        case = open_revocation(permit, "contract_terminated", details, initiator, request_hash=key)
-    except Problem as problem:
-        if problem.status != 409:
-            raise
-        db.session.rollback()
-        return _refuse(message_id, name, permit_no, payload, NOT_WAITING, problem.extra.get("case_id"),
-                       problem.detail)
-    _receipt(message_id, name, permit_no, DELIVERED, case.id, "revocation started")
-    audit.record("message_delivered", actor=client().actor, instance_id=case.id, details={
-        "name": name, "correlation": permit_no, "message_id": message_id, "payload": payload,
-        "started": case.kind})
-    _commit_receipt(message_id)
-    return ({"message_id": message_id, "name": name, "correlation": permit_no, "status": DELIVERED,
-             "duplicate": False, "case_id": case.id, "detail": "revocation started"}, 202,
-            {"Location": url_for("api.get_case", case_id=case.id)})
+    delivery = revocations.on_contract_terminated(
+        scoped_message_id(message_id), permit_no, payload, process_id=lambda: procedure("revocation"),
+        actor=client().actor, may_act_on=lambda permit: require_region(permit.region))
+    detail = delivery.detail
+    if delivery.status == NOT_WAITING:  # the domain's reason, in the reader's language
+        permit = revocations.find_permit(permit_no)
+        if delivery.instance_id:
+            detail = gettext("a revocation of the permit %(number)s is already in progress (case %(case)s)",
+                             number=permit_no, case=delivery.instance_id)
+        elif permit is not None:
+            detail = gettext("the permit %(number)s is %(status)s, so it cannot be revoked",
+                             number=permit_no, status=permit.status)
+    answer = _answer(name, permit_no, delivery.status, delivery.first_status, delivery.instance_id,
+                     detail, message_id)
+    if delivery.status == DELIVERED:
+        return answer + ({"Location": url_for("api.get_case", case_id=delivery.instance_id)},)
+    return answer
 
 
 def _answer(name, correlation, status, first_status, instance_id, detail, message_id):
@@ -163,43 +143,3 @@ def _answer(name, correlation, status, first_status, instance_id, detail, messag
 def _readable(instance_id: str) -> bool:
     case = cases.get(instance_id)
     return case is None or client().covers(case.region)
-
-
-def _refuse(message_id, name, correlation, payload, status, instance_id, detail):
-    """Remember a refused message (a resend is answered with this first result), then answer it."""
-    _receipt(message_id, name, correlation, status, instance_id, detail)
-    audit.record("message_refused", actor=client().actor, instance_id=instance_id, details={
-        "name": name, "correlation": correlation, "message_id": message_id, "status": status,
-        "detail": detail, "payload": payload})
-    _commit_receipt(message_id)
-    return _answer(name, correlation, status, None, instance_id, detail, message_id)
-
-
-def _receipt(message_id, name, correlation, status, instance_id, detail):
-    # engine.messages keeps the first result per message id; this message does not go through
-    # deliver() (it opens a case), so its receipt is written here. A crash between the case's
-    # commit and this one is covered by the case's request_hash (the message id's key).
-    db.session.add(messages.MessageReceipt(message_id=scoped_message_id(message_id), name=name, correlation=correlation,
-                                           status=status, instance_id=instance_id, detail=detail[:2000],
-                                           at=clock.now()))
-
-
-def _commit_receipt(message_id):
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same message id sent twice at once: the first one's result stands
-        db.session.rollback()
-        first = messages.receipt(scoped_message_id(message_id))
-        if first is None:
-            raise
-        raise _Duplicate(first) from None
-
-
-class _Duplicate(Exception):
-    def __init__(self, first):
-        super().__init__(first.message_id)
-        self.first = first
-
-
-def _request_key(name: str, message_id: str) -> str:
-    return hashlib.sha256(f"message:{name}:{message_id}".encode()).hexdigest()

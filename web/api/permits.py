@@ -1,21 +1,16 @@
 """Permits: look-ups in the register, and revocations started by client systems."""
 from __future__ import annotations
 
-import re
-
-import sqlalchemy as sa
 from flask import url_for
 from flask_babel import gettext
 
-from engine import clock, instances
-from engine.db import db
-from handlers import cases, permits as register
+from handlers import permits as register, revocations
 
 from . import examples, present
 from .cases import procedure
 from .operation import client, operation, require_region
 from .problems import Problem
-from .schemas import (PERMIT_NO, CaseSchema, PermitListSchema, PermitQuerySchema, PermitSchema,
+from .schemas import (CaseSchema, PermitListSchema, PermitQuerySchema, PermitSchema,
                       PermitSearchSchema, RevocationSchema)
 
 
@@ -54,27 +49,24 @@ def _holder_permits(query):
                        "409 when the permit is not active or a revocation of it is already in progress.")
 def revoke_permit(permit_no, body):
     permit = _visible_permit(permit_no)
-    case = open_revocation(permit, body["ground"], body.get("details"), _initiator(body["initiator"]))
+    process_id = procedure("revocation")
+    try:
+        case = revocations.open_revocation(permit, body["ground"], body.get("details"), _initiator(body["initiator"]),
+                                           process_id=process_id, created_by=client().actor)
+    except revocations.RevocationRefused as refused:
+        raise refusal_problem(refused) from None
     return present.case_view(case), 201, {"Location": url_for("api.get_case", case_id=case.id)}
 
 
-def open_revocation(permit, ground: str, details, initiator: dict, **case_fields):
-    """Open a revocation case for an active permit with no revocation in progress."""
-    process_id = procedure("revocation")
-    if permit.status != register.ACTIVE:
-        raise Problem(409, gettext("the permit %(number)s is %(status)s, so it cannot be revoked",
-                                   number=permit.number, status=permit.status))
-    pending = revocation_in_progress(permit.number)
-    if pending is not None:
-        raise Problem(409, gettext("a revocation of the permit %(number)s is already in progress (case %(case)s)",
-                                   number=permit.number, case=pending), case_id=pending)
-    data = {"region": permit.region, "kind": "revocation", "permit_no": permit.number,
-            "revocation": {"ground": ground, "details": details,
-                           "initiator": {"type": initiator["type"], "id": initiator["id"]}},
-            "filed_at": clock.now().isoformat()}
-    return cases.open_case("revocation", process_id, data, region=permit.region, created_by=client().actor,
-                           permit_no=permit.number, applicant_iin=permit.holder_iin,
-                           applicant_name=permit.holder_name, **case_fields)
+def refusal_problem(refused: revocations.RevocationRefused) -> Problem:
+    """The conflict a refused revocation is answered with, in the reader's language."""
+    if isinstance(refused, revocations.RevocationInProgress):
+        return Problem(409, gettext("a revocation of the permit %(number)s is already in progress (case %(case)s)",
+                                    number=refused.permit_no, case=refused.case_id), case_id=refused.case_id)
+    if isinstance(refused, revocations.PermitNotActive):
+        return Problem(409, gettext("the permit %(number)s is %(status)s, so it cannot be revoked",
+                                    number=refused.permit_no, status=refused.status))
+    return Problem(409, str(refused))
 
 
 def _initiator(stated: dict) -> dict:
@@ -88,23 +80,8 @@ def _initiator(stated: dict) -> dict:
     return {"type": "officer", "id": me.officer().name}
 
 
-def revocation_in_progress(permit_no: str) -> str | None:
-    return db.session.execute(
-        sa.select(cases.Case.id).join(instances.ProcessInstance, instances.ProcessInstance.id == cases.Case.id)
-        .where(cases.Case.kind == "revocation", cases.Case.permit_no == permit_no,
-               cases.Case.outcome_code.is_(None),
-               instances.ProcessInstance.status.in_((instances.IN_PROGRESS, instances.INCIDENT)))
-        .limit(1)).scalar()
-
-
-def find_permit(permit_no: str):
-    if not re.match(PERMIT_NO, permit_no or ""):
-        return None
-    return register.get_permit(permit_no)
-
-
 def _visible_permit(permit_no: str):
-    permit = find_permit(permit_no)
+    permit = revocations.find_permit(permit_no)
     if permit is None:
         raise Problem(404, gettext("no permit %(number)s", number=permit_no))
     require_region(permit.region)

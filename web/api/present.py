@@ -1,8 +1,8 @@
 """How the API shows a case, a permit, a task and a process instance (plain JSON-able dicts).
 
-A case's view reads its row (kind, numbers, outcome), its instance (status), the workflow's
-current data (deadlines, permit) and the task and timer indexes (current steps with their due
-times). Lists read only rows.
+A case's view renders the domain's read model of it (handlers/case_view.py: status, current
+steps with their due times, deadlines with their state, the permit), the same one the officers'
+case page renders. Lists read only rows.
 """
 from __future__ import annotations
 
@@ -10,19 +10,10 @@ import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import current_app
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import (
-    BoundaryEvent, EventBasedGateway, IntermediateCatchEvent, ReceiveTask)
-from SpiffWorkflow.util.task import TaskState
 
-from engine import audit, clock, definitions, instances
-from engine.db import db
-from engine.tasks import READY, HumanTask
-from engine.timers import Timer
-from handlers import permits as register
+from engine import definitions, instances
+from handlers import case_view as case_view_model
 
 CASE_STATUS = {instances.IN_PROGRESS: "in_progress", instances.COMPLETED: "completed",
                instances.INCIDENT: "incident", instances.TERMINATED: "completed"}
@@ -30,16 +21,14 @@ _HIDDEN_HISTORY = {"api_request"}
 
 
 def case_view(case) -> dict:
-    """The whole case, as GET /cases/{id} answers it."""
-    instance = instances.get(case.id)
-    workflow = instances.peek(instance)
-    data = instances.current_data(workflow)
-    view = case_summary(case, instance.status)
+    """The whole case, as GET /cases/{id} answers it: the domain's read model, as JSON."""
+    model = case_view_model.of_case(case)
+    view = case_summary(case, model.status)
     view["created_by"] = case.created_by
-    view["current_steps"] = current_steps(instance, workflow)
-    view["deadlines"] = deadlines(data.get("deadlines"), case, instance)
-    view["permit"] = _case_permit(case, data)
-    view["history"] = [_history(event) for event in audit.trail(case.id) if event.event not in _HIDDEN_HISTORY]
+    view["current_steps"] = [_step(step) for step in model.standing.steps]
+    view["deadlines"] = [_deadline(d) for d in model.deadlines]
+    view["permit"] = permit_view(model.permit)
+    view["history"] = [_history(event) for event in model.trail if event.event not in _HIDDEN_HISTORY]
     return view
 
 
@@ -58,53 +47,19 @@ def case_summary(case, instance_status: str) -> dict:
 
 def current_steps(instance, workflow) -> list[dict]:
     """Where the instance stands: open human tasks, waiting events, a failed step."""
-    if instance.status in (instances.COMPLETED, instances.TERMINATED):
-        return []
-    human_due = dict(db.session.execute(sa.select(HumanTask.id, HumanTask.due_at).where(
-        HumanTask.instance_id == instance.id, HumanTask.status == READY)).all())
-    timer_due = dict(db.session.execute(sa.select(Timer.task_id, Timer.due_at).where(
-        Timer.instance_id == instance.id)).all())
-    steps = []
-    for task in instances.all_tasks(workflow, TaskState.READY | TaskState.WAITING | TaskState.STARTED |
-                                    TaskState.ERROR):
-        spec = task.task_spec
-        if not _is_step(task):
-            continue
-        task_id = str(task.id)
-        due = human_due.get(task_id) or timer_due.get(task_id) or _boundary_due(task, timer_due)
-        # A human task's id is the one /tasks/{id} answers to; a waiting event has none to act on.
-        steps.append({"name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane, "due_at": _local(due),
-                      "task_id": task_id if task_id in human_due else None})
-    steps.sort(key=lambda s: (s["due_at"] is None, s["due_at"] or "", s["name"]))
-    return steps
+    return [_step(step) for step in case_view_model.standing(instance, workflow).steps]
 
 
-def deadlines(records, case, instance) -> list[dict]:
-    """The deadlines the case data holds, each with whether it was met."""
-    if not isinstance(records, dict):
-        return []
-    ended_at = case.decided_at if case is not None else None
-    if ended_at is None and instance.status in (instances.COMPLETED, instances.TERMINATED):
-        ended_at = instance.completed_at
-    now = clock.now()
-    result = []
-    for name, record in records.items():
-        if not isinstance(record, dict):
-            continue
-        due = _parse(record.get("due_at_utc") or record.get("due_at"))
-        met = record.get("met")
-        if not isinstance(met, bool):
-            if due is None:
-                met = None
-            elif ended_at is not None:
-                met = ended_at <= due
-            else:
-                met = False if now > due else None
-        result.append({"name": str(record.get("name") or name), "rule": _str(record.get("rule")),
-                       "start": _str(record.get("start")), "due_at": _str(record.get("due_at")),
-                       "calendar_version": _str(record.get("calendar_version")), "met": met})
-    result.sort(key=lambda d: (d["due_at"] is None, _parse(d["due_at"]) or now, d["name"]))
-    return result
+def _step(step) -> dict:
+    # A human task's id is the one /tasks/{id} answers to; a waiting event has none to act on.
+    return {"name": step.name, "lane": step.lane, "due_at": _local(step.due), "task_id": step.task_id}
+
+
+def _deadline(deadline) -> dict:
+    """A deadline: its record, its `state` (handlers.case_view's vocabulary) and `met` from it."""
+    return {"name": deadline.name, "rule": deadline.rule, "start": deadline.start,
+            "due_at": deadline.due_at_text, "calendar_version": deadline.calendar_version,
+            "met": deadline.met, "state": deadline.state}
 
 
 def permit_view(permit: dict | None) -> dict | None:
@@ -176,39 +131,6 @@ def _json_default(value):
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def _is_step(task) -> bool:
-    spec = task.task_spec
-    if getattr(spec, "bpmn_id", None) is None:
-        return False
-    if task.state in (TaskState.ERROR, TaskState.STARTED):  # failed, or waiting for its job
-        return True
-    if task.state == TaskState.READY:
-        return bool(spec.manual)
-    return isinstance(spec, (IntermediateCatchEvent, ReceiveTask, EventBasedGateway)) and \
-        not isinstance(spec, BoundaryEvent)
-
-
-def _boundary_due(task, timer_due: dict) -> datetime | None:
-    """The earliest boundary timer on the task (its deadline), if it has any."""
-    parent = task.parent
-    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return None
-    dues = [timer_due[str(sibling.id)] for sibling in parent.children
-            if sibling is not task and isinstance(getattr(sibling.task_spec, "event_definition", None),
-                                                  TimerEventDefinition)
-            and str(sibling.id) in timer_due]
-    return min(dues) if dues else None
-
-
-def _case_permit(case, data) -> dict | None:
-    """The permit the case issued, extended or revokes, as the register holds it now."""
-    if case.permit_no:
-        permit = register.get_permit(case.permit_no)
-        if permit is not None:
-            return permit_view(permit.as_dict())
-    return permit_view(data.get("permit"))
-
-
 def _outcome(outcome) -> dict | None:
     if not isinstance(outcome, dict):
         return None
@@ -221,16 +143,6 @@ def _history(event) -> dict:
     step = details.get("task") or details.get("name") if isinstance(details, dict) else None
     return {"at": _iso(event.at), "event": event.event, "actor": event.actor,
             "step": step if isinstance(step, str) else None}
-
-
-def _parse(value) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
 
 
 def _iso(value) -> str | None:

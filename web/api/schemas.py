@@ -15,6 +15,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, post_dump, val
 from marshmallow.validate import Length, OneOf, Range, Regexp, Validator
 
 from engine import clock
+from handlers.case_view import DEADLINE_STATES
 from handlers.cases import KINDS as CASE_KINDS
 from handlers.documents import DOCUMENT_TYPES
 from handlers.durations import check_months, months_range
@@ -403,9 +404,15 @@ class DeadlineSchema(Schema):
     due_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     calendar_version = fields.String(allow_none=True)
     met = fields.Boolean(required=True, allow_none=True,
-                         metadata={"description": "true: the case reached its outcome by the deadline (or the "
-                                                  "diagram recorded it met); false: it passed without; "
-                                                  "null: still ahead"})
+                         metadata={"description": "true: the awaited step was done (or the case reached its "
+                                                  "outcome) by the deadline; false: missed, or passed while "
+                                                  "still awaited; null: still ahead, or a reminder (see "
+                                                  "`state`). Follows from `state`, as the officers' case page "
+                                                  "shows it"})
+    state = fields.String(required=True, validate=OneOf(DEADLINE_STATES), metadata={"description": (
+        "open: not yet due; overdue: due and still awaited; met; missed; sent: a reminder went out; "
+        "not needed: a reminder whose wait ended first; passed: a reminder's time passed with no wait "
+        "to remind of; unknown: no readable due time")})
 
 
 class HistorySchema(Schema):

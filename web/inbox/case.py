@@ -21,9 +21,9 @@ def case(instance_id):
     actor = access.actor()
     return render_template(
         "inbox/case.html", file=file, outcome=file.outcome,
-        grounds=casefile.outcome_grounds(file.outcome), permit=casefile.permit_view(permit_of(file)),
+        grounds=casefile.outcome_grounds(file), permit=casefile.permit_view(permit_of(file)),
         deadlines=casefile.deadlines(file), documents=casefile.documents(file),
-        timeline=casefile.timeline(row.id), states=states,
+        timeline=casefile.timeline(row.id, file.view.trail), states=states,
         current_steps=casefile.step_names(file, states["current"]),
         incident_steps=casefile.step_names(file, states["incident"]),
         open_tasks=[(t, actor.may_work_on(t)) for t in file.open_tasks],

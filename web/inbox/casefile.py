@@ -1,4 +1,7 @@
-"""Everything a case page or a task page shows, read from the case row, the workflow and the log.
+"""Everything a case page or a task page shows: the domain's read model of the case
+(handlers/case_view.py: status, where it stands, deadlines and their states, outcome, permit,
+documents), rendered and translated for officers, plus what only pages show (the timeline,
+the checks, the identity comparison).
 
 The shape of the case data grows with the procedures, so each part is read defensively: a
 missing or oddly shaped key leaves its section empty, never breaks the page.
@@ -13,10 +16,10 @@ from flask import current_app
 from flask_babel import gettext
 from SpiffWorkflow.util.task import TaskState
 
-from engine import audit, clock, definitions, instances, tasks
+from engine import audit, clock, definitions, tasks
 from engine.db import db
 from engine.instances import ProcessInstance
-from handlers import decision_documents, documents_pdf, evidence, grounds as grounds_module, identity, titles
+from handlers import case_view, decision_documents, evidence, grounds as grounds_module, identity, titles
 from handlers.i18n import N_
 
 from web.i18n import current_language
@@ -44,14 +47,31 @@ EVENT_WORDS = {
 
 @dataclass
 class CaseFile:
-    instance: ProcessInstance
-    case: object | None            # handlers.cases.Case, when the procedure opened one
-    data: dict
-    workflow: object
+    """The page's case: the domain's read model (handlers.case_view) and what only pages need."""
+    view: case_view.CaseView
     number: str
     applicant_name: str | None
-    outcome: dict | None
     open_tasks: list = field(default_factory=list)
+
+    @property
+    def instance(self) -> ProcessInstance:
+        return self.view.instance
+
+    @property
+    def case(self):
+        return self.view.case
+
+    @property
+    def data(self) -> dict:
+        return self.view.data
+
+    @property
+    def workflow(self):
+        return self.view.workflow
+
+    @property
+    def outcome(self) -> dict | None:
+        return self.view.outcome
 
     @property
     def application(self) -> dict:
@@ -64,21 +84,15 @@ class CaseFile:
 
 
 def load(row: ProcessInstance) -> CaseFile:
-    from handlers.cases import Case
-    case = db.session.get(Case, row.id)
-    workflow = instances.peek(row)
-    data = instances.current_data(workflow)
-    outcome = data.get("outcome") if isinstance(data.get("outcome"), dict) else None
-    if outcome is None and case is not None and isinstance(case.outcome, dict):
-        outcome = case.outcome
+    view = case_view.build(row)
+    case, data = view.case, view.data
     applicant = (data.get("application") or {}).get("applicant") if isinstance(data.get("application"), dict) else None
     name = (case.applicant_name if case is not None else None) or _person_name(applicant)
     number = ((case.application_no if case is not None else None) or row.business_key or row.id)
     open_tasks = list(db.session.execute(
         sa.select(tasks.HumanTask).filter_by(instance_id=row.id, status=tasks.READY)
         .order_by(tasks.HumanTask.created_at)).scalars())
-    return CaseFile(instance=row, case=case, data=data, workflow=workflow, number=number,
-                    applicant_name=name, outcome=outcome, open_tasks=open_tasks)
+    return CaseFile(view=view, number=number, applicant_name=name, open_tasks=open_tasks)
 
 
 def task_data(casefile: CaseFile, task_id: str) -> dict:
@@ -133,13 +147,10 @@ def checks(data: dict) -> dict:
             and isinstance(result.get("grounds"), list)}
 
 
-def outcome_grounds(outcome: dict | None) -> list[dict]:
+def outcome_grounds(casefile: CaseFile) -> list[dict]:
+    """The outcome's grounds with their titles and legal basis in the reader's language."""
     result = []
-    for ground in (outcome or {}).get("grounds") or []:
-        if isinstance(ground, str):
-            ground = {"code": ground}
-        if not isinstance(ground, dict):
-            continue
+    for ground in casefile.view.grounds:
         known = grounds_module.REFUSAL_GROUNDS.get(ground.get("code")) or \
             grounds_module.REVOCATION_GROUNDS.get(ground.get("code"))
         result.append({"code": ground.get("code"),
@@ -170,92 +181,28 @@ def permit_view(permit: dict | None) -> dict | None:
 
 
 def deadlines(casefile: CaseFile) -> list[dict]:
-    """Each recorded deadline: its rule, due time and whether it was met, missed or is open.
-
-    Judged, in this order, by the record's own `met` or `met_at`; by the human task that
-    waited under it (task property `deadline`): done by the due time or not; by the timer
-    that watched it (a timer due at the same instant): cancelled because the wait ended first
-    (met) or fired (missed); and by the end of the case. A time derived from another deadline
-    (`local_time_on(..., of=...)`, a reminder) is "sent" or "not needed" instead.
-    """
-    records = casefile.data.get("deadlines")
-    if not isinstance(records, dict):
-        return []
-    instance_id = casefile.instance.id
-    waited = {}
-    for row in db.session.execute(sa.select(tasks.HumanTask).filter_by(instance_id=instance_id)).scalars():
-        if row.deadline:
-            waited.setdefault(row.deadline, []).append(row)
-    watched = {}
-    for event in db.session.execute(sa.select(audit.AuditEvent).where(
-            audit.AuditEvent.instance_id == instance_id,
-            audit.AuditEvent.event.in_(("timer_fired", "timer_cancelled")))).scalars():
-        due = as_datetime((event.details or {}).get("due_at"))
-        if due is not None:
-            watched.setdefault(due, []).append(event)
-    ended_at = casefile.instance.completed_at
+    """Each recorded deadline as the page shows it: the state is the read model's
+    (handlers.case_view.deadline_state), the same the API answers; open ones count the
+    working days left."""
     now = clock.now()
-    result = []
-    for name, record in records.items():
-        if isinstance(record, dict):
-            result.append(_deadline_state(name, record, waited.get(name) or [], watched, ended_at, now))
-    return sorted(result, key=lambda i: (i["due_at"] is None, i["due_at"] or now))
-
-
-def _deadline_state(name, record, task_rows, watched, ended_at, now) -> dict:
-    due = as_datetime(record.get("due_at")) or as_datetime(record.get("due_at_utc"))
-    inputs = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
-    reminder = inputs.get("rule") == "local_time_on" and bool(inputs.get("of"))
-    item = {"name": name, "rule": record.get("rule"), "due_at": due, "state": "unknown", "at": None,
-            "days_left": None}
-    done_at = as_datetime(record.get("met_at") or record.get("done_at"))
-    timer_events = watched.get(due, []) if due is not None else []
-    if isinstance(record.get("met"), bool):
-        item["state"] = "met" if record["met"] else "missed"
-    elif due is None:
-        pass
-    elif done_at is not None:
-        item["state"], item["at"] = ("met" if done_at <= due else "missed"), done_at
-    elif task_rows and all(r.status != tasks.READY for r in task_rows):
-        finished = max((r.completed_at for r in task_rows if r.completed_at), default=None)
-        if finished is not None:
-            item["state"], item["at"] = ("met" if finished <= due else "missed"), finished
-    elif task_rows:
-        item["state"] = "overdue" if due < now else "open"
-        item["days_left"] = working_days_left(due, now)
-    elif timer_events:
-        fired = [e for e in timer_events if e.event == "timer_fired"]
-        last = (fired or timer_events)[-1]
-        if reminder:
-            item["state"] = "sent" if fired else "not needed"
-        else:
-            item["state"] = "missed" if fired else "met"
-        item["at"] = last.at
-    elif ended_at is None:
-        item["state"] = "overdue" if due < now and not reminder else ("open" if due >= now else "passed")
-        item["days_left"] = working_days_left(due, now) if due >= now else None
-    elif reminder:
-        item["state"] = "not needed" if ended_at <= due else "passed"
-    elif ended_at <= due:
-        item["state"], item["at"] = "met", ended_at
-    else:
-        item["state"] = "passed"
-    return item
+    return [{"name": d.name, "rule": d.rule, "due_at": d.due, "state": d.state, "at": d.at,
+             "days_left": working_days_left(d.due, now) if d.state == case_view.OPEN else None}
+            for d in casefile.view.deadlines]
 
 
 def documents(casefile: CaseFile) -> list[dict]:
-    """The decision documents: those made at the decision (PDF and HTML, with their SHA-256),
-    else those the procedure stored, else the one its outcome calls for (older cases)."""
-    issued = [{"key": row.key, "title": gettext(DOCUMENT_TITLES.get(row.key, row.key)),
-               "date": row.created_at.astimezone(_zone()).date().isoformat(), "html": row.html,
-               "pdf": True, "sha256": row.sha256} for row in documents_pdf.stored(casefile.instance.id)]
-    if issued:
-        return issued
+    """The decision documents of the read model (made at the decision, or kept by the procedure)
+    with their titles, else the one its outcome calls for (older cases)."""
     found = []
-    for key, value in sorted(casefile.data.items()):
-        if isinstance(value, dict) and isinstance(value.get("html"), str) and value.get("document"):
-            found.append({"key": key, "title": gettext(DOCUMENT_TITLES.get(value["document"], value["document"])),
-                          "date": value.get("date"), "html": value["html"]})
+    for item in casefile.view.documents:
+        date = item["date"]
+        if hasattr(date, "astimezone"):
+            date = date.astimezone(_zone()).date().isoformat()
+        entry = {"key": item["key"], "title": gettext(DOCUMENT_TITLES.get(item["document"], item["document"])),
+                 "date": date, "html": item["html"]}
+        if item["pdf"]:
+            entry.update(pdf=True, sha256=item["sha256"])
+        found.append(entry)
     if found:
         return found
     generated = _document_from_outcome(casefile)
@@ -268,46 +215,22 @@ def document(casefile: CaseFile, key: str) -> dict | None:
 
 def diagram_states(casefile: CaseFile) -> dict:
     """Element ids of the diagram: steps completed, where the case waits now, where it failed."""
-    completed, current, failed = set(), set(), set()
-    for task in instances.all_tasks(casefile.workflow):
-        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-        if not bpmn_id:
-            continue
-        if task.state == TaskState.COMPLETED:
-            completed.add(bpmn_id)
-        elif task.state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED):
-            current.add(bpmn_id)
-        elif task.state == TaskState.ERROR:
-            failed.add(bpmn_id)
-    row = casefile.instance
-    if row.incident_task_id:
-        try:
-            task = casefile.workflow.get_task_from_id(UUID(row.incident_task_id))
-            if task is not None and task.task_spec.bpmn_id:
-                failed.add(task.task_spec.bpmn_id)
-        except Exception:
-            pass
-    current -= failed
-    if row.status in (instances.COMPLETED, instances.TERMINATED):
-        current.clear()
-    return {"completed": sorted(completed - current - failed), "current": sorted(current),
-            "incident": sorted(failed)}
+    standing = casefile.view.standing
+    return {"completed": standing.completed, "current": standing.current, "incident": standing.incident}
 
 
 def step_names(casefile: CaseFile, ids) -> list[str]:
-    spec_names = {}
-    for task in instances.all_tasks(casefile.workflow):
-        spec = task.task_spec
-        if getattr(spec, "bpmn_id", None):
-            spec_names[spec.bpmn_id] = spec.bpmn_name or spec.bpmn_id
-    return [spec_names.get(i, i) for i in ids]
+    names = casefile.view.standing.names
+    return [names.get(i, i) for i in ids]
 
 
-def timeline(instance_id: str) -> list[dict]:
+def timeline(instance_id: str, events=None) -> list[dict]:
+    """The case's history in words; `events` are its audit events when already read (the read
+    model holds them)."""
     names = dict(db.session.execute(sa.select(tasks.HumanTask.id, tasks.HumanTask.name)
                                     .filter_by(instance_id=instance_id)).all())
     result = []
-    for event in audit.trail(instance_id):
+    for event in (events if events is not None else audit.trail(instance_id)):
         details = event.details or {}
         result.append({"at": event.at, "actor": event.actor,
                        "event": gettext(EVENT_WORDS[event.event]) if event.event in EVENT_WORDS

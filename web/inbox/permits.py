@@ -12,16 +12,8 @@ def register():
 
 
 def permit_of(file) -> dict | None:
-    """The case's permit: from the register when it has it, else as the case data holds it."""
-    number = (file.case.permit_no if file.case is not None else None)
-    stored = file.data.get("permit") if isinstance(file.data.get("permit"), dict) else None
-    number = number or (stored or {}).get("number") or (stored or {}).get("permit_no")
-    module = register()
-    if number and module is not None:
-        permit = module.get_permit(number)
-        if permit is not None:
-            return permit.as_dict()
-    return stored
+    """The case's permit, as the read model has it (handlers.case_view.permit_of)."""
+    return file.view.permit
 
 
 def search(query: str, regions) -> list:

@@ -1,23 +1,20 @@
-"""`flask demo seed`: demo accounts and, when the permit procedure is deployed, demo cases.
+"""Demo data for development and demonstrations: accounts and cases of the permit procedure.
 
-For development and demonstrations only (`make run` calls it). Existing accounts are left as
-they are (their passwords are never reset); cases are added only to a database without any.
+`flask demo seed` (seeding.py, run by `make run`) creates the accounts listed here and, when the
+permit procedure is deployed, opens the demo cases below through the domain's own functions
+(the case index, the reference data, the tax rule of handlers/tax.py). Existing accounts are
+left as they are; cases are added only to a database without any.
 """
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import date, datetime, timedelta, timezone
 
-import click
 import sqlalchemy as sa
-from flask import current_app
-from flask.cli import AppGroup
 
 from engine.db import db
-from handlers.i18n import N_
 
-from .inbox import users
+from .i18n import N_
 
 DEMO_PASSWORD = "permits-demo"
 # (username, full name, roles, region, inbox language, position on documents)
@@ -31,39 +28,17 @@ DEMO_USERS = (
     ("admin", "System Administrator", ["admin"], None, "en", None),
 )
 
-demo_cli = AppGroup("demo", help="Demo data for development.")
 
-
-@demo_cli.command("seed")
-@click.option("--password", default=DEMO_PASSWORD, show_default=True,
-              help="Password of the demo accounts created now.")
-@click.option("--cases/--no-cases", default=True, show_default=True,
-              help="Also start demo cases when the permit procedure is deployed.")
-def seed_command(password, cases):
-    """Create the demo accounts (and demo cases) unless they exist."""
-    for username, full_name, roles, region, language, position in DEMO_USERS:
-        if users.by_username(username) is not None:
-            click.echo(f"user {username}: exists, left as it is")
-            continue
-        users.create_user(username, password, roles, region, actor="demo", full_name=full_name,
-                          language=language, position=position)
-        click.echo(f"user {username}: created ({', '.join(roles)}{', ' + region if region else ''}), "
-                   f"password {password}")
-    if cases:
-        for line in seed_cases():
-            click.echo(line)
-
-
-def seed_cases() -> list[str]:
+def seed_cases(config) -> list[str]:
     """Demo cases of the permit procedure in several states; lines saying what was done."""
     from engine import clock, definitions
-    from handlers.cases import Case
+    from .cases import Case
     if definitions.latest(PROCESS_ID) is None:
         return [f"demo cases skipped: process {PROCESS_ID} is not deployed "
                 "(run `flask processes deploy` first)"]
     if db.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar():
         return ["demo cases skipped: the database already has cases"]
-    lines = [load_reference_data()]
+    lines = [load_reference_data(config)]
     today = clock.local_today()
     opened = {}
     for number, region, person, changes, filed_days_ago, purpose in DEMO_CASES:
@@ -106,14 +81,13 @@ DEMO_CASES = (
 )
 
 
-def load_reference_data() -> str:
+def load_reference_data(config) -> str:
     """The development reference data (quotas, MCI, tax rates...) the procedure needs."""
     from engine import clock
-    from handlers import reference
-    from handlers.cli import development_data
+    from . import reference
+    from .cli import development_data
     today = clock.local_today()
-    changed = reference.load(development_data(current_app.config, today), actor="demo",
-                             regions=current_app.config["REGIONS"])
+    changed = reference.load(development_data(config, today), actor="demo", regions=config["REGIONS"])
     db.session.commit()
     return f"reference data for development loaded ({changed} value(s) changed)"
 
@@ -121,9 +95,11 @@ def load_reference_data() -> str:
 def open_demo_case(number, region, person, changes=None, filed_days_ago=0, today=None):
     """Open one issue case of the permit procedure for a made-up applicant, filed days ago."""
     from engine import clock
-    from handlers import cases
+    from . import cases, reference
     today = today or clock.local_today()
-    body = application(person, today - timedelta(days=filed_days_ago), changes)
+    filed_on = today - timedelta(days=filed_days_ago)
+    body = application(person, filed_on, changes, region=region,
+                       tables=reference.tax_tables(filed_on.year, region))
     filed_at = clock.now() - timedelta(days=filed_days_ago)
     data = {"region": region, "kind": "issue", "application": body, "filed_at": filed_at.isoformat()}
     applicant = body["applicant"]
@@ -135,7 +111,7 @@ def open_demo_case(number, region, person, changes=None, filed_days_ago=0, today
 def _advance(opened) -> list[str]:
     """Let the simulated police answer, then have the demo officer take and decide cases."""
     from engine import clock, scheduler, tasks, timers
-    from handlers import police
+    from . import police
     lines = []
     scheduler.run_jobs()  # the police requests, as a worker would send them
     police.deliver_due_replies(clock.now())
@@ -164,11 +140,13 @@ def _open_task(instance_id):
         instance_id=instance_id, status=tasks.READY)).scalars().first()
 
 
-def application(person, filed_on, changes=None) -> dict:
+def application(person, filed_on: date, changes=None, region: str = "AST", tables=None) -> dict:
     """A well-formed issue application (the shape the API passes on) for a made-up applicant.
 
     `person` is (last name, first name, birth YYMMDD, IIN century-and-sex digit, citizenship);
-    `changes` maps "section.field" to a new value.
+    `changes` maps "section.field" to a new value. The tax prepaid is what handlers/tax.py says
+    is due for the region, from `tables` (the reference data loaded; by default the law's
+    figures with a coefficient of 1).
     """
     last, first, born, sex_digit, citizenship = person
     iin = _iin(born, sex_digit) if born else None
@@ -199,20 +177,14 @@ def application(person, filed_on, changes=None) -> dict:
         body[section][field] = value
     body["tax_payment"]["payer_iin"] = body["applicant"]["iin"]
     if body["tax_payment"]["amount_kzt"] is None:
-        body["tax_payment"]["amount_kzt"] = _tax_due(filed_on, body["period"]["months"])
+        from . import tax
+        body["tax_payment"]["amount_kzt"] = tax.tax_due(filed_on.year, body["period"]["months"], region,
+                                                        tables if tables is not None else tax.default_tables([region]))
     return body
 
 
-def _tax_due(filed_on, months) -> int:
-    from handlers.tax import DEFAULT_TABLES
-    year = filed_on.year
-    mci = DEFAULT_TABLES["mci"].get(year) or max(DEFAULT_TABLES["mci"].values())
-    rate = DEFAULT_TABLES["rate_mci_per_month"].get(year) or max(DEFAULT_TABLES["rate_mci_per_month"].values())
-    return int(Decimal(str(rate)) * mci * months) + 1
-
-
 def _iin(born: str, sex_digit: str) -> str:
-    from handlers.identity import check_digit
+    from .identity import check_digit
     for serial in range(1, 10000):
         first_eleven = f"{born}{sex_digit}{serial:04d}"
         digit = check_digit(first_eleven)
@@ -222,7 +194,7 @@ def _iin(born: str, sex_digit: str) -> str:
 
 
 def _valid(iin: str) -> bool:
-    from handlers.identity import iin_is_valid
+    from .identity import iin_is_valid
     return iin_is_valid(iin)
 
 
