@@ -96,6 +96,9 @@ class Config:
     # run is rolled back to the last save and the instance is an incident naming the element.
     ENGINE_STEP_MAX_TASKS = _env("ENGINE_STEP_MAX_TASKS", 2000)
     ENGINE_STEP_MAX_SECONDS = _env("ENGINE_STEP_MAX_SECONDS", 10.0)
+    # A completed instance keeps its data and the path it took (engine/finished.py) from the
+    # transaction that completes it; false: the task tree until retention compacts it.
+    ENGINE_COMPACT_ON_FINISH = _env("ENGINE_COMPACT_ON_FINISH", True)
     # The most instances a multi-instance activity may create (checked at deploy for a literal
     # loopCardinality, at run time for an evaluated one).
     ENGINE_MAX_CARDINALITY = _env("ENGINE_MAX_CARDINALITY", 1000)

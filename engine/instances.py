@@ -30,7 +30,7 @@ from . import audit, clock, definitions, jobs
 from .db import UTCDateTime, db
 from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
-from .serializer import dump_state, load_state
+from .serializer import dump_finished, dump_state, load_state
 from .workflow import EngineWorkflow
 
 IN_PROGRESS, COMPLETED, INCIDENT, TERMINATED = "in_progress", "completed", "incident", "terminated"
@@ -309,7 +309,7 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     `is_new`: the instance was created in this transaction, so it has no index rows yet.
     """
     now = clock.now()
-    changes = {"state": dump_state(workflow), "updated_at": now}
+    changes = {"updated_at": now}
     if row.status not in (INCIDENT, TERMINATED):
         if workflow.is_completed() and not _reached_an_end(workflow):
             _raise_incident(row, workflow, WorkflowException(
@@ -320,7 +320,14 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
                 audit.record("instance_completed", actor="system", instance_id=row.id)
         else:
             changes["status"] = IN_PROGRESS
-    region = _region(current_data(workflow))
+    data = current_data(workflow)
+    if changes.get("status") == COMPLETED and current_app.config["ENGINE_COMPACT_ON_FINISH"]:
+        # It never runs again: keep its data and the path it took (engine/finished.py), in the
+        # transaction that finishes it, rather than the task tree until retention's pass.
+        changes.update(state=dump_finished(workflow, data), compacted_at=now)
+    else:
+        changes["state"] = dump_state(workflow)
+    region = _region(data)
     if region:
         changes["region"] = region
     _write_row(row, changes, is_new)
@@ -440,7 +447,8 @@ def _commit(row, workflow):
     # caller and the next step read it without a query (the next step checks its version).
     for key, value in values.items():
         set_committed_value(row, key, value)
-    _CACHE.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
+    if row.compacted_at is None:  # a compacted instance takes no more steps
+        _CACHE.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
 
 
 # The instance row is written with prepared Core statements, not the unit of work: it is

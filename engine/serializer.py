@@ -214,16 +214,17 @@ def dump_finished(workflow, data: dict) -> bytes:
     registry._encoder_mode = True
     try:
         stored = compact(workflow, registry.convert(data))
-        text = json.dumps(stored, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
+        text = json.dumps(stored, cls=_SERIALIZER._encoder_cls, separators=(",", ":"), ensure_ascii=False)
     finally:
         registry._encoder_mode = False
-    return _gzip(text.encode("utf-8"))
+    # Written once and kept for years: the best compression is worth its few milliseconds.
+    return gzip.compress(text.encode("utf-8"), 9, mtime=0)
 
 
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):
     dct = json.loads(gzip.decompress(blob))
     version = dct.pop("serializer_version", None)
-    if version == "path-1":
+    if version in ("path-1", "path-2"):
         from .finished import FinishedWorkflow
         dct["data"] = _SERIALIZER.registry.restore(dct.get("data") or {})
         return FinishedWorkflow(dct, spec, subprocess_specs)

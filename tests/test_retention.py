@@ -13,7 +13,9 @@ from tests.permit_support import application, deploy_procedures, file_applicatio
 CSRF = re.compile(r'name="csrf_token" value="[^"]+"')
 
 
-def _issued_case(app):
+def _issued_case(app, compact_on_finish=False):
+    """An issued case; by default finished with its task tree, for retention to compact."""
+    app.config["ENGINE_COMPACT_ON_FINISH"] = compact_on_finish
     load_reference(app)
     deploy_procedures(app)
     number = issue_permit(app)
@@ -53,6 +55,40 @@ def test_a_compacted_issued_case_reads_and_renders_as_before_with_its_path_and_d
     api_after, page_after = _views(app, case_id)
     assert api_after == api_before
     assert page_after == page_before
+
+
+def test_an_instance_is_compacted_in_the_transaction_that_completes_it_and_reads_as_a_finished_case(app):
+    import gzip
+    import json
+    make_user("root", roles=("admin",), region=None)
+    case = _issued_case(app, compact_on_finish=True)
+    case_id, permit_no = case.id, case.permit_no
+    row = instances.get(case_id)
+    assert row.status == "completed" and row.compacted_at == row.completed_at
+    stored = json.loads(gzip.decompress(row.state))
+    assert stored["serializer_version"] == "path-2" and stored["completed"] is True
+    decide = [entry for entry in stored["path"] if entry[0] == "decide"]
+    assert decide and len(decide[0]) == 3  # a user task keeps its id: its human-task row names it
+    assert any(len(entry) == 2 for entry in stored["path"])  # completed automatic tasks do not
+    assert retention.run(now=clock.now() + timedelta(days=400))["compacted"] == 0  # nothing left to do
+    api, page = _views(app, case_id)
+    assert api["outcome"]["code"] == "issued" and api["status"] == "completed"
+    assert permit_no in page and "Decision" in page
+    # The diagram marks the path the case took: the checks, the decision, the end it reached.
+    from web.inbox import casefile
+    states = casefile.diagram_states(casefile.load(instances.get(case_id)))
+    assert "decide" in states["completed"] and not states["current"] and not states["incident"], states
+    app.test_client_class = FreshClient
+    client = app.test_client()
+    sign_in(client, "root")
+    document = client.get(f"/cases/{case_id}/documents/permit?format=pdf")
+    assert document.status_code == 200 and document.data.startswith(b"%PDF")
+    try:
+        instances.load(instances.get(case_id))
+    except Exception as err:
+        assert "compacted" in str(err)
+    else:
+        raise AssertionError("a compacted instance was loaded for a step")
 
 
 def test_an_instance_finished_within_its_period_is_not_compacted_and_a_compacted_one_takes_no_step(app):
