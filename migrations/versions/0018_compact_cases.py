@@ -1,4 +1,5 @@
-"""compact finished cases: a notification's text kept once (template, parameters, language)
+"""compact finished cases: a notification's text kept once (template, parameters, language);
+the audit log archived by month to files with a recorded SHA-256, the only delete its triggers allow
 
 Revision ID: 0018_compact_cases
 Revises: 0015_substitution
@@ -12,7 +13,59 @@ branch_labels = None
 depends_on = None
 
 
+# The audit log stays append-only, with one exception: a row that a recorded archive holds
+# (its month, its id within the archive's ids) may be deleted, by `flask retention archive-audit`.
+ARCHIVED = ("SELECT 1 FROM audit_archive a WHERE OLD.at >= a.starts_at AND OLD.at < a.ends_at "
+            "AND OLD.id BETWEEN a.first_id AND a.last_id")
+PG_TRIGGERS = [
+    """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND EXISTS (""" + ARCHIVED + """) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit_event is append-only: % refused', TG_OP;
+END
+$$""",
+]
+PG_OLD = [
+    """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_event is append-only: % refused', TG_OP;
+END
+$$""",
+]
+SQLITE_TRIGGERS = [
+    "DROP TRIGGER IF EXISTS audit_event_no_delete",
+    """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
+WHEN NOT EXISTS (""" + ARCHIVED + """)
+BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END""",
+]
+SQLITE_OLD = [
+    "DROP TRIGGER IF EXISTS audit_event_no_delete",
+    """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
+BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END""",
+]
+
+
 def upgrade():
+    op.create_table(
+        "audit_archive",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("month", sa.String(7), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("first_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("file", sa.String(500), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+    )
+    op.create_index("ix_audit_archive_month", "audit_archive", ["month"])
+    dialect = op.get_bind().dialect.name
+    for statement in {"postgresql": PG_TRIGGERS, "sqlite": SQLITE_TRIGGERS}.get(dialect, []):
+        op.execute(statement)
     with op.batch_alter_table("notification") as batch_op:
         batch_op.add_column(sa.Column("language", sa.String(5)))
         batch_op.alter_column("subject", existing_type=sa.String(500), nullable=True)
@@ -20,6 +73,11 @@ def upgrade():
 
 
 def downgrade():
+    dialect = op.get_bind().dialect.name
+    for statement in {"postgresql": PG_OLD, "sqlite": SQLITE_OLD}.get(dialect, []):
+        op.execute(statement)
+    op.drop_index("ix_audit_archive_month", table_name="audit_archive")
+    op.drop_table("audit_archive")
     # Rows queued since keep no text: write a placeholder so the old NOT NULL holds.
     op.execute("UPDATE notification SET subject = template WHERE subject IS NULL")
     op.execute("UPDATE notification SET body = '' WHERE body IS NULL")
