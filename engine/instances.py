@@ -324,7 +324,7 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     if changes.get("status") == COMPLETED and current_app.config["ENGINE_COMPACT_ON_FINISH"]:
         # It never runs again: keep its data and the path it took (engine/finished.py), in the
         # transaction that finishes it, rather than the task tree until retention's pass.
-        changes.update(state=dump_finished(workflow, data), compacted_at=now)
+        changes.update(state=dump_finished(workflow, data, row.process_id), compacted_at=now)
     else:
         changes["state"] = dump_state(workflow)
     region = _region(data)

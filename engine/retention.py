@@ -5,6 +5,8 @@
   after they finished;
 - message receipts (duplicate detection of client messages) after RETENTION_MESSAGE_RECEIPT_DAYS;
 - correlation keys of finished instances after RETENTION_CORRELATION_KEY_DAYS;
+- a compression dictionary for each process whose finished states have none yet
+  (engine/state_dictionary.py);
 - the application's own sweepers (`@sweeper`): delivered notifications, answered police
   requests, each after its configured period.
 The audit log is append-only by trigger: whole months of it older than
@@ -51,6 +53,8 @@ def run(now=None, config=None) -> dict:
                   now - timedelta(days=config["RETENTION_CORRELATION_KEY_DAYS"]), limit))}
     for name, fn in _SWEEPERS.items():
         result[name] = _batches(lambda fn=fn: fn(db.session, now, config, limit))
+    from . import state_dictionary
+    result["compression_dictionaries"] = state_dictionary.ensure()  # used from the next compaction on
     months = int(config["RETENTION_AUDIT_ARCHIVE_MONTHS"])
     if months > 0:
         result["audit_archived"] = archive_audit(_month_before(now, months))
@@ -99,7 +103,7 @@ def compact_finished(finished_before, limit: int) -> int:
     for row in rows:
         spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
         workflow = load_state(row.state, spec, subprocess_specs, None)
-        state = dump_finished(workflow, current_data(workflow))
+        state = dump_finished(workflow, current_data(workflow), row.process_id)
         # Core update: compaction is not a step, so it leaves the optimistic-lock version alone.
         db.session.execute(sa.update(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == row.id)
                            .values(state=state, compacted_at=now))

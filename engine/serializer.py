@@ -207,8 +207,9 @@ def _gzip(raw: bytes) -> bytes:
     return compressor.compress(raw) + compressor.flush()
 
 
-def dump_finished(workflow, data: dict) -> bytes:
-    """A finished workflow's compacted state (engine/finished.py): its data and its path."""
+def dump_finished(workflow, data: dict, process_id: str | None = None) -> bytes:
+    """A finished workflow's compacted state (engine/finished.py): its data and its path, with
+    the process's compression dictionary when it has one (engine/state_dictionary.py)."""
     from .finished import compact
     registry = _SERIALIZER.registry
     registry._encoder_mode = True
@@ -218,11 +219,19 @@ def dump_finished(workflow, data: dict) -> bytes:
     finally:
         registry._encoder_mode = False
     # Written once and kept for years: the best compression is worth its few milliseconds.
-    return gzip.compress(text.encode("utf-8"), 9, mtime=0)
+    if process_id is None:
+        return gzip.compress(text.encode("utf-8"), 9, mtime=0)
+    from .state_dictionary import compress
+    return compress(text.encode("utf-8"), process_id)
 
 
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):
-    dct = json.loads(gzip.decompress(blob))
+    if blob[:2] == b"SD":  # a finished state compressed with its process's dictionary
+        from .state_dictionary import decompress
+        blob = decompress(blob)
+    else:
+        blob = gzip.decompress(blob)
+    dct = json.loads(blob)
     version = dct.pop("serializer_version", None)
     if version in ("path-1", "path-2"):
         from .finished import FinishedWorkflow

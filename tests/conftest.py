@@ -81,10 +81,11 @@ def client(app):
 
 def _forget_process_caches():
     # Emptied tables reuse ids; in-process caches keyed by them would point at old content.
-    from engine import definitions, instances
+    from engine import definitions, instances, state_dictionary
     definitions._CURRENT.clear()
     definitions._HEADS.clear()
     instances._CACHE.clear()
+    state_dictionary.forget()
 
 
 def _empty_tables():

@@ -91,6 +91,33 @@ def test_an_instance_is_compacted_in_the_transaction_that_completes_it_and_reads
         raise AssertionError("a compacted instance was loaded for a step")
 
 
+def test_finished_states_compress_with_their_process_dictionary_which_holds_no_personal_data(app):
+    from engine.state_dictionary import StateDictionary
+    from tests.permit_support import almaty
+    make_user("root", roles=("admin",), region=None)
+    first = _issued_case(app, compact_on_finish=True)
+    personal_data = (first.applicant_iin, "Karimov", first.permit_no, first.application_no, first.id, "2026-06-10")
+    plain = instances.get(first.id).state
+    assert plain[:2] == b"\x1f\x8b"  # no dictionary yet: gzip
+    # permit_issue, and permit_validity: the sweep, today, saw the permit end on 30.09.2026
+    assert retention.run()["compression_dictionaries"] == 2
+    made = {d.process_id: d.data.decode() for d in db.session.execute(sa.select(StateDictionary)).scalars()}
+    assert "permit_issue" in made
+    for text in made.values():
+        for personal in personal_data:
+            assert personal not in text, personal
+    assert '"decision":"issue"' in made["permit_issue"] and '"due_at_utc":""' in made["permit_issue"]
+    assert retention.run()["compression_dictionaries"] == 0  # one per process, made once
+    number = issue_permit(app, at=almaty(2026, 6, 11, 10, 0), application_no="EGOV-2026-SECOND")
+    second = db.session.execute(sa.select(cases.Case).where(cases.Case.permit_no == number)).scalar_one()
+    state = instances.get(second.id).state
+    assert state[:2] == b"SD" and len(state) < 0.7 * len(plain), (len(state), len(plain))
+    data = instances.current_data(instances.peek(instances.get(second.id)))
+    assert data["permit"]["number"] == number and data["application"]["application_no"] == "EGOV-2026-SECOND"
+    api, page = _views(app, second.id)
+    assert api["outcome"]["code"] == "issued" and number in page
+
+
 def test_an_instance_finished_within_its_period_is_not_compacted_and_a_compacted_one_takes_no_step(app):
     case = _issued_case(app)
     finished = instances.get(case.id).completed_at

@@ -1,4 +1,5 @@
 """compact finished cases: a notification's text kept once (template, parameters, language);
+compression dictionaries for finished instances' state;
 the audit log archived by month to files with a recorded SHA-256, the only delete its triggers allow
 
 Revision ID: 0018_compact_cases
@@ -63,6 +64,14 @@ def upgrade():
         sa.Column("created_by", sa.String(200), nullable=False),
     )
     op.create_index("ix_audit_archive_month", "audit_archive", ["month"])
+    op.create_table(
+        "state_dictionary",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("process_id", sa.String(200), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_state_dictionary_process", "state_dictionary", ["process_id", "id"])
     dialect = op.get_bind().dialect.name
     for statement in {"postgresql": PG_TRIGGERS, "sqlite": SQLITE_TRIGGERS}.get(dialect, []):
         op.execute(statement)
@@ -76,6 +85,8 @@ def downgrade():
     dialect = op.get_bind().dialect.name
     for statement in {"postgresql": PG_OLD, "sqlite": SQLITE_OLD}.get(dialect, []):
         op.execute(statement)
+    op.drop_index("ix_state_dictionary_process", table_name="state_dictionary")
+    op.drop_table("state_dictionary")
     op.drop_index("ix_audit_archive_month", table_name="audit_archive")
     op.drop_table("audit_archive")
     # Rows queued since keep no text: write a placeholder so the old NOT NULL holds.
