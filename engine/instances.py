@@ -126,6 +126,9 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
     """Start the newest version of `process_id` and run it to its first wait state.
 
     `instance_id` lets a caller write rows that refer to the instance before it runs.
+    With `commit=True` the start is its own transaction (the session must hold nothing else
+    uncommitted: a run past its budget rolls the transaction back); with `commit=False` it
+    joins the caller's, undone to a savepoint if it goes past its budget.
     """
     definition = definitions.current(process_id, current_app.config["DEFINITION_CACHE_SECONDS"])
     if definition is None:
@@ -143,18 +146,30 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
                  details={"process_id": process_id, "version": definition.version,
                           "business_key": business_key})
     with _running(row, actor) as info:
-        savepoint = db.session.begin_nested()
+        # With commit=True the start is the whole transaction: a run past its budget rolls all
+        # of it back (no savepoint to pay for on every start); with commit=False the caller's
+        # transaction holds other work, so the run is undone to a savepoint only.
+        savepoint = None if commit else db.session.begin_nested()
         try:
             advance(row, workflow, actor)
             save(row, workflow, is_new=True)
-            savepoint.commit()
+            if savepoint is not None:
+                savepoint.commit()
         except StepBudgetExceeded as err:
             # Kept as it was accepted, not run: an incident an operator retries once the
             # diagram or the budget is fixed.
-            savepoint.rollback()
-            db.session.expunge(row)
+            if savepoint is not None:
+                savepoint.rollback()
+            else:
+                db.session.rollback()
+            if row in db.session:
+                db.session.expunge(row)
             row = ProcessInstance(**fields)
             _attach_new(row)
+            if savepoint is None:  # the whole transaction went, the start's event with it
+                audit.record("instance_started", actor=actor, instance_id=row.id,
+                             details={"process_id": process_id, "version": definition.version,
+                                      "business_key": business_key})
             workflow = _new_workflow(definition, initial)
             info.instance_id = row.id
             _mark_budget_incident(row, err, actor)

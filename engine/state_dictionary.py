@@ -17,6 +17,7 @@ import gzip
 import json
 import re
 import struct
+import time
 import zlib
 
 import sqlalchemy as sa
@@ -28,6 +29,8 @@ MAGIC = b"SD"
 _CODE = re.compile(r"[a-z]+(?:_[a-z]+)*")
 _BY_ID: dict[int, bytes] = {}
 _BY_PROCESS: dict[str, int] = {}
+_NONE_UNTIL: dict[str, float] = {}  # process -> until when "it has no dictionary" is believed
+NONE_SECONDS = 300.0  # a dictionary retention makes is used from at most this long after
 
 
 class StateDictionary(db.Model):
@@ -56,10 +59,14 @@ def for_process(process_id: str) -> tuple[int, bytes] | None:
     known = _BY_PROCESS.get(process_id)
     if known is not None:
         return known, _BY_ID[known]
+    if _NONE_UNTIL.get(process_id, 0.0) > time.monotonic():
+        return None
     row = db.session.execute(sa.select(StateDictionary.id, StateDictionary.data)
                              .where(StateDictionary.process_id == process_id)
                              .order_by(StateDictionary.id).limit(1)).first()
     if row is None:
+        if not isolation.active():
+            _NONE_UNTIL[process_id] = time.monotonic() + NONE_SECONDS
         return None
     if not isolation.active():  # a rehearsal's rows vanish with it
         _BY_ID[row.id], _BY_PROCESS[process_id] = row.data, row.id
@@ -113,6 +120,7 @@ def ensure() -> int:
         db.session.add(StateDictionary(process_id=process_id, data=data[-32768:], created_at=clock.now()))
         made += 1
     db.session.commit()
+    _NONE_UNTIL.clear()  # this process uses them at once
     return made
 
 
@@ -120,3 +128,4 @@ def forget() -> None:
     """Forget the cached dictionaries (tests empty the tables, and ids are then reused)."""
     _BY_ID.clear()
     _BY_PROCESS.clear()
+    _NONE_UNTIL.clear()

@@ -44,6 +44,9 @@ def test_a_loop_whose_condition_stays_true_is_an_incident_naming_the_element(hos
     workflow = instances.peek(row)
     assert workflow.task_tree.data["turns"] == 0
     assert "instance_completed" not in [e.event for e in audit.trail(row.id)]
+    # The start was its own transaction, rolled back whole: its event is written again, once.
+    assert [e.event for e in audit.trail(row.id)].count("instance_started") == 1
+    assert "incident_raised" in [e.event for e in audit.trail(row.id)]
 
 
 def test_a_gateway_cycle_of_100000_turns_is_an_incident_never_completed(hostile):
