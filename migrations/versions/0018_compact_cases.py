@@ -1,4 +1,5 @@
 """compact finished cases: a notification's text kept once (template, parameters, language);
+a decision document's HTML kept gzip'd;
 compression dictionaries for finished instances' state;
 the audit log archived by month to files with a recorded SHA-256, the only delete its triggers allow
 
@@ -75,6 +76,9 @@ def upgrade():
     dialect = op.get_bind().dialect.name
     for statement in {"postgresql": PG_TRIGGERS, "sqlite": SQLITE_TRIGGERS}.get(dialect, []):
         op.execute(statement)
+    with op.batch_alter_table("case_document") as batch_op:
+        batch_op.add_column(sa.Column("html_gz", sa.LargeBinary()))
+        batch_op.alter_column("html", existing_type=sa.Text(), nullable=True)
     with op.batch_alter_table("notification") as batch_op:
         batch_op.add_column(sa.Column("language", sa.String(5)))
         batch_op.alter_column("subject", existing_type=sa.String(500), nullable=True)
@@ -96,3 +100,13 @@ def downgrade():
         batch_op.alter_column("body", existing_type=sa.Text(), nullable=False)
         batch_op.alter_column("subject", existing_type=sa.String(500), nullable=False)
         batch_op.drop_column("language")
+    # A document's HTML made since was kept gzip'd: write it back as text before the column goes.
+    bind = op.get_bind()
+    import gzip
+    rows = bind.execute(sa.text("SELECT id, html_gz FROM case_document WHERE html_gz IS NOT NULL")).all()
+    for row in rows:
+        bind.execute(sa.text("UPDATE case_document SET html = :html WHERE id = :id"),
+                     {"html": gzip.decompress(row.html_gz).decode("utf-8"), "id": row.id})
+    with op.batch_alter_table("case_document") as batch_op:
+        batch_op.alter_column("html", existing_type=sa.Text(), nullable=False)
+        batch_op.drop_column("html_gz")
