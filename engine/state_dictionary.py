@@ -104,8 +104,7 @@ def decompress(blob: bytes) -> bytes:
 def ensure() -> int:
     """Make a dictionary for each process with a finished, compacted instance and none yet,
     from the skeleton of its newest such instance; commits. Returns how many were made."""
-    from .instances import ProcessInstance
-    table = ProcessInstance.__table__
+    table = db.metadata.tables["process_instance"]  # by name: instances imports this module's users
     have = sa.select(StateDictionary.process_id)
     missing = db.session.execute(sa.select(table.c.process_id).distinct()
                                  .where(table.c.compacted_at.is_not(None),
