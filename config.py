@@ -100,6 +100,9 @@ class Config:
     # run is rolled back to the last save and the instance is an incident naming the element.
     ENGINE_STEP_MAX_TASKS = _env("ENGINE_STEP_MAX_TASKS", 2000)
     ENGINE_STEP_MAX_SECONDS = _env("ENGINE_STEP_MAX_SECONDS", 10.0)
+    # A completed instance keeps its data and the path it took (engine/finished.py) from the
+    # transaction that completes it; false: the task tree until retention compacts it.
+    ENGINE_COMPACT_ON_FINISH = _env("ENGINE_COMPACT_ON_FINISH", True)
     # The most instances a multi-instance activity may create (checked at deploy for a literal
     # loopCardinality, at run time for an evaluated one).
     ENGINE_MAX_CARDINALITY = _env("ENGINE_MAX_CARDINALITY", 1000)
@@ -119,6 +122,10 @@ class Config:
     RETENTION_CORRELATION_KEY_DAYS = _env("RETENTION_CORRELATION_KEY_DAYS", 90)  # after the instance finished
     RETENTION_POLICE_REQUEST_DAYS = _env("RETENTION_POLICE_REQUEST_DAYS", 365)  # answered police requests
     RETENTION_BATCH = _env("RETENTION_BATCH", 1000)  # rows per transaction
+    RETENTION_AUDIT_ARCHIVE_MONTHS = _env("RETENTION_AUDIT_ARCHIVE_MONTHS", 12)  # audit months kept in the table
+    # Where `flask retention archive-audit` writes a month of the audit log (gzip'd JSON lines);
+    # each file's SHA-256 and row count are recorded in the audit_archive table.
+    AUDIT_ARCHIVE_DIR = _env("AUDIT_ARCHIVE_DIR", str(BASE_DIR / "instance" / "audit-archive"))
     RETENTION_INTERVAL_HOURS = _env("RETENTION_INTERVAL_HOURS", 24.0)
     # Expression sandbox bounds.
     EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)

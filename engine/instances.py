@@ -30,7 +30,7 @@ from . import audit, clock, definitions, jobs
 from .db import UTCDateTime, db
 from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
-from .serializer import dump_state, load_state
+from .serializer import dump_finished, dump_state, load_state
 from .workflow import EngineWorkflow
 
 IN_PROGRESS, COMPLETED, INCIDENT, TERMINATED = "in_progress", "completed", "incident", "terminated"
@@ -126,6 +126,9 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
     """Start the newest version of `process_id` and run it to its first wait state.
 
     `instance_id` lets a caller write rows that refer to the instance before it runs.
+    With `commit=True` the start is its own transaction (the session must hold nothing else
+    uncommitted: a run past its budget rolls the transaction back); with `commit=False` it
+    joins the caller's, undone to a savepoint if it goes past its budget.
     """
     definition = definitions.current(process_id, current_app.config["DEFINITION_CACHE_SECONDS"])
     if definition is None:
@@ -143,18 +146,30 @@ def start(process_id: str, data: dict, actor: str = "system", business_key: str 
                  details={"process_id": process_id, "version": definition.version,
                           "business_key": business_key})
     with _running(row, actor) as info:
-        savepoint = db.session.begin_nested()
+        # With commit=True the start is the whole transaction: a run past its budget rolls all
+        # of it back (no savepoint to pay for on every start); with commit=False the caller's
+        # transaction holds other work, so the run is undone to a savepoint only.
+        savepoint = None if commit else db.session.begin_nested()
         try:
             advance(row, workflow, actor)
             save(row, workflow, is_new=True)
-            savepoint.commit()
+            if savepoint is not None:
+                savepoint.commit()
         except StepBudgetExceeded as err:
             # Kept as it was accepted, not run: an incident an operator retries once the
             # diagram or the budget is fixed.
-            savepoint.rollback()
-            db.session.expunge(row)
+            if savepoint is not None:
+                savepoint.rollback()
+            else:
+                db.session.rollback()
+            if row in db.session:
+                db.session.expunge(row)
             row = ProcessInstance(**fields)
             _attach_new(row)
+            if savepoint is None:  # the whole transaction went, the start's event with it
+                audit.record("instance_started", actor=actor, instance_id=row.id,
+                             details={"process_id": process_id, "version": definition.version,
+                                      "business_key": business_key})
             workflow = _new_workflow(definition, initial)
             info.instance_id = row.id
             _mark_budget_incident(row, err, actor)
@@ -309,7 +324,7 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
     `is_new`: the instance was created in this transaction, so it has no index rows yet.
     """
     now = clock.now()
-    changes = {"state": dump_state(workflow), "updated_at": now}
+    changes = {"updated_at": now}
     if row.status not in (INCIDENT, TERMINATED):
         if workflow.is_completed() and not _reached_an_end(workflow):
             _raise_incident(row, workflow, WorkflowException(
@@ -320,7 +335,14 @@ def save(row: ProcessInstance, workflow: BpmnWorkflow, is_new: bool = False) -> 
                 audit.record("instance_completed", actor="system", instance_id=row.id)
         else:
             changes["status"] = IN_PROGRESS
-    region = _region(current_data(workflow))
+    data = current_data(workflow)
+    if changes.get("status") == COMPLETED and current_app.config["ENGINE_COMPACT_ON_FINISH"]:
+        # It never runs again: keep its data and the path it took (engine/finished.py), in the
+        # transaction that finishes it, rather than the task tree until retention's pass.
+        changes.update(state=dump_finished(workflow, data, row.process_id), compacted_at=now)
+    else:
+        changes["state"] = dump_state(workflow)
+    region = _region(data)
     if region:
         changes["region"] = region
     _write_row(row, changes, is_new)
@@ -440,7 +462,8 @@ def _commit(row, workflow):
     # caller and the next step read it without a query (the next step checks its version).
     for key, value in values.items():
         set_committed_value(row, key, value)
-    _CACHE.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
+    if row.compacted_at is None:  # a compacted instance takes no more steps
+        _CACHE.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
 
 
 # The instance row is written with prepared Core statements, not the unit of work: it is

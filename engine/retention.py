@@ -5,9 +5,14 @@
   after they finished;
 - message receipts (duplicate detection of client messages) after RETENTION_MESSAGE_RECEIPT_DAYS;
 - correlation keys of finished instances after RETENTION_CORRELATION_KEY_DAYS;
+- a compression dictionary for each process whose finished states have none yet
+  (engine/state_dictionary.py);
 - the application's own sweepers (`@sweeper`): delivered notifications, answered police
   requests, each after its configured period.
-The audit log is never touched here: it is append-only by trigger and kept whole.
+The audit log is append-only by trigger: whole months of it older than
+RETENTION_AUDIT_ARCHIVE_MONTHS (0: never by a run), or before `flask retention archive-audit
+--before YYYY-MM`, move to files with a recorded SHA-256 (engine/audit_archive.py), the one
+delete its triggers allow; `flask retention audit-trail ID` reads an instance's events back.
 Each kind runs in batches of RETENTION_BATCH rows, one transaction per batch, so a run never
 holds a long lock; `flask retention run` runs it once, the worker once a day.
 """
@@ -48,10 +53,31 @@ def run(now=None, config=None) -> dict:
                   now - timedelta(days=config["RETENTION_CORRELATION_KEY_DAYS"]), limit))}
     for name, fn in _SWEEPERS.items():
         result[name] = _batches(lambda fn=fn: fn(db.session, now, config, limit))
+    from . import state_dictionary
+    result["compression_dictionaries"] = state_dictionary.ensure()  # used from the next compaction on
+    months = int(config["RETENTION_AUDIT_ARCHIVE_MONTHS"])
+    if months > 0:
+        result["audit_archived"] = archive_audit(_month_before(now, months))
     if any(result.values()):
         audit.record("retention_run", actor="retention", details=result)
         db.session.commit()
     return result
+
+
+def _month_before(now, months: int) -> str:
+    """YYYY-MM of the month `months` calendar months before `now`'s month (UTC)."""
+    index = now.year * 12 + now.month - 1 - months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def archive_audit(before: str, actor: str = "retention") -> int:
+    """Archive every month of the audit log before `before` (YYYY-MM); returns the events moved."""
+    from .audit_archive import archive, months_before
+    moved = 0
+    for month in months_before(before):
+        record = archive(month, actor=actor)
+        moved += record.rows if record is not None else 0
+    return moved
 
 
 def _batches(one) -> int:
@@ -77,7 +103,7 @@ def compact_finished(finished_before, limit: int) -> int:
     for row in rows:
         spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
         workflow = load_state(row.state, spec, subprocess_specs, None)
-        state = dump_finished(workflow, current_data(workflow))
+        state = dump_finished(workflow, current_data(workflow), row.process_id)
         # Core update: compaction is not a step, so it leaves the optimistic-lock version alone.
         db.session.execute(sa.update(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == row.id)
                            .values(state=state, compacted_at=now))
@@ -111,6 +137,37 @@ def run_command():
     """Compact finished instances and remove rows past their retention period, once."""
     for kind, count in run().items():
         click.echo(f"{kind}: {count}")
+
+
+@retention_cli.command("archive-audit")
+@click.option("--before", required=True, help="YYYY-MM: archive every month before this one")
+@click.option("--actor", default="retention", show_default=True, help="who archives (audited)")
+def archive_audit_command(before, actor):
+    """Move the audit log's months before --before to gzip'd JSON-lines files, hash recorded."""
+    from .audit_archive import archive, month_bounds, months_before
+    from .exceptions import InvalidData
+    try:
+        month_bounds(before)
+        months = months_before(before)
+        if not months:
+            click.echo(f"no audit events before {before}")
+        for month in months:
+            record = archive(month, actor=actor)
+            if record is not None:
+                click.echo(f"{month}: {record.rows} events -> {record.file} sha256 {record.sha256}")
+    except InvalidData as err:
+        raise click.BadParameter(f"{err}: {'; '.join(m for ms in err.errors.values() for m in ms)}",
+                                 param_hint="--before") from None
+
+
+@retention_cli.command("audit-trail")
+@click.argument("instance_id")
+def audit_trail_command(instance_id):
+    """Print an instance's archived audit events (JSON lines), each archive's hash checked."""
+    import json
+    from .audit_archive import read
+    for event in read(instance_id):
+        click.echo(json.dumps(event, ensure_ascii=False, sort_keys=True))
 
 
 def register(app) -> None:

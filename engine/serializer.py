@@ -207,23 +207,33 @@ def _gzip(raw: bytes) -> bytes:
     return compressor.compress(raw) + compressor.flush()
 
 
-def dump_finished(workflow, data: dict) -> bytes:
-    """A finished workflow's compacted state (engine/finished.py): its data and its path."""
+def dump_finished(workflow, data: dict, process_id: str | None = None) -> bytes:
+    """A finished workflow's compacted state (engine/finished.py): its data and its path, with
+    the process's compression dictionary when it has one (engine/state_dictionary.py)."""
     from .finished import compact
     registry = _SERIALIZER.registry
     registry._encoder_mode = True
     try:
         stored = compact(workflow, registry.convert(data))
-        text = json.dumps(stored, cls=_SERIALIZER._encoder_cls, separators=(",", ":"))
+        text = json.dumps(stored, cls=_SERIALIZER._encoder_cls, separators=(",", ":"), ensure_ascii=False)
     finally:
         registry._encoder_mode = False
-    return _gzip(text.encode("utf-8"))
+    # Written once and kept for years: the best compression is worth its few milliseconds.
+    if process_id is None:
+        return gzip.compress(text.encode("utf-8"), 9, mtime=0)
+    from .state_dictionary import compress
+    return compress(text.encode("utf-8"), process_id)
 
 
 def load_state(blob: bytes, spec, subprocess_specs, script_engine):
-    dct = json.loads(gzip.decompress(blob))
+    if blob[:2] == b"SD":  # a finished state compressed with its process's dictionary
+        from .state_dictionary import decompress
+        blob = decompress(blob)
+    else:
+        blob = gzip.decompress(blob)
+    dct = json.loads(blob)
     version = dct.pop("serializer_version", None)
-    if version == "path-1":
+    if version in ("path-1", "path-2"):
         from .finished import FinishedWorkflow
         dct["data"] = _SERIALIZER.registry.restore(dct.get("data") or {})
         return FinishedWorkflow(dct, spec, subprocess_specs)

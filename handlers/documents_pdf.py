@@ -8,6 +8,7 @@ made once, stored with its SHA-256 (also written to the audit log) and served as
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 from functools import lru_cache
 from pathlib import Path
@@ -59,11 +60,23 @@ class CaseDocument(db.Model):
     id = sa.Column(sa.Integer, primary_key=True)
     instance_id = sa.Column(sa.String(36), nullable=False, index=True)
     key = sa.Column(sa.String(40), nullable=False)
-    html = sa.Column(sa.Text, nullable=False)
+    stored_html = sa.Column("html", sa.Text)  # the HTML of a document made before it was kept gzip'd
+    html_gz = sa.Column(sa.LargeBinary)  # the HTML the PDF was made from, gzip'd (a third of its size)
     pdf = sa.Column(sa.LargeBinary, nullable=False)
     sha256 = sa.Column(sa.String(64), nullable=False)
     signed_by = sa.Column(sa.String(300), nullable=False)
     created_at = sa.Column(UTCDateTime, nullable=False)
+
+    @property
+    def html(self) -> str:
+        if self.html_gz is not None:
+            return gzip.decompress(self.html_gz).decode("utf-8")
+        return self.stored_html
+
+    @html.setter
+    def html(self, text: str) -> None:
+        self.html_gz = gzip.compress(text.encode("utf-8"), 9, mtime=0)
+        self.stored_html = None
 
 
 @lru_cache(maxsize=8)

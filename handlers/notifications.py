@@ -14,6 +14,10 @@ sender that died mid-send leaves it to be retried (delivery is at least once).
 
 Templates live in `templates/notifications/<name>.txt`: the first line is the subject, the
 rest the body (Jinja, plain text). Recipients and personal data reach the log masked.
+
+A row keeps its text once, as the template, its parameters (`data`) and the recipient's
+language: `subject` and `body` are rendered from them when read (sent, listed); a row queued
+before this stored its text, and that text is read as stored.
 """
 from __future__ import annotations
 
@@ -57,8 +61,11 @@ class Notification(db.Model):
     channel = sa.Column(sa.String(20), nullable=False)
     template = sa.Column(sa.String(50), nullable=False)
     data = sa.Column(sa.JSON, nullable=False, default=dict)
-    subject = sa.Column(sa.String(500), nullable=False)
-    body = sa.Column(sa.Text, nullable=False)
+    language = sa.Column(sa.String(5))  # the text's language (none: English)
+    # The text as rendered when queued, kept only by rows queued before the text was rendered
+    # on read; `subject` and `body` below read either.
+    stored_subject = sa.Column("subject", sa.String(500))
+    stored_body = sa.Column("body", sa.Text)
     status = sa.Column(sa.String(10), nullable=False)
     attempts = sa.Column(sa.Integer, nullable=False, default=0)
     next_attempt_at = sa.Column(UTCDateTime, nullable=False)
@@ -66,6 +73,21 @@ class Notification(db.Model):
     sent_at = sa.Column(UTCDateTime)
     last_error = sa.Column(sa.Text)
     adapter = sa.Column(sa.String(20))
+
+    @property
+    def subject(self) -> str:
+        return self.stored_subject if self.stored_subject is not None else self._text()[0]
+
+    @property
+    def body(self) -> str:
+        return self.stored_body if self.stored_body is not None else self._text()[1]
+
+    def _text(self) -> tuple[str, str]:
+        text = self.__dict__.get("_rendered")
+        if text is None:
+            text = self.__dict__["_rendered"] = render(self.template, self.data or {}, current_app.config,
+                                                       self.language)
+        return text
 
     def as_dict(self) -> dict:
         iso = lambda v: v.isoformat() if v else None  # noqa: E731
@@ -128,9 +150,9 @@ def queue(session, *, template: str, recipient: str, channel: str, data: Mapping
         raise ValueError(f"unknown channel {channel!r} (NOTIFY_CHANNELS: {config['NOTIFY_CHANNELS']})")
     if not str(recipient or "").strip():
         raise ValueError("a notification needs a recipient")
-    subject, body = render(template, data, config, language)
+    render(template, data, config, language)  # a template that cannot render fails the step now
     row = Notification(instance_id=instance_id, recipient=str(recipient).strip(), channel=channel,
-                       template=template, data=dict(data), subject=subject, body=body,
+                       template=template, data=dict(data), language=language,
                        status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
     session.add(row)
     log.info("notification %r queued for %s via %s (case %s)", template, mask_recipient(recipient),

@@ -33,9 +33,12 @@ DATABASE_URL = _database_url()
 IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 
 
+AUDIT_ARCHIVE_DIR = tempfile.mkdtemp(prefix="audit-archive-")  # archived audit months of this run
+
+
 def make_config(**overrides):
     # The suite reads English, the source text; tests of the languages ask for kk or ru themselves.
-    attrs = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "FORMS_DIR": str(SAMPLE_FORMS),
+    attrs = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "FORMS_DIR": str(SAMPLE_FORMS), "AUDIT_ARCHIVE_DIR": AUDIT_ARCHIVE_DIR,
              "DEFAULT_LANGUAGE": "en", "DOCUMENT_LANGUAGES": ["kk", "ru"]}
     attrs.update(overrides)
     return type("Config", (config_module.TestConfig,), attrs)
@@ -78,10 +81,11 @@ def client(app):
 
 def _forget_process_caches():
     # Emptied tables reuse ids; in-process caches keyed by them would point at old content.
-    from engine import definitions, instances
+    from engine import definitions, instances, state_dictionary
     definitions._CURRENT.clear()
     definitions._HEADS.clear()
     instances._CACHE.clear()
+    state_dictionary.forget()
 
 
 def _empty_tables():

@@ -132,7 +132,7 @@ def decide(case_id, form, actor=OFFICER):
 def case_data(case_id):
     from engine import instances
     row = instances.get(case_id)
-    return instances.current_data(instances.load(row))
+    return instances.current_data(instances.peek(row))
 
 
 # --- the life of a permit: issue it, find its watch, extend or revoke it --------------------

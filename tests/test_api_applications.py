@@ -38,7 +38,7 @@ def test_the_procedure_receives_the_validated_application_and_the_filing_time(ap
     from engine import instances
     body = application()
     response = submit(api, make_token(), body)
-    data = instances.current_data(instances.load(instances.get(response.get_json()["case_id"])))
+    data = instances.current_data(instances.peek(instances.get(response.get_json()["case_id"])))
     assert data["region"] == "AST" and data["kind"] == "issue"
     assert data["case_id"] == response.get_json()["case_id"]
     assert data["application"]["applicant"]["iin"] == APPLICANT_IIN
@@ -250,7 +250,7 @@ def test_an_application_may_name_the_applicants_language_of_notifications(api, s
     from engine import instances
     response = submit(api, make_token(), application(language="kk"))
     assert response.status_code == 201, response.get_json()
-    data = instances.current_data(instances.load(instances.get(response.get_json()["case_id"])))
+    data = instances.current_data(instances.peek(instances.get(response.get_json()["case_id"])))
     assert data["application"]["language"] == "kk"
 
 

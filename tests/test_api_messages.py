@@ -148,7 +148,7 @@ def test_a_terminated_contract_starts_the_revocation_of_its_permit(api, api_app,
     case = cases.get(case_id)
     assert case.kind == "revocation" and case.permit_no == number and case.created_by == "api:esutd"
     from engine import instances
-    data = instances.current_data(instances.load(instances.get(case_id)))
+    data = instances.current_data(instances.peek(instances.get(case_id)))
     assert data["revocation"]["ground"] == "contract_terminated"
     assert data["revocation"]["initiator"] == {"type": "esutd", "id": "TD-778"}
     assert "2026-03-01" in data["revocation"]["details"]

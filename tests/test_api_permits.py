@@ -61,7 +61,7 @@ def test_a_revocation_starts_a_revocation_case(api, api_app, stub):
     assert case["kind"] == "revocation" and case["permit_no"] == number and case["region"] == "AST"
     assert case["permit"]["permit_no"] == number and case["status"] == "in_progress"
     assert case["applicant"] == {"iin": APPLICANT_IIN, "name": "Karimov Aziz"}
-    data = instances.current_data(instances.load(instances.get(case["case_id"])))
+    data = instances.current_data(instances.peek(instances.get(case["case_id"])))
     assert data["permit_no"] == number and data["region"] == "AST"
     assert data["revocation"] == {"ground": "false_documents", "details": "The medical certificate is forged.",
                                   "initiator": {"type": "police", "id": "DVD-AST-17"}}

@@ -92,7 +92,7 @@ def test_the_operator_runs_in_a_diagram(simulator, tmp_path):
     contract()
     row = start_checked(simulator, tmp_path)
     assert row.status == "completed"
-    assert instances.load(row).data["contract_check"]["registered"] is True
+    assert instances.peek(row).data["contract_check"]["registered"] is True
 
 
 # --- the HTTP adapter ------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_esutd_unavailable_is_retried_then_answers(app, tmp_path):
         app.config.update(ESUTD_ADAPTER="http", ESUTD_URL=server.url)
         row = start_checked(app, tmp_path)
     assert row.status == "completed" and len(server.requests) == 2
-    assert instances.load(row).data["contract_check"]["ok"] is False
+    assert instances.peek(row).data["contract_check"]["ok"] is False
 
 
 def test_esutd_down_is_an_incident_after_the_retries(app, tmp_path):

@@ -106,7 +106,7 @@ def test_a_failing_handler_after_a_completed_user_task_keeps_the_completion_unti
     app.config["SAMPLE_RECORD_FAILS"] = False
     assert cli(app, "instances", "retry", row.id).exit_code == 0
     assert instances.get(row.id).status == "completed"
-    assert instances.load(instances.get(row.id)).data["recorded"] == {"decision": "approve"}
+    assert instances.peek(instances.get(row.id)).data["recorded"] == {"decision": "approve"}
 
 
 def test_the_cli_refuses_to_retry_an_instance_without_an_incident(messaging):

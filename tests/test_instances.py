@@ -66,7 +66,7 @@ def test_the_whole_path_completes_and_keeps_the_decision(sample):
     tasks.complete(task.id, OFFICER, {"decision": "reject", "comment": "scores too low"})
     done = instances.get(row.id)
     assert done.status == "completed"
-    workflow = instances.load(done)
+    workflow = instances.peek(done)
     assert workflow.data["review"] == {"decision": "reject", "comment": "scores too low"}
     assert workflow.data["recorded"] == {"decision": "reject"}
     assert tasks.get(task.id).status == "completed" and tasks.get(task.id).completed_by == "aigul"

@@ -183,7 +183,7 @@ def test_retries_running_out_make_an_incident_that_a_retry_after_recovery_comple
         assert row.status == "incident" and row.incident_error_type == "PoliceUnavailable"
         assert "failed after 2 attempt(s)" in row.incident_message
         # An undelivered request is an incident, never police silence: no answer term is running.
-        assert "police_answer" not in (instances.current_data(instances.load(row)).get("deadlines") or {})
+        assert "police_answer" not in (instances.current_data(instances.peek(row)).get("deadlines") or {})
         assert police_requests() == 0
 
         stub.recovered.set()

@@ -33,7 +33,7 @@ def police_check(case_id):
 
 
 def data_of(instance_id):
-    return instances.current_data(instances.load(instances.get(instance_id)))
+    return instances.current_data(instances.peek(instances.get(instance_id)))
 
 
 def events(instance_id):
@@ -110,7 +110,7 @@ def test_without_a_correlation_property_the_instance_id_correlates_and_the_messa
     assert [s.correlation for s in messages.subscriptions(row.id)] == [row.id]
     assert messages.deliver("ack", row.id, {"seen": "yes"}).status == "delivered"
     assert instances.get(row.id).status == "completed"
-    assert instances.load(instances.get(row.id)).data["ack"] == {"seen": "yes"}
+    assert instances.peek(instances.get(row.id)).data["ack"] == {"seen": "yes"}
 
 
 def test_two_replies_racing_for_one_wait_exactly_one_is_delivered(messaging):

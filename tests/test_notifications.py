@@ -101,6 +101,32 @@ def test_the_operator_queues_one_pending_row_per_recipient(app):
         (APPLICANT_IIN, "pending", 0, "case-1"), (EMPLOYER_IIN, "pending", 0, "case-1")]
 
 
+def test_a_row_keeps_its_text_once_as_template_and_parameters_and_sends_it_in_the_recipients_language(app):
+    queue_issued(app, [{"channel": "egov", "to": APPLICANT_IIN, "language": "kk"},
+                       {"channel": "egov", "to": EMPLOYER_IIN, "language": "ru"}])
+    raw = db.session.execute(sa.text("SELECT recipient, subject, body, language, template FROM notification "
+                                     "ORDER BY id")).all()
+    assert [(r.subject, r.body, r.language, r.template) for r in raw] == [(None, None, "kk", "issued"),
+                                                                          (None, None, "ru", "issued")]
+    db.session.remove()
+    gateway = FlakyGateway(0)
+    notifications.send_pending(NOW, adapter=gateway)
+    by_recipient = {m["recipient"]: m for m in gateway.delivered}
+    assert (by_recipient[APPLICANT_IIN]["subject"], by_recipient[APPLICANT_IIN]["body"]) == notifications.render(
+        "issued", ISSUED, app.config, "kk")
+    assert by_recipient[EMPLOYER_IIN]["subject"].startswith("Вам выдано разрешение")
+    assert "01.04.2026" in by_recipient[EMPLOYER_IIN]["body"]
+
+
+def test_a_row_queued_with_its_text_is_sent_with_that_text(app):
+    queue_issued(app)
+    db.session.execute(sa.text("UPDATE notification SET subject = 'Stored subject', body = 'Stored body'"))
+    db.session.commit()
+    gateway = FlakyGateway(0)
+    notifications.send_pending(NOW, adapter=gateway)
+    assert [(m["subject"], m["body"]) for m in gateway.delivered] == [("Stored subject", "Stored body")]
+
+
 def test_an_unknown_channel_is_refused(app):
     with pytest.raises(ValueError, match="unknown channel"):
         queue_issued(app, [{"channel": "pigeon", "to": APPLICANT_IIN}])

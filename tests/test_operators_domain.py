@@ -173,7 +173,7 @@ def test_a_complete_application_for_2026_passes_every_check_and_is_issued_with_i
     load_reference(app, {"ALA": {"2026": 5}})
     row = instances.start(issue_process, issue_case_data(), actor="portal")
     assert row.status == "completed", row.incident()
-    data = instances.load(row).data
+    data = instances.peek(row).data
     assert data["identity"]["matches"] is True
     assert data["documents_check"]["ok"] is True and data["documents_check"]["held_permit_last_year"] is False
     assert data["eligibility"]["ok"] is True
@@ -194,7 +194,7 @@ def test_a_complete_application_for_2026_passes_every_check_and_is_issued_with_i
 def test_every_operator_result_is_json_in_the_task_data(app, issue_process):
     load_reference(app, {"ALA": {"2026": 5}})
     row = instances.start(issue_process, issue_case_data(), actor="portal")
-    data = instances.load(row).data
+    data = instances.peek(row).data
     for key in ("identity", "documents_check", "eligibility", "tax", "quota", "permit", "notified"):
         assert json.loads(json.dumps(data[key])) == data[key]
 
@@ -239,7 +239,7 @@ def test_an_eaeu_citizen_is_refused_ineligible_from_the_administered_table(app, 
     deploy_linear(app, tmp_path, "test_citizenship", [ISSUE_STEPS[2]])
     row = instances.start("test_citizenship", {"applicant": {**APPLICANT, "citizenship": "KG"}},
                           actor="portal")
-    result = instances.load(row).data["eligibility"]
+    result = instances.peek(row).data["eligibility"]
     assert result["ok"] is False and result["eaeu"] is True
     assert result["grounds"][0]["code"] == "ineligible_citizenship"
 
@@ -251,7 +251,7 @@ def test_a_citizenship_added_by_the_administrator_becomes_eligible(app, tmp_path
     deploy_linear(app, tmp_path, "test_citizenship", [ISSUE_STEPS[2]])
     row = instances.start("test_citizenship", {"applicant": {**APPLICANT, "citizenship": "TR"}},
                           actor="portal")
-    assert instances.load(row).data["eligibility"]["ok"] is True
+    assert instances.peek(row).data["eligibility"]["ok"] is True
 
 
 def test_fingerprints_are_waived_for_a_holder_of_a_permit_issued_last_year(app, issue_process):
@@ -275,7 +275,7 @@ def test_underpaid_tax_gives_the_ground_with_the_2026_figures(app, tmp_path):
     load_reference(app)
     deploy_linear(app, tmp_path, "test_tax", [ISSUE_STEPS[3]])
     row = instances.start("test_tax", issue_case_data(paid=200_000), actor="portal")
-    tax = instances.load(row).data["tax"]
+    tax = instances.peek(row).data["tax"]
     assert tax["ok"] is False and tax["shortfall_kzt"] == 7_600
     assert tax["grounds"][0]["code"] == "tax_underpaid"
 

@@ -93,7 +93,7 @@ def request_row(instance_id):
 
 
 def reply_of(instance_id):
-    return instances.load(instances.get(instance_id)).data.get("police_reply")
+    return instances.peek(instances.get(instance_id)).data.get("police_reply")
 
 
 # --- the request is a job: never made inside the step that reaches it ----------------------
@@ -109,7 +109,7 @@ def test_the_request_waits_for_a_worker_and_the_step_that_reached_it_only_record
     job_id = job.id
     assert scheduler.run_jobs().applied == 1
     assert request_row(row.id).delivered_at is not None and jobs.for_instance(row.id) == []
-    data = instances.current_data(instances.load(instances.get(row.id)))
+    data = instances.current_data(instances.peek(instances.get(row.id)))
     assert data["police_request"]["request_id"] == job_id == request_row(row.id).id
 
 
@@ -118,7 +118,7 @@ def test_the_request_waits_for_a_worker_and_the_step_that_reached_it_only_record
 def test_an_unlisted_applicant_is_approved_on_the_next_sweep_never_inside_the_request_step(police_case):
     row = police_case()
     assert row.status == "in_progress"  # waits for the reply, even with no delay
-    data = instances.current_data(instances.load(row))
+    data = instances.current_data(instances.peek(row))
     assert data["police_request"]["adapter"] == "simulator"
     assert data["police_request"]["correlation"] == row.id and "verdict" not in data["police_request"]
     assert request_row(row.id).status == police.REPLY_PENDING

@@ -41,9 +41,12 @@ def test_a_loop_whose_condition_stays_true_is_an_incident_naming_the_element(hos
     assert "Spin" in row.incident_task_name and "step budget exceeded" in row.incident_message
     assert "ENGINE_STEP_MAX_TASKS 2000" in row.incident_message
     # Rolled back to the last save: for a start, the case as it was accepted, nothing run.
-    workflow = instances.load(row)
+    workflow = instances.peek(row)
     assert workflow.task_tree.data["turns"] == 0
     assert "instance_completed" not in [e.event for e in audit.trail(row.id)]
+    # The start was its own transaction, rolled back whole: its event is written again, once.
+    assert [e.event for e in audit.trail(row.id)].count("instance_started") == 1
+    assert "incident_raised" in [e.event for e in audit.trail(row.id)]
 
 
 def test_a_gateway_cycle_of_100000_turns_is_an_incident_never_completed(hostile):
@@ -67,7 +70,7 @@ def test_a_deep_cycle_within_the_budget_runs_to_its_end(hostile):
     hostile.config.update(ENGINE_STEP_MAX_TASKS=20_000, ENGINE_STEP_MAX_SECONDS=120.0)
     row = instances.start("hostile_gateway_cycle", {"turns": 0, "wanted": 1500}, actor="test")
     assert row.status == "completed", row.incident()
-    data = instances.load(incident_of(row.id)).data
+    data = instances.peek(incident_of(row.id)).data
     assert data["turns"] == 1500
 
 

@@ -78,7 +78,7 @@ def test_decision_deadline_and_its_reminder_are_indexed_from_the_case_data(diagr
     assert due_times(row.id) == [("remind", "2026-03-27T04:00:00+00:00"),
                                  ("lapse", "2026-03-27T18:59:59+00:00")]
     assert decision_task(row.id).due_at.isoformat() == "2026-03-27T18:59:59+00:00"
-    (decide_task,) = instances.load(instances.get(row.id)).get_tasks(spec_name="decide")
+    (decide_task,) = instances.peek(instances.get(row.id)).get_tasks(spec_name="decide")
     data = decide_task.data
     assert data["deadlines"]["decision"] == data["decision_deadline"]
     assert data["deadlines"]["decision"]["due_at"] == "2026-03-27T23:59:59+05:00"
@@ -195,7 +195,7 @@ def test_intermediate_timer_waits_its_duration_then_the_process_goes_on(diagrams
     time_machine.move_to(almaty("2026-06-01T12:00:01"), tick=False)
     assert timers.run_due().fired == 1
     done = instances.get(row.id)
-    assert done.status == "completed" and instances.load(done).data["waited"] is True
+    assert done.status == "completed" and instances.peek(done).data["waited"] is True
 
 
 # --- exactly once ----------------------------------------------------------------------------------

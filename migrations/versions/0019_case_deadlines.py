@@ -1,7 +1,7 @@
 """case deadlines: one row per statutory deadline of a case, for the compliance report
 
 Revision ID: 0019_case_deadlines
-Revises: 0015_substitution
+Revises: 0018_compact_cases
 
 The rows are derived from each case's workflow state and kept by every step from now on; the
 cases filed before this table existed are indexed by `flask cases index-deadlines` (it restores
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0019_case_deadlines"
-down_revision = "0015_substitution"
+down_revision = "0018_compact_cases"
 branch_labels = None
 depends_on = None
 

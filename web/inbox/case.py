@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Response, abort, render_template, request
 from flask_babel import gettext
 
-from engine import tasks
+from engine import audit_archive, tasks
 from engine.db import db
 from handlers import documents_pdf
 
@@ -23,7 +23,8 @@ def case(instance_id):
         "inbox/case.html", file=file, outcome=file.outcome,
         grounds=casefile.outcome_grounds(file), permit=casefile.permit_view(permit_of(file)),
         deadlines=casefile.deadlines(file), documents=casefile.documents(file),
-        timeline=casefile.timeline(row.id, file.view.trail), states=states,
+        timeline=casefile.timeline(row.id, file.view.trail),
+        archived_until=audit_archive.archived_since(row.created_at), states=states,
         current_steps=casefile.step_names(file, states["current"]),
         incident_steps=casefile.step_names(file, states["incident"]),
         open_tasks=[(t, actor.may_work_on(t)) for t in file.open_tasks],

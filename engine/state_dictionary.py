@@ -1,0 +1,130 @@
+"""Compression dictionaries for finished instances' stored state, one per process.
+
+A finished instance's state (engine/finished.py) is a few kilobytes of JSON whose keys, codes
+and layout repeat in every instance of its process; deflate on its own finds no repeats across
+rows. A preset dictionary holds them: the state compresses to about half.
+
+A dictionary is the *skeleton* of a finished instance of the process: its keys, numbers,
+booleans and lowercase codes (`issued`, `working_days`), every other text blanked, so it holds
+no one's name, number or date. Retention makes one per process that has none (`ensure`), in
+its own transaction, before any state refers to it; a row is never changed or deleted, so a
+state names its dictionary by id for good. A state is written as b"SD" + the id (4 bytes) + a
+zlib stream, whose header carries the dictionary's Adler-32: the wrong dictionary fails to read.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import struct
+import time
+import zlib
+
+import sqlalchemy as sa
+
+from . import clock, isolation
+from .db import UTCDateTime, db
+
+MAGIC = b"SD"
+_CODE = re.compile(r"[a-z]+(?:_[a-z]+)*")
+_BY_ID: dict[int, bytes] = {}
+_BY_PROCESS: dict[str, int] = {}
+_NONE_UNTIL: dict[str, float] = {}  # process -> until when "it has no dictionary" is believed
+NONE_SECONDS = 300.0  # a dictionary retention makes is used from at most this long after
+
+
+class StateDictionary(db.Model):
+    __tablename__ = "state_dictionary"
+    __table_args__ = (sa.Index("ix_state_dictionary_process", "process_id", "id"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    process_id = sa.Column(sa.String(200), nullable=False)
+    data = sa.Column(sa.LargeBinary, nullable=False)
+    created_at = sa.Column(UTCDateTime, nullable=False)
+
+
+def skeleton(value):
+    """Keys, numbers, booleans and lowercase codes of `value`; any other text blanked."""
+    if isinstance(value, dict):
+        return {key: skeleton(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [skeleton(item) for item in value]
+    if isinstance(value, str):
+        return value if len(value) <= 40 and _CODE.fullmatch(value) else ""
+    return value
+
+
+def for_process(process_id: str) -> tuple[int, bytes] | None:
+    """The process's dictionary (the oldest, if two were made), or None."""
+    known = _BY_PROCESS.get(process_id)
+    if known is not None:
+        return known, _BY_ID[known]
+    if _NONE_UNTIL.get(process_id, 0.0) > time.monotonic():
+        return None
+    row = db.session.execute(sa.select(StateDictionary.id, StateDictionary.data)
+                             .where(StateDictionary.process_id == process_id)
+                             .order_by(StateDictionary.id).limit(1)).first()
+    if row is None:
+        if not isolation.active():
+            _NONE_UNTIL[process_id] = time.monotonic() + NONE_SECONDS
+        return None
+    if not isolation.active():  # a rehearsal's rows vanish with it
+        _BY_ID[row.id], _BY_PROCESS[process_id] = row.data, row.id
+    return row.id, row.data
+
+
+def _by_id(dictionary_id: int) -> bytes:
+    data = _BY_ID.get(dictionary_id)
+    if data is None:
+        data = db.session.execute(sa.select(StateDictionary.data)
+                                  .where(StateDictionary.id == dictionary_id)).scalar_one()
+        if not isolation.active():
+            _BY_ID[dictionary_id] = data
+    return data
+
+
+def compress(raw: bytes, process_id: str) -> bytes:
+    """`raw` with the process's dictionary when it has one, else gzip (level 9)."""
+    found = for_process(process_id)
+    if found is None:
+        return gzip.compress(raw, 9, mtime=0)
+    dictionary_id, data = found
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, data)
+    return MAGIC + struct.pack(">I", dictionary_id) + compressor.compress(raw) + compressor.flush()
+
+
+def decompress(blob: bytes) -> bytes:
+    if blob[:2] != MAGIC:
+        return gzip.decompress(blob)
+    (dictionary_id,) = struct.unpack(">I", blob[2:6])
+    decompressor = zlib.decompressobj(15, _by_id(dictionary_id))
+    return decompressor.decompress(blob[6:]) + decompressor.flush()
+
+
+def ensure() -> int:
+    """Make a dictionary for each process with a finished, compacted instance and none yet,
+    from the skeleton of its newest such instance; commits. Returns how many were made."""
+    table = db.metadata.tables["process_instance"]  # by name: instances imports this module's users
+    have = sa.select(StateDictionary.process_id)
+    missing = db.session.execute(sa.select(table.c.process_id).distinct()
+                                 .where(table.c.compacted_at.is_not(None),
+                                        table.c.process_id.not_in(have))).scalars().all()
+    made = 0
+    for process_id in missing:
+        state = db.session.execute(sa.select(table.c.state).where(table.c.process_id == process_id,
+                                                                   table.c.compacted_at.is_not(None))
+                                   .order_by(table.c.compacted_at.desc()).limit(1)).scalar()
+        stored = json.loads(decompress(state))
+        data = json.dumps(skeleton(stored), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        db.session.add(StateDictionary(process_id=process_id, data=data[-32768:], created_at=clock.now()))
+        made += 1
+    db.session.commit()
+    _NONE_UNTIL.clear()  # this process uses them at once
+    return made
+
+
+def forget() -> None:
+    """Forget the cached dictionaries (tests empty the tables, and ids are then reused)."""
+    _BY_ID.clear()
+    _BY_PROCESS.clear()
+    _NONE_UNTIL.clear()
