@@ -116,6 +116,9 @@ INBOX_RULES = {
     "inbox.modeler_catalogue": ({ANALYST, ADMIN}, None),
     "inbox.modeler_validate": ({ANALYST, ADMIN}, None),
     "inbox.modeler_deploy": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_diff": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_version_diagram": ({ANALYST, ADMIN}, None),
+    "inbox.modeler_form_preview": ({ANALYST, ADMIN}, None),
 }
 
 
@@ -280,6 +283,9 @@ def _inbox_request(endpoint, method, world, definition_id):
         "inbox.modeler": "/modeler/sample_review", "inbox.modeler_diagram": "/modeler/sample_review/diagram.bpmn",
         "inbox.modeler_catalogue": "/modeler/catalogue.json", "inbox.modeler_validate": "/modeler/validate",
         "inbox.modeler_deploy": "/modeler/sample_review/deploy",
+        "inbox.modeler_diff": "/modeler/sample_review/diff.json?from=1&to=1",
+        "inbox.modeler_version_diagram": "/modeler/sample_review/versions/1/diagram.bpmn",
+        "inbox.modeler_form_preview": "/modeler/form-preview?form=review.json",
     }[endpoint]
 
 
