@@ -78,7 +78,7 @@ def main(rounds: int) -> None:
             for name, read in reads.items():
                 for cid in case_ids:
                     db.session.remove()
-                    instances._CACHE.clear()  # each read restores its workflow, as a cold process would
+                    instances.live_workflows().clear()  # each read restores its workflow, as a cold process would
                     statements[0] = 0
                     started = time.perf_counter()
                     read(cid)

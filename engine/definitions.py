@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from .specs import EngineParser
 
-from . import audit, clock, isolation
+from . import audit, caches, clock, isolation
 from .db import UTCDateTime, db
 from .validation import BPMN_NS, DeployProblem, parse_processes, validate_bpmn
 
@@ -136,7 +136,7 @@ def deploy(filename: str, bpmn: bytes, forms: dict[str, bytes], config, actor: s
         )
         db.session.add(row)
         db.session.flush()
-        _CURRENT.pop(process_id, None)
+        _current().pop(process_id, None)
         audit.record("definition_deployed", actor=actor, details={
             "process_id": process_id, "version": row.version, "filename": filename,
             "content_hash": content_hash, "comment": comment or None})
@@ -183,7 +183,7 @@ def current(process_id: str, max_age: float = 5.0) -> Current | None:
     """The newest version, remembered for `max_age` seconds (a deploy here forgets it at once;
     a deploy by another process is seen within `max_age`)."""
     rehearsal = isolation.active()  # a rehearsal's versions are its own: never cached
-    cached = None if rehearsal else _CURRENT.get(process_id)
+    cached = None if rehearsal else _current().get(process_id)
     if cached is not None and time.monotonic() - cached[1] < max_age:
         return cached[0]
     row = db.session.execute(
@@ -194,11 +194,13 @@ def current(process_id: str, max_age: float = 5.0) -> Current | None:
         return None
     found = Current(*row)
     if not rehearsal:
-        _CURRENT[process_id] = (found, time.monotonic())
+        _current()[process_id] = (found, time.monotonic())
     return found
 
 
-_CURRENT: dict[str, tuple[Current, float]] = {}
+def _current() -> dict[str, tuple[Current, float]]:
+    """The newest version of each procedure, remembered for DEFINITION_CACHE_SECONDS (the app's)."""
+    return caches.get("definitions.current", dict)
 
 
 def get(definition_id: int) -> ProcessDefinition | None:
@@ -219,7 +221,7 @@ def spec_by_id(definition_id: int):
     """The parsed (spec, subprocess_specs) of a stored definition. A stored version never changes,
     so its identity is remembered by id: reading or stepping an instance loads no definition row."""
     rehearsal = isolation.active()  # a rehearsal's ids are its own tables': never remembered
-    head = None if rehearsal else _HEADS.get(definition_id)
+    head = None if rehearsal else _heads().get(definition_id)
     if head is None:
         head = db.session.execute(sa.select(ProcessDefinition.id, ProcessDefinition.process_id,
                                             ProcessDefinition.content_hash)
@@ -227,11 +229,13 @@ def spec_by_id(definition_id: int):
         if head is None:
             raise LookupError(f"no process definition {definition_id}")
         if not rehearsal:
-            _HEADS[definition_id] = head
+            _heads()[definition_id] = head
     return spec_for(head)
 
 
-_HEADS: dict[int, tuple] = {}
+def _heads() -> dict[int, tuple]:
+    """(id, process id, content hash) of stored definitions by id (the app's)."""
+    return caches.get("definitions.heads", dict)
 
 
 # Parsed specs by (process id, content hash): the same content parses to the same spec.

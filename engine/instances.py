@@ -26,7 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, definitions, jobs
+from . import audit, caches, clock, definitions, jobs
 from .db import UTCDateTime, db
 from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
@@ -234,7 +234,7 @@ def load(row: ProcessInstance) -> BpmnWorkflow:
     """The instance's workflow: from the in-process cache when it holds this very version."""
     if row.compacted_at is not None:
         raise Conflict(f"instance {row.id} is finished and compacted: it takes no more steps")
-    workflow = _CACHE.take(row.id, row.version)
+    workflow = live_workflows().take(row.id, row.version)
     if workflow is None:
         spec, subprocess_specs = definitions.spec_by_id(row.definition_id)
         workflow = load_state(row.state, spec, subprocess_specs, script_engine())
@@ -463,7 +463,7 @@ def _commit(row, workflow):
     for key, value in values.items():
         set_committed_value(row, key, value)
     if row.compacted_at is None:  # a compacted instance takes no more steps
-        _CACHE.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
+        live_workflows().put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
 
 
 # The instance row is written with prepared Core statements, not the unit of work: it is
@@ -620,5 +620,10 @@ class _WorkflowCache:
         with self._lock:
             self._items.clear()
 
+    def __len__(self):
+        return len(self._items)
 
-_CACHE = _WorkflowCache()
+
+def live_workflows() -> _WorkflowCache:
+    """The live workflows of running instances kept between steps (the application's)."""
+    return caches.get("instances.live_workflows", _WorkflowCache)

@@ -22,14 +22,30 @@ import zlib
 
 import sqlalchemy as sa
 
-from . import clock, isolation
+from . import caches, clock, isolation
 from .db import UTCDateTime, db
 
 MAGIC = b"SD"
 _CODE = re.compile(r"[a-z]+(?:_[a-z]+)*")
-_BY_ID: dict[int, bytes] = {}
-_BY_PROCESS: dict[str, int] = {}
-_NONE_UNTIL: dict[str, float] = {}  # process -> until when "it has no dictionary" is believed
+
+
+class _Known:
+    """What this application has read of the dictionaries (ids are its database's)."""
+
+    def __init__(self):
+        self.by_id: dict[int, bytes] = {}
+        self.by_process: dict[str, int] = {}
+        self.none_until: dict[str, float] = {}  # process -> until when "it has no dictionary" is believed
+
+    def clear(self) -> None:
+        self.by_id.clear()
+        self.by_process.clear()
+        self.none_until.clear()
+
+
+def _known() -> _Known:
+    return caches.get("state_dictionary.known", _Known)
+
 NONE_SECONDS = 300.0  # a dictionary retention makes is used from at most this long after
 
 
@@ -56,30 +72,32 @@ def skeleton(value):
 
 def for_process(process_id: str) -> tuple[int, bytes] | None:
     """The process's dictionary (the oldest, if two were made), or None."""
-    known = _BY_PROCESS.get(process_id)
+    cache = _known()
+    known = cache.by_process.get(process_id)
     if known is not None:
-        return known, _BY_ID[known]
-    if _NONE_UNTIL.get(process_id, 0.0) > time.monotonic():
+        return known, cache.by_id[known]
+    if cache.none_until.get(process_id, 0.0) > time.monotonic():
         return None
     row = db.session.execute(sa.select(StateDictionary.id, StateDictionary.data)
                              .where(StateDictionary.process_id == process_id)
                              .order_by(StateDictionary.id).limit(1)).first()
     if row is None:
         if not isolation.active():
-            _NONE_UNTIL[process_id] = time.monotonic() + NONE_SECONDS
+            cache.none_until[process_id] = time.monotonic() + NONE_SECONDS
         return None
     if not isolation.active():  # a rehearsal's rows vanish with it
-        _BY_ID[row.id], _BY_PROCESS[process_id] = row.data, row.id
+        cache.by_id[row.id], cache.by_process[process_id] = row.data, row.id
     return row.id, row.data
 
 
 def _by_id(dictionary_id: int) -> bytes:
-    data = _BY_ID.get(dictionary_id)
+    cache = _known()
+    data = cache.by_id.get(dictionary_id)
     if data is None:
         data = db.session.execute(sa.select(StateDictionary.data)
                                   .where(StateDictionary.id == dictionary_id)).scalar_one()
         if not isolation.active():
-            _BY_ID[dictionary_id] = data
+            cache.by_id[dictionary_id] = data
     return data
 
 
@@ -119,12 +137,5 @@ def ensure() -> int:
         db.session.add(StateDictionary(process_id=process_id, data=data[-32768:], created_at=clock.now()))
         made += 1
     db.session.commit()
-    _NONE_UNTIL.clear()  # this process uses them at once
+    _known().none_until.clear()  # this process uses them at once
     return made
-
-
-def forget() -> None:
-    """Forget the cached dictionaries (tests empty the tables, and ids are then reused)."""
-    _BY_ID.clear()
-    _BY_PROCESS.clear()
-    _NONE_UNTIL.clear()

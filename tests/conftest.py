@@ -64,28 +64,18 @@ def app(migrated_database):
 
 
 def running_app(**config):
-    """An application inside its context; afterwards its tables are emptied and caches forgotten."""
+    """An application inside its context (with caches of its own); afterwards its tables are emptied."""
     app = create_app(make_config(**config))
     with app.app_context():
         yield app
         db.session.remove()
         _empty_tables()
         db.engine.dispose()
-    _forget_process_caches()
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def _forget_process_caches():
-    # Emptied tables reuse ids; in-process caches keyed by them would point at old content.
-    from engine import definitions, instances, state_dictionary
-    definitions._CURRENT.clear()
-    definitions._HEADS.clear()
-    instances._CACHE.clear()
-    state_dictionary.forget()
 
 
 def _empty_tables():

@@ -77,7 +77,7 @@ def test_state_survives_a_restart_of_the_application_between_steps(sample):
     task_id = open_task(row_id).id
     tasks.claim(task_id, OFFICER)
     db.session.remove()
-    instances._CACHE.clear()
+    instances.live_workflows().clear()
     definitions._SPEC_CACHE.clear()
     restarted = create_app(make_config())
     with restarted.app_context():
@@ -118,7 +118,7 @@ def test_two_concurrent_completions_of_one_task_exactly_one_wins(sample):
 
 def test_a_stale_writer_gets_a_conflict_not_a_silent_overwrite(sample):
     row = start()
-    instances._CACHE.clear()
+    instances.live_workflows().clear()
     with pytest.raises(Conflict):
         with instances.step(row.id, "first") as (first_row, _):
             # Another writer commits a new version of the same instance meanwhile.

@@ -43,11 +43,10 @@ def live_app(migrated_database):
     context.push()
     yield app
     db.session.remove()
-    from tests.conftest import _empty_tables, _forget_process_caches
+    from tests.conftest import _empty_tables
     _empty_tables()
     db.engine.dispose()
     context.pop()
-    _forget_process_caches()
 
 
 VIEWER = ROOT / "web" / "static" / "vendor" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"
