@@ -37,32 +37,3 @@ def search(query: str, regions) -> list:
         found.extend(p for p in module.permits_by_holder(query) if p not in found)
     return [p for p in found if regions is None or p.region in regions]
 
-
-def _routes():
-    import sqlalchemy as sa
-    from flask import abort, render_template
-
-    from engine.db import db
-
-    from . import access, bp
-
-    @bp.get("/permits/<number>")
-    @access.role_required("officer", "supervisor", "admin")
-    def permit(number):
-        """One permit of the register: holder, employer, validity, its history and the cases
-        that made it; only within the reader's regions (else "not found", as for cases)."""
-        module = register()
-        found = module.get_permit(number) if module is not None and len(number) <= 40 else None
-        if found is None:
-            abort(404)
-        if not access.may_see_region(found.region):
-            access.refused("permit")
-            abort(404)
-        # Events of the validity watch (an internal process, not a case) link to no case page.
-        from handlers.cases import Case
-        ids = {e.instance_id for e in found.events if e.instance_id}
-        case_ids = set(db.session.execute(sa.select(Case.id).where(Case.id.in_(ids))).scalars()) if ids else set()
-        return render_template("inbox/permit.html", permit=found, case_ids=case_ids)
-
-
-_routes()

@@ -1,4 +1,5 @@
-"""Search of cases (number, IIN, applicant name, filters) and permits, with a CSV export.
+"""Search of cases (number, IIN, applicant name, filters) and permits, with a CSV export; the
+page of one permit, where the results' permit numbers lead.
 
 The page's form posts the query, its filters, the next page and the export, so an IIN or a name
 never lands in a URL (access logs, browser history, the Referer header); GET /search?q= still
@@ -11,7 +12,8 @@ import csv
 import io
 from datetime import date, datetime, time, timedelta
 
-from flask import Response, current_app, render_template, request
+import sqlalchemy as sa
+from flask import Response, abort, current_app, render_template, request
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 
@@ -126,6 +128,24 @@ def search():
                            rows=rows, more=more, after=after, permits=found_permits,
                            register=permit_register.register() is not None,
                            csv_max=CSV_MAX_ROWS, **_choices())
+
+
+@bp.get("/permits/<number>")
+@access.role_required("officer", "supervisor", "admin")
+def permit(number):
+    """One permit of the register: holder, employer, validity, its history and the cases that
+    made it; only within the reader's regions (else "not found", as for cases)."""
+    module = permit_register.register()
+    found = module.get_permit(number) if module is not None and len(number) <= 40 else None
+    if found is None:
+        abort(404)
+    if not access.may_see_region(found.region):
+        access.refused("permit")
+        abort(404)
+    # Events of the validity watch (an internal process, not a case) link to no case page.
+    ids = {e.instance_id for e in found.events if e.instance_id}
+    case_ids = set(db.session.execute(sa.select(cases.Case.id).where(cases.Case.id.in_(ids))).scalars()) if ids else set()
+    return render_template("inbox/permit.html", permit=found, case_ids=case_ids)
 
 
 def _choices() -> dict:
