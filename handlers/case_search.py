@@ -79,20 +79,27 @@ def find(filters: Filters, *, after: tuple | None = None, limit: int = 50) -> li
         numbered = _numbered(q, filters)
         if db.session.execute(numbered.limit(1)).first() is not None:
             return _page(numbered, after, limit)
-        # The cases whose name has a word starting with the first prefix (the token index's
-        # range) drive the query; each further prefix is a condition on them.
-        first, *more = [_words(prefix) for prefix in name_prefixes(q)]
-        matched = first.distinct().subquery("matched")
-        stmt = _filtered(filters, sa.select(Case, instances.ProcessInstance.status).select_from(matched)
-                         .join(Case, Case.id == matched.c.case_id))
-        for words in more:
-            stmt = stmt.where(Case.id.in_(words))
-        return _page(stmt, after, limit)
+        return find_by_name(filters, after=after, limit=limit)
     if filters.officer or filters.overdue:
         return _page(_filtered(filters), after, limit)
     return cases.search(regions=filters.regions, region=filters.region, status=filters.status,
                         kind=filters.kind, outcome=filters.outcome, created_from=filters.filed_from,
                         created_to=filters.filed_to, after=after, limit=limit)
+
+
+def find_by_name(filters: Filters, *, after: tuple | None = None, limit: int = 50) -> list[tuple[Case, str, tuple]]:
+    """The cases whose applicant's name has a word starting with each word of `filters.q`."""
+    if filters.regions is not None and not filters.regions:
+        return []
+    # The cases whose name has a word starting with the first prefix (the token index's range)
+    # drive the query; each further prefix is a condition on them.
+    first, *more = [_words(prefix) for prefix in name_prefixes(filters.q or "")]
+    matched = first.distinct().subquery("matched")
+    stmt = _filtered(filters, sa.select(Case, instances.ProcessInstance.status).select_from(matched)
+                     .join(Case, Case.id == matched.c.case_id))
+    for words in more:
+        stmt = stmt.where(Case.id.in_(words))
+    return _page(stmt, after, limit)
 
 
 def _numbered(q: str, filters: Filters):

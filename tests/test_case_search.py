@@ -13,6 +13,7 @@ from handlers import cases, names
 from tests.conftest import deploy_sample
 from tests.inbox_support import client, make_user, open_sample_case, open_task_of, post, sign_in  # noqa: F401
 from tests.permit_support import almaty
+from tests.test_api_support import api, api_app, stub  # noqa: F401  fixtures
 
 AIGUL = tasks.Actor("aigul", frozenset({"officer"}), frozenset({"AST"}))
 FUTURE = "2030-01-10T23:59:59+05:00"
@@ -278,3 +279,32 @@ def test_the_permit_validity_watch_is_never_a_case_and_permit_numbers_link_to_th
     sign_in(client, "dana")
     assert client.get(f"/permits/{number}").status_code == 404  # another region's permit
     assert links(search(client, q=number).get_data(as_text=True)) == set()
+
+
+# --- the API: POST /cases/search with the applicant's name in the body --------------------------
+
+def test_the_api_finds_cases_by_the_applicants_name_in_any_writing(api, stub):
+    from tests.test_api_support import APPLICANT_IIN, application, make_token, submit
+    headers = make_token()
+    karimov = submit(api, headers, application(**{"application_no": "API-NAME-1", "applicant.last_name": "Каримов"}))
+    other = submit(api, headers, application(**{"application_no": "API-NAME-2", "applicant.last_name": "Nurlanov",
+                                                "applicant.first_name": "Erlan"}))
+    assert karimov.status_code == 201 and other.status_code == 201, (karimov.get_json(), other.get_json())
+
+    def found(body, with_headers=headers):
+        response = api.post("/api/v1/cases/search", headers=with_headers, json=body)
+        assert response.status_code == 200, response.get_json()
+        return [item["application_no"] for item in response.get_json()["items"]]
+
+    assert found({"applicant_name": "KARIMOV aziz"}) == ["API-NAME-1"]
+    assert found({"applicant_name": "kari", "kind": "issue"}) == ["API-NAME-1"]
+    assert found({"applicant_name": "erlan"}) == ["API-NAME-2"]
+    assert found({"applicant_name": "karimov", "region": "AST", "status": "completed"}) == []
+    assert found({"applicant_name": "karimov"}, make_token("shy", regions=["SHY"])) == []
+    for body, reason in [({"applicant_name": "k"}, "at least one word of two letters"),
+                         ({"applicant_name": "karimov", "applicant_iin": APPLICANT_IIN}, "not both")]:
+        response = api.post("/api/v1/cases/search", headers=headers, json=body)
+        assert response.status_code == 422, body
+        assert reason in str(response.get_json()["errors"]["applicant_name"]), (body, response.get_json())
+    # A name is personal data: not a query parameter of GET /cases
+    assert api.get("/api/v1/cases", headers=headers, query_string={"applicant_name": "karimov"}).status_code == 422
