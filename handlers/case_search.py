@@ -76,9 +76,9 @@ def find(filters: Filters, *, after: tuple | None = None, limit: int = 50) -> li
         return []
     q = (filters.q or "").strip()
     if q:
-        numbered = _numbered(q, filters)
-        if db.session.execute(numbered.limit(1)).first() is not None:
-            return _page(numbered, after, limit)
+        numbered = _numbered(q)
+        if numbered:
+            return _page(_filtered(filters).where(Case.id.in_(numbered)), after, limit)
         return find_by_name(filters, after=after, limit=limit)
     if filters.officer or filters.overdue:
         return _page(_filtered(filters), after, limit)
@@ -91,22 +91,24 @@ def find_by_name(filters: Filters, *, after: tuple | None = None, limit: int = 5
     """The cases whose applicant's name has a word starting with each word of `filters.q`."""
     if filters.regions is not None and not filters.regions:
         return []
-    # The cases whose name has a word starting with the first prefix (the token index's range)
-    # drive the query; each further prefix is a condition on them.
-    first, *more = [_words(prefix) for prefix in name_prefixes(filters.q or "")]
-    matched = first.distinct().subquery("matched")
+    # The cases having a word that starts with each prefix (one range of the token index per
+    # prefix, intersected) drive the query; their case rows are then read by key.
+    words = [_words(prefix) for prefix in name_prefixes(filters.q or "")]
+    matched = (sa.intersect(*words) if len(words) > 1 else words[0].distinct()).subquery("matched")
     stmt = _filtered(filters, sa.select(Case, instances.ProcessInstance.status).select_from(matched)
                      .join(Case, Case.id == matched.c.case_id))
-    for words in more:
-        stmt = stmt.where(Case.id.in_(words))
     return _page(stmt, after, limit)
 
 
-def _numbered(q: str, filters: Filters):
-    exact = [Case.application_no == q, Case.permit_no == q, Case.id == q]
-    if is_iin(q):
-        exact.append(Case.applicant_iin == q)
-    return _filtered(filters).where(sa.or_(*exact))
+def _numbered(q: str) -> list[str]:
+    """The ids of the cases with this application, case or permit number or applicant IIN: one
+    lookup of each unique or narrow index (an OR of them may be planned as a table scan)."""
+    columns = [Case.application_no, Case.permit_no, Case.id] + ([Case.applicant_iin] if is_iin(q) else [])
+    found: list[str] = []
+    for column in columns:
+        found += [i for i in db.session.execute(sa.select(Case.id).where(column == q).limit(1000)).scalars()
+                  if i not in found]
+    return found
 
 
 def _words(prefix: str):
@@ -139,8 +141,11 @@ def _filtered(filters: Filters, stmt=None):
     if filters.officer:
         stmt = stmt.where(Case.id.in_(sa.select(task.instance_id).where(task.assignee == filters.officer)))
     if filters.overdue:
-        stmt = stmt.where(Case.id.in_(sa.select(task.instance_id).where(
-            task.status == tasks.READY, task.due_at.isnot(None), task.due_at < clock.now())))
+        overdue = sa.select(task.instance_id).where(task.status == tasks.READY, task.due_at.isnot(None),
+                                                      task.due_at < clock.now())
+        if filters.region or filters.regions is not None:  # a task is in its case's region
+            overdue = overdue.where(task.region.in_([filters.region] if filters.region else sorted(filters.regions)))
+        stmt = stmt.where(Case.id.in_(overdue))
     return stmt
 
 
