@@ -205,6 +205,8 @@ def test_bad_input_names_the_field_and_the_reason_and_searches_nothing(office, c
     for fields, reason in [
         ({"filed_from": "2026-13-01"}, "Enter a date as YYYY-MM-DD."),
         ({"filed_from": "2026-03-05", "filed_to": "2026-03-01"}, "The end of the period is before its start."),
+        ({"filed_from": "0001-01-01"}, "Enter a date of the years 2000 to 2100."),
+        ({"filed_to": "9999-12-31"}, "Enter a date of the years 2000 to 2100."),
         ({"status": "sleeping"}, "Choose a status from the list."),
         ({"kind": "visa"}, "Choose a kind of case from the list."),
         ({"outcome": "granted"}, "Choose an outcome from the list."),
@@ -212,6 +214,8 @@ def test_bad_input_names_the_field_and_the_reason_and_searches_nothing(office, c
         ({"q": "x" * 201}, "Type at most 200 characters."),
         ({"overdue": "yes"}, "Tick the box or leave it empty."),
         ({"kind": "issue", "after": "not-a-place"}, "The place of the next page is not valid: search again."),
+        ({"kind": "issue", "after": "2026-03-01T10:00:00~x"}, "The place of the next page is not valid: search again."),
+        ({"kind": "issue", "after": "9999-12-31T23:59:59-14:00~x"}, "The place of the next page is not valid"),
     ]:
         response = search(client, **fields)
         html = response.get_data(as_text=True)

@@ -26,7 +26,6 @@ from . import access, bp, display
 from . import permits as permit_register
 
 PAGE_SIZE = 50
-_QUERY_HINT = lambda: gettext("Type at least two letters of a name, or a whole number or IIN.")  # noqa: E731
 CSV_MAX_ROWS = 5000
 FIELDS = ("q", "status", "kind", "outcome", "region", "filed_from", "filed_to", "officer", "overdue")
 
@@ -45,10 +44,14 @@ def _date(errors, name, raw):
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         errors[name] = gettext("Enter a date as YYYY-MM-DD.")
         return None
+    if not 2000 <= day.year <= 2100:
+        errors[name] = gettext("Enter a date of the years 2000 to 2100.")
+        return None
+    return day
 
 
 def read_form(source) -> tuple[case_search.Filters, dict, tuple | None]:
@@ -80,8 +83,11 @@ def read_form(source) -> tuple[case_search.Filters, dict, tuple | None]:
     if source.get("after"):
         try:
             at, case_id = source["after"].split("~", 1)
-            after = (clock.as_utc(datetime.fromisoformat(at)), case_id)
-        except ValueError:
+            moment = datetime.fromisoformat(at)
+            if moment.tzinfo is None or not case_id or len(case_id) > 36:
+                raise ValueError(source["after"])
+            after = (clock.as_utc(moment), case_id)
+        except (ValueError, OverflowError):
             errors["after"] = gettext("The place of the next page is not valid: search again.")
     filters = case_search.Filters(
         q=values["q"], status=values["status"] or None, kind=values["kind"] or None,
@@ -111,7 +117,8 @@ def search():
         searched = filters.any()
         rows = case_search.find(filters, after=after, limit=PAGE_SIZE + 1) if searched else []
     except (FormError, case_search.QueryError) as err:
-        errors = err.errors if isinstance(err, FormError) else {err.field: _QUERY_HINT()}
+        errors = err.errors if isinstance(err, FormError) else {
+            err.field: gettext("Type at least two letters of a name, or a whole number or IIN.")}
         if exporting:
             return _bad_csv(errors)
         values = {name: (source.get(name) or "").strip() for name in FIELDS}
