@@ -312,3 +312,28 @@ def test_the_api_finds_cases_by_the_applicants_name_in_any_writing(api, stub):
         assert reason in str(response.get_json()["errors"]["applicant_name"]), (body, response.get_json())
     # A name is personal data: not a query parameter of GET /cases
     assert api.get("/api/v1/cases", headers=headers, query_string={"applicant_name": "karimov"}).status_code == 422
+
+
+# --- the migration: cases filed before it are found by name too -------------------------------
+
+def test_the_migration_folds_the_names_of_the_cases_filed_before_it(tmp_path):
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from tests.conftest import make_config
+    fresh = create_app(make_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'before.db'}"))
+    with fresh.app_context():
+        upgrade(revision="0015_substitution")
+        with db.engine.begin() as conn:
+            for n, name in enumerate(["Каримов Рустам", "KARIMOVA Aigerim", None]):
+                conn.execute(sa.text(
+                    "INSERT INTO permit_case (id, kind, region, applicant_name, created_at, created_by) "
+                    "VALUES (:id, 'issue', 'AST', :name, '2026-01-01 00:00:00.000000', 'test')"),
+                    {"id": f"case-{n}", "name": name})
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT case_id, token FROM case_name_token ORDER BY case_id, token")).all()
+        db.session.remove()
+        db.engine.dispose()
+    assert [tuple(r) for r in rows] == [("case-0", "karimov"), ("case-0", "rustam"),
+                                        ("case-1", "aigerim"), ("case-1", "karimova")]
