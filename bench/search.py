@@ -114,7 +114,8 @@ def build(app, total: int, rng: random.Random) -> float:
                     "status": "in_progress" if open_ else "completed", "state": b"", "version": 1,
                     "started_by": "bench", "created_at": created, "updated_at": created,
                     "completed_at": None if open_ else created + timedelta(days=5)})
-                pending["case_name_token"].extend({"token": t, "case_id": case_id} for t in names.tokens(name))
+                pending["case_name_token"].extend({"token": t, "region": region, "case_id": case_id}
+                                                  for t in names.tokens(name))
                 if open_:
                     due = created + timedelta(days=rng.choice([2, 5, 15]))
                     pending["human_task"].append({

@@ -93,7 +93,8 @@ def find_by_name(filters: Filters, *, after: tuple | None = None, limit: int = 5
         return []
     # The cases having a word that starts with each prefix (one range of the token index per
     # prefix, intersected) drive the query; their case rows are then read by key.
-    words = [_words(prefix) for prefix in name_prefixes(filters.q or "")]
+    regions = [filters.region] if filters.region else (sorted(filters.regions) if filters.regions is not None else None)
+    words = [_words(prefix, regions) for prefix in name_prefixes(filters.q or "")]
     matched = (sa.intersect(*words) if len(words) > 1 else words[0].distinct()).subquery("matched")
     stmt = _filtered(filters, sa.select(Case, instances.ProcessInstance.status).select_from(matched)
                      .join(Case, Case.id == matched.c.case_id))
@@ -111,10 +112,13 @@ def _numbered(q: str) -> list[str]:
     return found
 
 
-def _words(prefix: str):
+def _words(prefix: str, regions: list | None):
+    """The cases of these regions (None: every region) with a name word starting with `prefix`."""
     low, high = names.prefix_bounds(prefix)
     words = sa.select(CaseNameToken.case_id).where(CaseNameToken.token >= low)
-    return words.where(CaseNameToken.token < high) if high is not None else words
+    if high is not None:
+        words = words.where(CaseNameToken.token < high)
+    return words.where(CaseNameToken.region.in_(regions)) if regions is not None else words
 
 
 def _filtered(filters: Filters, stmt=None):

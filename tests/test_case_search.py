@@ -332,8 +332,9 @@ def test_the_migration_folds_the_names_of_the_cases_filed_before_it(tmp_path):
                     {"id": f"case-{n}", "name": name})
         upgrade()
         with db.engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT case_id, token FROM case_name_token ORDER BY case_id, token")).all()
+            rows = conn.execute(sa.text("SELECT case_id, region, token FROM case_name_token "
+                                        "ORDER BY case_id, token")).all()
         db.session.remove()
         db.engine.dispose()
-    assert [tuple(r) for r in rows] == [("case-0", "karimov"), ("case-0", "rustam"),
-                                        ("case-1", "aigerim"), ("case-1", "karimova")]
+    assert [tuple(r) for r in rows] == [("case-0", "AST", "karimov"), ("case-0", "AST", "rustam"),
+                                        ("case-1", "AST", "aigerim"), ("case-1", "AST", "karimova")]
