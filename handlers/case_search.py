@@ -12,7 +12,8 @@ filing dates, the officer (assignee of a task of the case, open or done: the one
 task holds it) and overdue (an open task past its due time).
 
 Each kind of query is driven by its own index: a number or IIN by the case's unique columns, a
-name by case_name_token's primary key (a token range), an officer by the task assignee index, and
+name by case_name_token's primary key (a token range, the reader's regions checked on its
+entries; several words: their ranges intersected), an officer by the task assignee index, and
 a filter-only list by handlers.cases.search (the list indexes, walked in page order). The few
 cases a name or officer matches are then sorted; the page is read by keyset (created_at, id).
 """
