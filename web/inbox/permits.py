@@ -36,4 +36,3 @@ def search(query: str, regions) -> list:
     if len(query) == 12 and query.isdigit():
         found.extend(p for p in module.permits_by_holder(query) if p not in found)
     return [p for p in found if regions is None or p.region in regions]
-
