@@ -340,6 +340,7 @@ OPERATIONS = [
     ("due timers + jobs", _timers),
     ("inbox search", lambda s: s.officer.post("/search", data={"q": s.application_no,
                                                                "csrf_token": _token(s)})),
+    ("inbox name search", lambda s: s.officer.post("/search", data={"q": "karimov", "csrf_token": _token(s)})),
     ("GET /cases/{id}", lambda s: s.api.get(f"/api/v1/cases/{s.case_id}", headers=s.headers)),
     ("GET /cases", _cases()),
 ]

@@ -14,6 +14,8 @@ from engine import audit, clock, instances
 from engine.db import UTCDateTime, db
 from engine.operators import operator
 
+from . import names
+
 KINDS = ("issue", "extension", "revocation")
 WITHDRAWN = "withdrawn"
 CANCELLED = "cancelled"  # by an operator, with a reason
@@ -52,6 +54,23 @@ class Case(db.Model):
     decided_at = sa.Column(UTCDateTime)
 
 
+class CaseNameToken(db.Model):
+    """One word of a case's applicant name, folded (handlers.names): the name search finds the
+    cases whose words start with what the officer typed through the primary key's token order
+    (`token >= 'kari' AND token < 'karj'`), never by reading the case table. The case's region
+    (which never changes) is in the key too, so the officer's regions are checked on the index
+    entries before any case row is read."""
+    __tablename__ = "case_name_token"
+
+    token = sa.Column(sa.String(names.TOKEN_LENGTH), primary_key=True)
+    region = sa.Column(sa.String(10), primary_key=True)
+    case_id = sa.Column(sa.String(36), sa.ForeignKey("permit_case.id"), primary_key=True)
+
+
+def name_tokens(case_id: str, region: str, applicant_name: str | None) -> list[CaseNameToken]:
+    return [CaseNameToken(token=token, region=region, case_id=case_id) for token in names.tokens(applicant_name)]
+
+
 def open_case(kind: str, process_id: str, data: dict, *, region: str, created_by: str,
               application_no: str | None = None, request_hash: str | None = None,
               channel: str | None = None, applicant_iin: str | None = None,
@@ -66,6 +85,7 @@ def open_case(kind: str, process_id: str, data: dict, *, region: str, created_by
                 created_at=clock.now(), created_by=created_by)
     db.session.add(case)
     db.session.flush()
+    db.session.add_all(name_tokens(case.id, region, applicant_name))
     instances.start(process_id, dict(data, case_id=case.id), actor=created_by,
                     business_key=application_no or case.id, commit=False, instance_id=case.id)
     if commit:

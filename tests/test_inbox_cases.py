@@ -136,7 +136,7 @@ def test_the_admin_sees_every_region_and_the_analyst_no_case(sample, client):
     assert client.get(f"/search?q={case.applicant_iin}").status_code == 404
 
 
-def test_search_finds_a_case_by_number_by_iin_and_by_business_key(sample, client):
+def test_search_finds_a_case_by_number_and_by_iin_never_a_process_without_a_case(sample, client):
     case = open_sample_case(iin="950112300123")
     other = open_sample_case(iin="880101400456", name="Other Applicant")
     bare = instances.start("sample_review", {"subject": "x", "scores": {"a": 1, "b": 1, "c": 1},
@@ -146,5 +146,7 @@ def test_search_finds_a_case_by_number_by_iin_and_by_business_key(sample, client
     assert f"/cases/{case.id}" in by_number and f"/cases/{other.id}" not in by_number
     by_iin = client.get("/search?q=950112300123").get_data(as_text=True)
     assert f"/cases/{case.id}" in by_iin and "Other Applicant" not in by_iin
-    assert f"/cases/{bare.id}" in client.get("/search?q=KEY-1").get_data(as_text=True)
-    assert "Cases (0)" in client.get("/search?q=nothing-like-it").get_data(as_text=True)
+    # An internal process (no case row) is not a case, whatever its business key.
+    by_key = client.get("/search?q=KEY-1").get_data(as_text=True)
+    assert f"/cases/{bare.id}" not in by_key and "No case found." in by_key
+    assert "No case found." in client.get("/search?q=nothing-like-it").get_data(as_text=True)

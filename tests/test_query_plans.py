@@ -155,3 +155,44 @@ def test_the_compliance_report_counts_deadlines_from_their_index_and_cases_from_
     case_plans = [plan for statement, plan in plans.items() if "FROM permit_case" in statement]
     assert case_plans and all(any(step.startswith("SEARCH permit_case USING INDEX ix_case_region_")
                                   and "created_at>?" in step for step in plan) for plan in case_plans), case_plans
+
+
+def test_the_case_search_is_driven_by_the_name_number_or_task_index_never_a_region_walk(app):
+    """A name is found through case_name_token's token range, a number through its unique
+    column, an officer or overdue cases through the task indexes; the case rows are then read
+    by their key. Only the few matched rows are sorted (TEMP B-TREE FOR ORDER BY/DISTINCT of
+    the matches); no step scans or walks a growing table, nor a region's every case."""
+    from tests.conftest import deploy_sample
+    from tests.inbox_support import FreshClient, make_user, open_sample_case, post, sign_in
+    deploy_sample(app)
+    make_user("aigul", region="AST")
+    open_sample_case(name="Каримов Рустам", number="PLAN-NAME-1")
+    open_sample_case(name="Karimova Aigerim", number="PLAN-NAME-2", iin="880101400456")
+    app.test_client_class = FreshClient
+    officer = app.test_client()
+    sign_in(officer, "aigul")
+    searches = [({"q": "karimov"}, "case_name_token USING COVERING INDEX"),
+                ({"q": "kari rus", "kind": "issue", "filed_from": "2026-01-01"}, "case_name_token USING COVERING INDEX"),
+                ({"q": "PLAN-NAME-1"}, "sqlite_autoindex_permit_case_2 (application_no=?)"),
+                ({"q": "950112300123"}, "ix_case_applicant_created (applicant_iin=?)"),
+                ({"officer": "aigul"}, "human_task USING INDEX ix_human_task_assignee (assignee=?)"),
+                ({"overdue": "1", "status": "in_progress"}, "human_task USING INDEX")]
+    for fields, driver in searches:
+        with selects(GROWING + ("case_name_token",)) as seen:
+            response = post(officer, "/search", fields)
+            assert response.status_code == 200, response.get_data(as_text=True)
+        reads = [s for s in seen if "FROM permit_case" in s[0] or "permit_case" in s[0]]
+        assert reads, fields
+        plans = []
+        for statement, parameters in reads:
+            raw = db.engine.raw_connection()
+            try:
+                plan = [row[3] for row in raw.cursor().execute("EXPLAIN QUERY PLAN " + statement, parameters)]
+            finally:
+                raw.close()
+            plans.append(plan)
+            walks = [step for step in plan
+                     if (step.startswith("SCAN ") and not step.startswith("SCAN matched"))
+                     or "(region=?)" in step or "ix_case_created" in step]
+            assert walks == [], (fields, plan)
+        assert any(driver in step for plan in plans for step in plan), (fields, plans)

@@ -135,7 +135,8 @@ def test_an_officer_of_another_region_sees_none_of_it(page, sample_case, permit_
         assert response.status == 404
         expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
         page.goto(f"/search?q={number}")
-        expect(page.get_by_role("heading", name="Cases (0)")).to_be_visible()
+        expect(page.get_by_text("No case found.")).to_be_visible()
+        expect(page.locator("main")).not_to_contain_text(number)
 
 
 def test_an_officer_signs_in_and_takes_a_task_with_the_keyboard_alone(page, people):

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine import clock, definitions
 from engine.db import db
-from handlers import cases
+from handlers import case_search, cases
 
 from . import cursors, examples, present
 from .operation import client, operation, require_region
@@ -85,6 +85,8 @@ def _case_page(query):
     if query.get("region"):
         require_region(query["region"])
     limit = query["limit"]
+    if query.get("applicant_name"):
+        return _name_page(query, limit)
     rows = cases.search(
         regions=client().regions, region=query.get("region"), status=query.get("status"),
         kind=query.get("kind"), outcome=query.get("outcome"), applicant_iin=query.get("applicant_iin"),
@@ -141,6 +143,25 @@ def _replay(existing, request_hash: str):
 
 def _name(person: dict) -> str:
     return " ".join(p for p in (person.get("last_name"), person.get("first_name"), person.get("patronymic")) if p)
+
+
+def _name_page(query, limit):
+    """The same page, of the cases whose applicant's name has the given words (handlers.case_search)."""
+    filters = case_search.Filters(
+        q=query["applicant_name"], status=query.get("status"), kind=query.get("kind"),
+        outcome=query.get("outcome"), region=query.get("region"), filed_from=query.get("created_from"),
+        filed_to=query.get("created_to"), regions=frozenset(client().regions) if client().regions else None)
+    after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    if query.get("applicant_iin"):
+        raise validation({"applicant_name": ["give either applicant_name or applicant_iin, not both"]})
+    try:
+        rows = case_search.find_by_name(filters, after=after, limit=limit + 1)
+    except case_search.QueryError:
+        raise validation({"applicant_name": ["give at least one word of two letters or more"]}) from None
+    page = rows[:limit]
+    next_cursor = cursors.encode(*page[-1][2]) if len(rows) > limit else None
+    return {"items": [present.case_summary(case, status) for case, status, _ in page],
+            "next_cursor": next_cursor}, 200
 
 
 def _decode_cursor(cursor: str):

@@ -523,7 +523,11 @@ class CaseQuerySchema(_Strict):
 
 
 class CaseSearchSchema(CaseQuerySchema):
-    """The case list's filters in the body, so an IIN never appears in a URL or an access log."""
+    """The case list's filters in the body, so an IIN or a name never appears in a URL or an access log."""
+    applicant_name = Text(200, metadata={
+        "description": "Words of the applicant's name in any writing (Cyrillic, Kazakh or Latin, any case): "
+                       "each must begin a word of the name, e.g. `kari rust` finds Каримов Рустам; "
+                       "at least one word of two letters or more"})
 
 
 class WithdrawalSchema(_Strict):
