@@ -179,6 +179,8 @@ class Config:
     # "auto": Secure cookies unless the app runs in debug or testing mode; "true"/"false" force it.
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "auto")
     INBOX_PAGE_SIZE = _env("INBOX_PAGE_SIZE", 25)
+    # How often an open inbox page reloads its list (seconds; 0: never). Paused in hidden tabs.
+    INBOX_REFRESH_SECONDS = _env("INBOX_REFRESH_SECONDS", 60)
     # The roles whose tasks a supervisor oversees (escalations, overdue tasks, reassignment).
     SUPERVISED_ROLES = _env("SUPERVISED_ROLES", ["officer"])
 
