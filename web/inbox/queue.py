@@ -87,7 +87,7 @@ def _page(args) -> dict:
         rows = tasks.queue(actor, after=before, limit=size, **back)[::-1]
     else:
         rows = tasks.queue(actor, after=after, limit=size, **arguments)
-    total = tasks.count(actor, **{k: v for k, v in arguments.items()})
+    total = tasks.count(actor, **arguments)
     if rows:
         first = tasks.queue_position(rows[0], sort)
         preceding = tasks.count(actor, **dict(arguments, descending=not arguments["descending"], after=first))
@@ -95,13 +95,14 @@ def _page(args) -> dict:
         preceding = total if (after is not None or last) else 0
     following = max(total - preceding - len(rows), 0)
     number = math.ceil(preceding / size) + 1
-    pages = max(number + math.ceil(following / size), 1) if rows else max(math.ceil(total / size), 1)
+    pages = max(number + math.ceil(following / size), 1) if rows else max(math.ceil(total / size), 1, number)
     links = {k: view[k] for k in ("scope", "step", "process", "sort") if view[k]}
-    return dict(view, items=describe(rows), total=total, page=min(number, pages) if rows else number,
+    return dict(view, items=describe(rows), total=total, page=number,
                 pages=pages, links=links, size=size,
                 previous_cursor=_cursor(view["sort"], rows[0], sort) if rows and preceding else None,
                 next_cursor=_cursor(view["sort"], rows[-1], sort) if rows and following else None,
-                first_page=bool(preceding) or not rows, last_page=bool(following),
+                first_page=bool(preceding) or (not rows and bool(after or before or last)),
+                last_page=bool(following),
                 updated_at=clock.to_local(clock.now()))
 
 
