@@ -339,3 +339,10 @@ def test_a_completion_without_a_permit_names_none(sample, client):
     response = complete(client, open_task_of(case.id).id)
     html = page(client, response.headers["Location"])
     assert "Done: “Review the request” of case Q-1 is completed." in html and "Permit " not in html
+
+
+def test_an_empty_queue_says_so_on_page_1_of_1(sample, client):
+    sign_in(client, "aigul")
+    html = page(client, "/inbox")
+    assert "0 tasks" in html and "Page 1 of 1" in html and "No open tasks here." in html
+    assert link(html, "first") is None and link(html, "next") is None and link(html, "last") is None
