@@ -288,12 +288,13 @@ def _segment_of(sort, position):
 
 
 def _beyond(columns, key, descending):
-    """Rows strictly after `key` in the columns' order (before it when descending)."""
-    first, value = columns[0], key[0]
-    past = first < value if descending else first > value
+    """Rows strictly after `key` in the columns' order (before it when descending): one row-value
+    comparison, which SQLite and PostgreSQL both seek in the index (an OR of column comparisons
+    would read the index range from its start)."""
     if len(columns) == 1:
-        return past
-    return sa.or_(past, sa.and_(first == value, _beyond(columns[1:], key[1:], descending)))
+        return columns[0] < key[0] if descending else columns[0] > key[0]
+    values = sa.tuple_(*(sa.bindparam(None, value, type_=column.type) for column, value in zip(columns, key)))
+    return sa.tuple_(*columns) < values if descending else sa.tuple_(*columns) > values
 
 
 def supervised(roles, regions, now, limit: int = 500) -> list[HumanTask]:
