@@ -191,6 +191,8 @@ class Config:
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "auto")
     INBOX_PAGE_SIZE = _env("INBOX_PAGE_SIZE", 25)
     SUPERVISION_PAGE_SIZE = _env("SUPERVISION_PAGE_SIZE", 50)  # escalated and overdue tasks per page
+    # How often an open inbox page reloads its list (seconds; 0: never). Paused in hidden tabs.
+    INBOX_REFRESH_SECONDS = _env("INBOX_REFRESH_SECONDS", 60)
     # The roles whose tasks a supervisor oversees (escalations, overdue tasks, reassignment).
     SUPERVISED_ROLES = _env("SUPERVISED_ROLES", ["officer"])
 

@@ -45,6 +45,10 @@ class HumanTask(db.Model):
         # Supervision: the escalated open tasks (few), beside the overdue ones the queue index finds.
         sa.Index("ix_human_task_escalated", "status", "escalated", "role", "region"),
         sa.Index("ix_human_task_assignee", "assignee", "status"),
+        # The inbox's other sort orders (received, step, case number), each walked the same way.
+        sa.Index("ix_human_task_queue_created", "status", "role", "region", "created_at", "id"),
+        sa.Index("ix_human_task_queue_step", "status", "role", "region", "name", "created_at", "id"),
+        sa.Index("ix_human_task_queue_case", "status", "role", "region", "case_key", "id"),
     )
 
     id = sa.Column(sa.String(36), primary_key=True)
@@ -53,6 +57,8 @@ class HumanTask(db.Model):
     definition_id = sa.Column(sa.Integer, nullable=False)
     process_id = sa.Column(sa.String(200), nullable=False)
     bpmn_id = sa.Column(sa.String(200), nullable=False)
+    # The instance's business key (a case's application number) or its id: the inbox sorts on it.
+    case_key = sa.Column(sa.String(200), nullable=False)
     name = sa.Column(sa.String(300), nullable=False)
     lane = sa.Column(sa.String(200))
     role = sa.Column(sa.String(50), nullable=False)
@@ -103,6 +109,7 @@ def sync(row, workflow, is_new: bool = False) -> None:
         props = (spec.extensions or {}).get("properties", {})
         new_rows.append(dict(
             id=task_id, instance_id=row.id, definition_id=row.definition_id,
+            case_key=row.business_key or row.id,
             process_id=row.process_id, bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             lane=spec.lane, role=lane_roles.get(spec.lane, "system"), region=row.region,
             form=props.get(FORM_PROPERTY), deadline=props.get(DEADLINE_PROPERTY),
@@ -180,46 +187,114 @@ def visible_to(actor: Actor, task_id: str) -> HumanTask:
     return row
 
 
+# The inbox's sort orders: each a list of segments walked one after the other, a segment being
+# (a condition or None, its columns in order). "due" puts tasks without a deadline last: two walks
+# of the queue index (dated, then undated) instead of one sort on `due_at IS NULL`, which no index
+# serves. The last column is the id, so every order is total and a keyset never skips a task.
+SORTS = {
+    "due": ((HumanTask.due_at.is_not(None), (HumanTask.due_at, HumanTask.created_at, HumanTask.id)),
+            (HumanTask.due_at.is_(None), (HumanTask.created_at, HumanTask.id))),
+    "created": ((None, (HumanTask.created_at, HumanTask.id)),),
+    "step": ((None, (HumanTask.name, HumanTask.created_at, HumanTask.id)),),
+    "case": ((None, (HumanTask.case_key, HumanTask.id)),),
+}
+
+
 def queue(actor: Actor, *, status: str = READY, assignee: str | None = None, unassigned: bool = False,
           bpmn_id: str | None = None, process_id: str | None = None, instance_id: str | None = None,
-          after: tuple | None = None, limit: int = 50):
-    """Tasks of the actor's roles and regions, soonest deadline first (no deadline last).
+          after: tuple | None = None, limit: int = 50, sort: str = "due", descending: bool = False,
+          actionable: bool = False):
+    """Tasks of the actor's roles and regions in the order `sort` names (by default soonest
+    deadline first, no deadline last), reversed when `descending`.
 
-    `after` is `queue_position(row)` of the last task of the previous page: a keyset, so a page
-    never skips or repeats a task when others are completed meanwhile. Two walks of the queue
-    index in its own order (tasks with a deadline, then those without) instead of one sort on
-    `due_at IS NULL`, which no index serves: a page costs the same with any number of tasks."""
-    base = sa.select(HumanTask).where(HumanTask.status == status, HumanTask.role.in_(actor.roles))
-    if instance_id:
-        base = base.where(HumanTask.instance_id == instance_id)
-    if actor.regions is not None:
-        base = base.where(HumanTask.region.in_(actor.regions))
-    if assignee is not None and assignee == actor.name and actor.covers:
-        base = base.where(HumanTask.assignee.in_([assignee, *sorted(actor.covers)]))
-    elif assignee is not None:
-        base = base.where(HumanTask.assignee == assignee)
-    if unassigned:
-        base = base.where(HumanTask.assignee.is_(None))
-    if bpmn_id:
-        base = base.where(HumanTask.bpmn_id == bpmn_id)
-    if process_id:
-        base = base.where(HumanTask.process_id == process_id)
+    `after` is `queue_position(row, sort)` of the last task of the previous page: a keyset, so a
+    page never skips or repeats a task when others are completed meanwhile; walking the other
+    way from a page's first task gives the previous page. Each segment of the order is one walk
+    of an index in its own order: a page costs the same with any number of tasks. `actionable`
+    keeps the tasks the actor may work on now: unclaimed, or claimed by them (or by an absent
+    colleague they stand in for)."""
+    base = sa.select(HumanTask).where(*_conditions(actor, status, assignee, unassigned, bpmn_id, process_id,
+                                                   instance_id, actionable))
     rows = []
-    if after is None or after[0] is not None:
-        dated = base.where(HumanTask.due_at.is_not(None))
-        if after is not None:
-            due_at, created_at, task_id = after
-            dated = dated.where(sa.or_(HumanTask.due_at > due_at,
-                                       sa.and_(HumanTask.due_at == due_at, _later(created_at, task_id))))
-        rows = list(db.session.execute(dated.order_by(HumanTask.due_at, HumanTask.created_at, HumanTask.id)
-                                       .limit(limit)).scalars())
-    if len(rows) < limit:
-        undated = base.where(HumanTask.due_at.is_(None))
-        if after is not None and after[0] is None:
-            undated = undated.where(_later(after[1], after[2]))
-        rows += db.session.execute(undated.order_by(HumanTask.created_at, HumanTask.id)
-                                   .limit(limit - len(rows))).scalars()
+    for condition, columns, key in _walk(sort, descending, after):
+        query = base if condition is None else base.where(condition)
+        if key is not None:
+            query = query.where(_beyond(columns, key, descending))
+        query = query.order_by(*(c.desc() if descending else c for c in columns)).limit(limit - len(rows))
+        rows += db.session.execute(query).scalars()
+        if len(rows) >= limit:
+            break
     return rows
+
+
+def count(actor: Actor, *, status: str = READY, assignee: str | None = None, unassigned: bool = False,
+          bpmn_id: str | None = None, process_id: str | None = None, sort: str = "due",
+          descending: bool = False, after: tuple | None = None) -> int:
+    """How many tasks `queue` with these arguments would list with no limit: all of them with no
+    `after`; those beyond `after` in that direction otherwise (with the other direction: how many
+    come before a task). Counts read the same index ranges the pages walk."""
+    conditions = _conditions(actor, status, assignee, unassigned, bpmn_id, process_id, None, False)
+    total = 0
+    for condition, columns, key in _walk(sort, descending, after):
+        query = sa.select(sa.func.count()).select_from(HumanTask).where(*conditions)
+        if condition is not None:
+            query = query.where(condition)
+        if key is not None:
+            query = query.where(_beyond(columns, key, descending))
+        total += db.session.execute(query).scalar_one()
+    return total
+
+
+def _conditions(actor, status, assignee, unassigned, bpmn_id, process_id, instance_id, actionable):
+    conditions = [HumanTask.status == status, HumanTask.role.in_(actor.roles)]
+    if instance_id:
+        conditions.append(HumanTask.instance_id == instance_id)
+    if actor.regions is not None:
+        conditions.append(HumanTask.region.in_(actor.regions))
+    if assignee is not None and assignee == actor.name and actor.covers:
+        conditions.append(HumanTask.assignee.in_([assignee, *sorted(actor.covers)]))
+    elif assignee is not None:
+        conditions.append(HumanTask.assignee == assignee)
+    if unassigned:
+        conditions.append(HumanTask.assignee.is_(None))
+    if actionable:
+        conditions.append(sa.or_(HumanTask.assignee.is_(None),
+                                 HumanTask.assignee.in_([actor.name, *sorted(actor.covers)])))
+    if bpmn_id:
+        conditions.append(HumanTask.bpmn_id == bpmn_id)
+    if process_id:
+        conditions.append(HumanTask.process_id == process_id)
+    return conditions
+
+
+def _walk(sort, descending, after):
+    """The segments a walk from `after` visits, in order: (condition, columns, keyset or None)."""
+    if sort not in SORTS:
+        raise ValueError(f"no sort order {sort!r}")
+    segments = list(SORTS[sort])[::-1] if descending else list(SORTS[sort])
+    if after is None:
+        return [(condition, columns, None) for condition, columns in segments]
+    at, key = _segment_of(sort, after)
+    start = segments.index(SORTS[sort][at])
+    return [(segments[start][0], segments[start][1], key)] + \
+        [(condition, columns, None) for condition, columns in segments[start + 1:]]
+
+
+def _segment_of(sort, position):
+    """Which segment of the order a position is in, and its key there."""
+    if sort == "due":
+        return (0, tuple(position)) if position[0] is not None else (1, tuple(position[1:]))
+    return 0, tuple(position)
+
+
+def _beyond(columns, key, descending):
+    """Rows strictly after `key` in the columns' order (before it when descending): one row-value
+    comparison, which SQLite and PostgreSQL both seek in the index (an OR of column comparisons
+    would read the index range from its start)."""
+    if len(columns) == 1:
+        return columns[0] < key[0] if descending else columns[0] > key[0]
+    values = sa.tuple_(*(sa.bindparam(None, value, type_=column.type) for column, value in zip(columns, key)))
+    return sa.tuple_(*columns) < values if descending else sa.tuple_(*columns) > values
 
 
 def supervised(roles, regions, now, limit: int = 500, after: tuple | None = None) -> list[HumanTask]:
@@ -238,9 +313,7 @@ def supervised(roles, regions, now, limit: int = 500, after: tuple | None = None
     if after is None or after[0] is not None:  # an undated position is past every overdue task
         query = scoped(sa.select(HumanTask)).where(HumanTask.due_at < now)
         if after is not None:
-            due_at, created_at, task_id = after
-            query = query.where(sa.or_(HumanTask.due_at > due_at,
-                                       sa.and_(HumanTask.due_at == due_at, _later(created_at, task_id))))
+            query = query.where(_beyond((HumanTask.due_at, HumanTask.created_at, HumanTask.id), tuple(after), False))
         overdue = list(db.session.execute(query.order_by(HumanTask.due_at, HumanTask.created_at, HumanTask.id)
                                           .limit(limit)).scalars())
     seen = {row.id for row in overdue}
@@ -273,14 +346,10 @@ def steps_for(roles) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def queue_position(row: HumanTask) -> tuple:
-    """Where a task stands in the queue's order: (due_at or None, created_at, id)."""
-    return row.due_at, row.created_at, row.id
-
-
-def _later(created_at, task_id):
-    return sa.or_(HumanTask.created_at > created_at,
-                  sa.and_(HumanTask.created_at == created_at, HumanTask.id > task_id))
+def queue_position(row: HumanTask, sort: str = "due") -> tuple:
+    """Where a task stands in a queue order: for "due", (due_at or None, created_at, id)."""
+    return {"due": (row.due_at, row.created_at, row.id), "created": (row.created_at, row.id),
+            "step": (row.name, row.created_at, row.id), "case": (row.case_key, row.id)}[sort]
 
 
 def claim(task_id: str, actor: Actor, via: dict | None = None) -> HumanTask:

@@ -81,6 +81,9 @@ INBOX_RULES = {
     "inbox.sign_in": "public", "inbox.static": "public", "static": "public", "health.health": "public",
     "inbox.home": "any", "inbox.sign_out": "any", "inbox.set_language": "public",
     "inbox.queue": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
+    "inbox.queue_rows": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, "filtered"),
+    "inbox.save_filter": ({OFFICER_AST, OFFICER_SHY, SUPERVISOR_AST, SUPERVISOR_SHY}, None),
+    "inbox.delete_filter": (set(), None),  # the matrix saves no filter: 404 for all; see test_inbox_queue
     "inbox.task": ({OFFICER_AST}, None), "inbox.complete": ({OFFICER_AST}, None),
     "inbox.claim": ({OFFICER_AST}, None), "inbox.unclaim": ({OFFICER_AST}, None),
     "inbox.case": (CASE_READERS, None), "inbox.case_diagram": (CASE_READERS, None),
@@ -258,7 +261,8 @@ def test_the_generic_instance_endpoint_never_shows_a_case_whatever_the_token(api
 
 def _inbox_request(endpoint, method, world, definition_id):
     return {
-        "inbox.queue": "/inbox", "inbox.task": f"/tasks/{world['task']}", "inbox.complete": f"/tasks/{world['task']}",
+        "inbox.queue": "/inbox", "inbox.queue_rows": "/inbox/rows", "inbox.save_filter": "/inbox/filters",
+        "inbox.delete_filter": "/inbox/filters/999999/delete", "inbox.task": f"/tasks/{world['task']}", "inbox.complete": f"/tasks/{world['task']}",
         "inbox.claim": f"/tasks/{world['task']}/claim", "inbox.unclaim": f"/tasks/{world['task']}/unclaim",
         "inbox.case": f"/cases/{world['case']}", "inbox.case_diagram": f"/cases/{world['case']}/diagram.bpmn",
         "inbox.case_document": f"/cases/{world['case']}/documents/decision",

@@ -86,8 +86,9 @@ def test_a_russian_speaking_officer_refuses_a_case_and_reads_the_refusal_in_both
         page.get_by_label("Иное основание (поясните в комментарии)").check()
         page.get_by_label("Комментарий (причины, понятные заявителю)").fill("Работодатель проживает вне региона.")
         page.get_by_role("button", name="Завершить задачу").click()
-        page.wait_for_url("**/inbox")
+        page.wait_for_url("**/tasks/*")  # another case waits: its task opens next (issue 21)
         expect(page.get_by_role("status")).to_contain_text("выполнена")
+        expect(page.get_by_role("status")).to_contain_text("Следующая:")
 
         page.goto(f"/cases/{officers_and_cases['E2E-RU-1']}")
         expect(page.locator("#case-outcome")).to_have_text("Отказано")
@@ -121,8 +122,9 @@ def test_a_kazakh_speaking_officer_issues_the_permit_and_reads_it_in_both_langua
         page.get_by_label("Өтініш жеке басын куәландыратын құжатпен").check()
         page.get_by_label("Рұқсат беру", exact=True).check()
         page.get_by_role("button", name="Тапсырманы аяқтау").click()
-        page.wait_for_url("**/inbox")
+        page.wait_for_url("**/tasks/*")  # another case waits: its task opens next (issue 21)
         expect(page.get_by_role("status")).to_contain_text("орындалды")
+        expect(page.get_by_role("status")).to_contain_text("Келесі:")
 
         page.goto(f"/cases/{officers_and_cases['E2E-KK-1']}")
         expect(page.locator("#case-outcome")).to_have_text("Рұқсат берілді")

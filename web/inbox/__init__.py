@@ -52,4 +52,4 @@ def _secure_cookies(app) -> bool:
 
 
 from . import (auth, display, queue, task, case, supervision, definitions, search, language, admin,  # noqa: E402,F401,E501
-               workload, absence, reports, operate, catalogue, modeler)
+               workload, absence, reports, operate, catalogue, modeler, saved_filters)

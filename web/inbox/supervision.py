@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -13,9 +13,10 @@ from engine.exceptions import Conflict, EngineError, Forbidden
 from engine.instances import ProcessInstance
 
 from web.api import cursors
+from web.api.problems import Problem
 
 from . import access, bp, users
-from .queue import _after, act, describe
+from .queue import act, describe
 
 
 @bp.get("/supervision")
@@ -32,6 +33,16 @@ def supervision():
     officers = {region: users.officers_of(region) for region in {r.region for r in rows if r.region}}
     return render_template("inbox/supervision.html", items=describe(rows), officers=officers,
                            page=max(page, 1), next_after=next_after)
+
+
+def _after(raw):
+    """The keyset of the previous page's last task; a position this page did not give is a 400."""
+    if not raw:
+        return None
+    try:
+        return cursors.decode(raw, "time?", "time", "uuid")
+    except Problem:
+        abort(400, description="after: not a page position this list gave")
 
 
 @bp.post("/supervision/tasks/<task_id>/reassign")
