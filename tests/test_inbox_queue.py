@@ -331,7 +331,8 @@ def test_the_completion_that_issues_a_permit_names_it_with_a_link(app, client):
     number = case_register.get(case_id).application_no
     assert f"Done: “Decide on the permit” of case {number} is completed." in html
     assert f'Permit <a href="/permits/{permit_no}">{permit_no}</a> issued.' in html
-    followed = client.get(f"/permits/{permit_no}")
+    with time_machine.travel(at, tick=False):  # the officer follows the link (signed in that day)
+        followed = client.get(f"/permits/{permit_no}")
     assert followed.status_code == 200 and permit_no in followed.get_data(as_text=True)
 
 
