@@ -4,14 +4,7 @@ Every page needs sign-in (a blueprint-wide check, so a new page cannot forget it
 carries a CSRF token checked for every POST of this blueprint. The REST API, which signs in
 with tokens and no cookies, is left to its own rules.
 """
-from flask import Blueprint
-from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
-
-bp = Blueprint("inbox", __name__, template_folder="../templates", static_folder="../static",
-               static_url_path="/assets")
-login_manager = LoginManager()
-csrf = CSRFProtect()
+from .blueprint import bp, csrf, login_manager
 
 
 def init_app(app):

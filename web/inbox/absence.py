@@ -10,7 +10,8 @@ from engine import substitutions
 from engine.db import db
 from engine.exceptions import NotFound
 
-from . import access, bp, users
+from . import access, users
+from .blueprint import bp
 from .admin import _page
 from .forms import Form
 

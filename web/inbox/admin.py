@@ -16,7 +16,8 @@ from engine.exceptions import NotFound
 from handlers import quota, reference
 from web.api import clients
 
-from . import access, bp, users
+from . import access, users
+from .blueprint import bp
 from .forms import Form
 
 ADMIN = ("admin",)

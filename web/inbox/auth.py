@@ -12,7 +12,8 @@ from engine import audit
 from engine.db import db
 from engine.exceptions import Conflict, EngineError, Forbidden, NotFound
 
-from . import bp, csrf, login_manager, throttle, users
+from . import throttle, users
+from .blueprint import bp, csrf, login_manager
 
 PUBLIC_ENDPOINTS = {"inbox.sign_in", "inbox.static", "inbox.set_language"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")

@@ -8,7 +8,8 @@ from engine import audit_archive, tasks
 from engine.db import db
 from handlers import documents_pdf
 
-from . import access, bp, casefile
+from . import access, casefile
+from .blueprint import bp
 from .display import translated_diagram
 from .permits import permit_of
 

@@ -6,7 +6,8 @@ from flask_babel import Babel
 
 from engine import catalogue as engine_catalogue
 
-from . import access, bp
+from . import access
+from .blueprint import bp
 
 ROLES = ("analyst", "admin")
 

@@ -12,7 +12,8 @@ from engine.db import db
 from engine.definitions import ProcessDefinition
 from engine.instances import ProcessInstance
 
-from . import access, bp
+from . import access
+from .blueprint import bp
 from .display import translated_diagram
 
 ROLES = ("analyst", "supervisor", "admin")

@@ -13,7 +13,7 @@ from engine.calendar import current_calendar
 from engine.deadlines import parse_rule
 from handlers import documents as document_register, grounds, i18n, titles
 
-from . import bp
+from .blueprint import bp
 
 # Keys of the case data every page shows in its own section (the rest is "other case data").
 KNOWN_DATA_KEYS = ("application", "checks", "police_reply", "outcome", "permit", "deadlines",

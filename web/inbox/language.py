@@ -5,7 +5,8 @@ from flask import abort, current_app, redirect, request, session, url_for
 from flask_babel import refresh
 from flask_login import current_user
 
-from . import bp, users
+from . import users
+from .blueprint import bp
 from .auth import safe_path
 
 

@@ -17,7 +17,8 @@ from engine import diagram_diff
 from engine.db import db
 from handlers.i18n import N_
 
-from . import access, bp, schema_form
+from . import access, schema_form
+from .blueprint import bp
 
 ROLES = ("analyst", "admin")
 MAX_TEXT = 2000

@@ -14,7 +14,8 @@ from engine.db import db
 from engine.exceptions import EngineError, NotFound
 from handlers import cases
 
-from . import access, bp
+from . import access
+from .blueprint import bp
 
 
 @bp.get("/incidents/<instance_id>")

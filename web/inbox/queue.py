@@ -23,7 +23,8 @@ from engine.exceptions import Conflict, Forbidden, NotFound
 from web.api import cursors
 from web.api.problems import Problem
 
-from . import access, bp, saved_filters
+from . import access, saved_filters
+from .blueprint import bp
 from .auth import safe_path
 from .display import is_overdue, working_days_left
 

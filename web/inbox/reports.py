@@ -12,7 +12,8 @@ from engine import clock
 from handlers import compliance as figures
 from web import compliance
 
-from . import access, bp
+from . import access
+from .blueprint import bp
 
 
 def _query():

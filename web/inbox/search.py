@@ -22,7 +22,8 @@ from engine.db import db
 from handlers import case_search, cases, titles
 from handlers.identity import mask_iin
 
-from . import access, bp, display
+from . import access, display
+from .blueprint import bp
 from . import permits as permit_register
 
 PAGE_SIZE = 50

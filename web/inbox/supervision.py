@@ -15,7 +15,8 @@ from engine.instances import ProcessInstance
 from web.api import cursors
 from web.api.problems import Problem
 
-from . import access, bp, users
+from . import access, users
+from .blueprint import bp
 from .queue import act, describe
 
 

@@ -12,7 +12,8 @@ from engine import definitions, tasks
 from engine.db import db
 from engine.exceptions import Conflict, Forbidden, InvalidData, NotFound
 
-from . import access, bp, casefile, schema_form
+from . import access, casefile, schema_form
+from .blueprint import bp
 from .display import is_overdue, working_days_left
 from .queue import FILTER_KEY, filtered
 from .saved_filters import BadFilter, parse_filter

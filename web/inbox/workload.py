@@ -18,7 +18,8 @@ from engine.calendar import current_calendar
 from engine.db import db
 from engine.exceptions import Conflict, NotFound
 
-from . import access, bp, users
+from . import access, users
+from .blueprint import bp
 from .queue import describe
 
 OVERDUE, DUE_TODAY, AT_RISK = "overdue", "due_today", "at_risk"
