@@ -70,8 +70,10 @@ def test_each_api_call_runs_no_more_statements_than_it_needs(api, stub):
     found["POST /tasks/{id}/complete"] = len(seen)
     bounds = dict(BOUNDS)
     if api.application.config["WORKFLOW_CACHE_SIZE"] == 0:
-        # No live workflow kept between steps (CI's PostgreSQL pass): the completing step reads
-        # the instance's state back, one statement more.
-        bounds["POST /tasks/{id}/complete"] += 1
+        # No live workflow kept between steps (CI's PostgreSQL pass): the indexes that compare
+        # the step's result with what they last wrote (message subscriptions, the compliance
+        # report's deadlines) remember it on the live workflow; restored afresh, each reads its
+        # rows back: two statements more.
+        bounds["POST /tasks/{id}/complete"] += 2
     over = {call: (n, bounds[call]) for call, n in found.items() if n > bounds[call]}
     assert over == {}, f"statements (run, bound): {over}; all: {found}"
