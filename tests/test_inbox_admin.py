@@ -132,6 +132,19 @@ def test_an_api_client_is_created_with_its_token_shown_once_and_then_revoked(adm
     assert [e.actor for e in events("api_client_revoked")] == ["root"]
 
 
+def test_every_api_scope_can_be_chosen_on_the_page_by_what_it_lets_a_client_do(admin):
+    """A Prometheus client (metrics:read) and an operations console (operations:write) are made
+    from the page like any other; every scope of the API is offered with its words."""
+    page = admin.get("/admin/clients").get_data(as_text=True)
+    for scope in clients.SCOPES:
+        assert f'name="scopes" value="{scope}"' in page, scope
+    assert "read the service&#39;s metrics (monitoring)" in page or "read the service's metrics (monitoring)" in page
+    response = send(admin, "/admin/clients", {"name": "prometheus", "scopes": ["metrics:read"]})
+    token = response.get_data(as_text=True).split('<code id="new-token">')[1].split("</code>")[0]
+    assert admin.application.test_client().get("/metrics", headers={"Authorization": f"Bearer {token}"}) \
+        .status_code == 200
+
+
 def test_an_api_client_with_bad_fields_is_refused_field_by_field(admin):
     response = send(admin, "/admin/clients", {"name": "bad name!", "scopes": ["tasks:write", "root:all"]})
     assert response.status_code == 422

@@ -32,6 +32,8 @@ SCOPE_TITLES = {
     "tasks:write": lazy_gettext("work on tasks as an officer"),
     "instances:write": lazy_gettext("start other processes"),
     "definitions:write": lazy_gettext("deploy process definitions"),
+    "operations:write": lazy_gettext("operate cases (retry, edit data, cancel, move, migrate)"),
+    "metrics:read": lazy_gettext("read the service's metrics (monitoring)"),
 }
 CLIENT_ROLES = ("officer", "supervisor")
 USER_ACTIONS = ("access", "profile", "password", "disable", "enable")
