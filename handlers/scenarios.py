@@ -208,7 +208,7 @@ class _Replay:
 
     def given(self):
         from . import reference
-        reference.load(_merged(self.shared["reference.json"], self.scenario.reference), actor="rehearsal",
+        reference.load(with_changes(self.shared["reference.json"], self.scenario.reference), actor="rehearsal",
                        regions=self.app.config["REGIONS"])
         for contract in self.scenario.contracts:
             reference.add_contract(actor="rehearsal", **contract)
@@ -343,7 +343,7 @@ class _Replay:
         bases = self.shared["applications.json"]
         if spec.get("application") not in bases:
             raise LookupError(f"no application {spec.get('application')!r} in applications.json")
-        body = _merged(bases[spec["application"]], spec.get("changes") or {})
+        body = with_changes(bases[spec["application"]], spec.get("changes") or {})
         return self._substituted(body)
 
     def _substituted(self, value):
@@ -383,7 +383,7 @@ def _outcome(outcome, instance: str | None = None):
         g if isinstance(g, str) else g.get("code") for g in outcome.get("grounds") or [])}
 
 
-def _merged(base: dict, changes: dict) -> dict:
+def with_changes(base: dict, changes: dict) -> dict:
     """A copy of `base` with `changes` applied; a key `a__b` sets base["a"]["b"]."""
     body = copy.deepcopy(base)
     for path, value in changes.items():

@@ -1,7 +1,6 @@
 """Building permit applications and driving the permit procedures in tests."""
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,6 +9,7 @@ import sqlalchemy as sa
 
 from engine import definitions, scheduler, tasks
 from engine.db import db
+from handlers.scenarios import with_changes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -233,12 +233,5 @@ def file_revocation(permit_no, ground="false_documents", details="The medical ce
 
 
 def _changed(body: dict, changes: dict) -> dict:
-    """A copy of `body` with `changes` applied; a key `a__b` sets body["a"]["b"]."""
-    body = copy.deepcopy(body)
-    for path, value in changes.items():
-        target = body
-        keys = path.split("__")
-        for key in keys[:-1]:
-            target = target[key]
-        target[keys[-1]] = value
-    return body
+    """A copy of `body` with `changes` applied; a key `a__b` sets body["a"]["b"] (the scenarios' rule)."""
+    return with_changes(body, changes)
