@@ -43,12 +43,16 @@ def filtered(view: dict, actor, **extra):
 @bp.get("/inbox")
 @access.role_required("officer", "supervisor")
 def queue():
-    try:
-        view = _page(request.args)
-    except BadFilter as err:
-        abort(400, description=f"{err.field}: {err}")
+    view = _page_or_400(request.args)
     session[FILTER_KEY] = filter_query(view)
     return _render_queue(view)
+
+
+def _page_or_400(args) -> dict:
+    try:
+        return _page(args)
+    except BadFilter as err:
+        abort(400, description=f"{err.field}: {err}")
 
 
 def _render_queue(view, **extra):
@@ -63,10 +67,7 @@ def _render_queue(view, **extra):
 @access.role_required("officer", "supervisor")
 def queue_rows():
     """The list of /inbox with the same parameters, as the fragment the page swaps in."""
-    try:
-        view = _page(request.args)
-    except BadFilter as err:
-        abort(400, description=f"{err.field}: {err}")
+    view = _page_or_400(request.args)
     response = current_app.make_response(render_template("inbox/_queue_rows.html", **view))
     response.headers["Cache-Control"] = "no-store"
     return response
