@@ -42,7 +42,6 @@ REGIONS = ["ABA", "AKM", "AKT", "ALM", "ATY", "ZAP", "ZHA", "ZHT", "KAR", "KUS",
 KINDS = [("issue", 80), ("extension", 15), ("revocation", 5)]
 OUTCOMES = [("issued", 75), ("refused", 12), ("not_accepted", 8), ("withdrawn", 5)]
 OPEN_SHARE = 0.025
-BATCH = 5000
 
 
 def make_app(url: str, schema: str | None):
@@ -151,84 +150,139 @@ def family(conn, meta, case_id: str) -> dict:
     return rows
 
 
-class Copier:
-    """Copies families with new ids, numbers, region and creation time (bulk inserts)."""
+class Multiplier:
+    """Copies the seed families set-based: a plan row per copy (its number, family, region, time
+    shift, kind, outcome) drawn in Python, then one INSERT ... SELECT per family and table that
+    reads the seed rows joined with the plan and computes each copy's values in SQL. Generic over
+    the tables and columns that exist: a string primary key (or a task/instance id) becomes a
+    new id per copy, the application and permit numbers new numbers wherever they appear, every
+    timestamp shifts by the copy's shift, every region column takes the copy's region, an
+    integer primary key (and the foreign keys to it) a new key per copy."""
 
-    def __init__(self, conn, meta):
-        self.conn, self.meta = conn, meta
-        self.pending: dict[str, list] = {}
-        self.next_int = {}
+    def __init__(self, conn, meta, fams: list[dict]):
+        self.conn, self.meta, self.fams = conn, meta, fams
+        self.pg = conn.dialect.name == "postgresql"
+        self.int_pk = {}   # table -> (column, base, width)
         for name, table in meta.tables.items():
             pk = list(table.primary_key.columns)
             if len(pk) == 1 and isinstance(pk[0].type, (sa.Integer, sa.BigInteger)):
-                self.next_int[name] = (conn.execute(sa.select(sa.func.max(pk[0]))).scalar() or 0) + 1
-        self.sequence = 1_000_000
+                width = max((len(f.get(name, [])) for f in fams), default=0)
+                if width:
+                    base = (conn.execute(sa.select(sa.func.max(pk[0]))).scalar() or 0) + 1
+                    self.int_pk[name] = (pk[0].name, base, width)
 
-    def copy(self, fam: dict, n: int, region: str, created_at: datetime, kind=None, outcome=None):
-        base = fam["permit_case"][0]["created_at"]
-        delta = created_at - base
-        mapping: dict = {}
+    # -- SQL pieces, per dialect
+    def _hex(self, literal_prefix: str) -> str:
+        if self.pg:
+            return f"{_lit(literal_prefix)} || lpad(to_hex(p.n), 12, '0')"
+        return f"{_lit(literal_prefix)} || printf('%012x', p.n)"
+
+    def _text(self, column: str) -> str:
+        return f"{column}::text" if self.pg else column
+
+    def _pad(self, column: str, width: int) -> str:
+        if self.pg:
+            return f"lpad({column}::text, {width}, '0')"
+        return f"printf('%0{width}d', {column})"
+
+    def _shift(self, column: str) -> str:
+        if self.pg:
+            return f"{column} + p.shift * interval '1 second'"
+        # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff' on SQLite: shift the seconds, keep the fraction
+        return f"strftime('%Y-%m-%d %H:%M:%S', {column}, p.modifier) || substr({column}, 20)"
+
+    def mapping(self, fam: dict) -> dict[str, str]:
+        """old value -> SQL expression of the copy's value."""
+        out: dict[str, str] = {}
         for name, rows in fam.items():
-            table = self.meta.tables[name]
-            pk = list(table.primary_key.columns)
+            pk = list(self.meta.tables[name].primary_key.columns)
             for row in rows:
                 if len(pk) == 1 and isinstance(row[pk[0].name], str):
                     old = row[pk[0].name]
-                    mapping.setdefault(old, str(uuid.uuid4()) if len(old) == 36 else f"{old}-{n}")
+                    out.setdefault(old, self._hex(old[:24]) if len(old) == 36
+                                   else f"{_lit(old + '-')} || {self._text('p.n')}")
                 for col in ("task_id", "instance_id"):
                     if isinstance(row.get(col), str) and len(row[col]) == 36:
-                        mapping.setdefault(row[col], str(uuid.uuid4()))
+                        out.setdefault(row[col], self._hex(row[col][:24]))
         case = fam["permit_case"][0]
         if case["application_no"]:
-            mapping[case["application_no"]] = f"SCALE-{n:08d}"
-        permit_ids = {}
+            out[case["application_no"]] = f"'SCALE-' || {self._pad('p.n', 8)}"
         for permit in fam.get("permit", []):
-            self.sequence += 1
-            mapping[permit["number"]] = f"{region}-{permit['year']}-{self.sequence:07d}"
-            permit_ids[permit["id"]] = self.next_int["permit"]
-            self.next_int["permit"] += 1
-        for name, rows in fam.items():
-            table = self.meta.tables[name]
+            out[permit["number"]] = f"p.region || {_lit('-%s-' % permit['year'])} || {self._pad('p.seq', 7)}"
+        return out
+
+    def _int_key(self, target: str, column: str, rows_of_target: list) -> str:
+        key, base, width = self.int_pk[target]
+        cases = " ".join(f"WHEN {int(r[key])} THEN {i}" for i, r in enumerate(rows_of_target))
+        return f"{base} + p.n * {width} + CASE {column} {cases} END"
+
+    def copy_family(self, index: int, fam: dict):
+        mapping = self.mapping(fam)
+        for table in self.meta.sorted_tables:
+            rows = fam.get(table.name)
+            if not rows:
+                continue
+            names, exprs = [], []
+            for c in table.columns:
+                src = f's."{c.name}"'
+                expr = src
+                fk_targets = [fk.column.table.name for fk in c.foreign_keys if fk.column.table.name in self.int_pk
+                              and fk.column.name == self.int_pk[fk.column.table.name][0]]
+                if table.name in self.int_pk and c.name == self.int_pk[table.name][0]:
+                    expr = self._int_key(table.name, src, rows)
+                elif fk_targets and fam.get(fk_targets[0]):
+                    expr = self._int_key(fk_targets[0], src, fam[fk_targets[0]])
+                elif table.name == "permit" and c.name == "sequence":
+                    expr = "p.seq"
+                elif table.name == "permit_case" and c.name == "kind":
+                    expr = f"coalesce(p.kind, {src})"
+                elif table.name == "permit_case" and c.name == "outcome_code":
+                    expr = f"coalesce(p.outcome, {src})"
+                elif table.name == "permit_case" and c.name == "outcome":
+                    expr = (f"CASE WHEN p.outcome IS NULL THEN {src} ELSE "
+                            + (f"(coalesce({src}::jsonb, '{{}}'::jsonb) || jsonb_build_object('code', p.outcome))::json"
+                               if self.pg else f"json_set(coalesce({src}, '{{}}'), '$.code', p.outcome)") + " END")
+                elif c.name == "region":
+                    expr = f"CASE WHEN {src} IS NULL OR {src} = '' THEN {src} ELSE p.region END"
+                elif isinstance(c.type, sa.types.TypeDecorator) and isinstance(c.type.impl, sa.DateTime) \
+                        or isinstance(c.type, sa.DateTime):
+                    expr = self._shift(src)
+                elif isinstance(c.type, sa.String):
+                    values = {r[c.name] for r in rows if isinstance(r[c.name], str) and r[c.name] in mapping}
+                    if values:
+                        whens = " ".join(f"WHEN {_lit(v)} THEN {mapping[v]}" for v in sorted(values))
+                        expr = f"CASE {src} {whens} ELSE {src} END"
+                names.append(f'"{c.name}"')
+                exprs.append(expr)
             pk = list(table.primary_key.columns)
-            int_pk = pk[0].name if name in self.next_int else None
-            for row in rows:
-                new = {}
-                for key, value in row.items():
-                    if isinstance(value, str):
-                        value = mapping.get(value, value)
-                    elif isinstance(value, datetime) and value.tzinfo is not None:
-                        value = value + delta
-                    new[key] = value
-                if "region" in new and new["region"]:
-                    new["region"] = region
-                if name == "permit":
-                    new["id"] = permit_ids[row["id"]]
-                    new["sequence"] = self.sequence
-                elif name == "permit_event":
-                    new["permit_id"] = permit_ids[row["permit_id"]]
-                    new["id"] = self._next(name)
-                elif int_pk:
-                    new[int_pk] = self._next(name)
-                if name == "permit_case":
-                    if kind:
-                        new["kind"] = kind
-                    if outcome:
-                        new["outcome_code"] = outcome
-                        new["outcome"] = dict(new.get("outcome") or {}, code=outcome)
-                self.pending.setdefault(name, []).append(new)
-        if sum(len(v) for v in self.pending.values()) >= BATCH:
-            self.flush()
+            if len(pk) == 1:
+                where = f's."{pk[0].name}" IN ({", ".join(_lit(r[pk[0].name]) for r in rows)})'
+            else:
+                cols = ", ".join(f's."{c.name}"' for c in pk)
+                values = ", ".join("(" + ", ".join(_lit(r[c.name]) for c in pk) + ")" for r in rows)
+                where = f"({cols}) IN (VALUES {values})"
+            self.conn.exec_driver_sql(
+                f'INSERT INTO "{table.name}" ({", ".join(names)}) SELECT {", ".join(exprs)} '
+                f'FROM bench_plan p JOIN "{table.name}" s ON {where} WHERE p.fam = {index} ORDER BY p.n')
 
-    def _next(self, name):
-        value = self.next_int[name]
-        self.next_int[name] += 1
-        return value
+    def sequences(self):
+        if not self.pg:
+            return
+        for name, (column, _, _) in self.int_pk.items():
+            self.conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "
+                f"(SELECT coalesce(max({column}), 0) + 1 FROM {name}), false) "
+                f"WHERE pg_get_serial_sequence('{name}', '{column}') IS NOT NULL")
 
-    def flush(self):
-        for name in [t.name for t in self.meta.sorted_tables]:
-            rows = self.pending.pop(name, None)
-            if rows:
-                self.conn.execute(self.meta.tables[name].insert(), rows)
+
+def _lit(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def build(app, total: int, shapes: dict, rng: random.Random) -> float:
@@ -236,34 +290,108 @@ def build(app, total: int, shapes: dict, rng: random.Random) -> float:
     started = time.monotonic()
     with app.app_context():
         meta = db.metadata
-        with db.engine.begin() as conn:
-            fams = {shape: [family(conn, meta, cid) for cid in ids] for shape, ids in shapes.items()}
-            copier = Copier(conn, meta)
-            now = datetime.now(timezone.utc)
-            kinds = [k for k, w in KINDS for _ in range(w)]
-            outcomes = [o for o, w in OUTCOMES for _ in range(w)]
-            for n in range(total):
-                if rng.random() < OPEN_SHARE:
-                    fam = rng.choice(fams["open"])
-                    created = now - timedelta(seconds=rng.uniform(3600, 10 * 86400))
-                    copier.copy(fam, n, rng.choice(REGIONS), created)
-                    continue
-                outcome = rng.choice(outcomes)
-                fam = rng.choice(fams["withdrawn"] if outcome == "withdrawn" else fams["issued"])
-                created = now - timedelta(seconds=rng.uniform(10 * 86400, 365 * 86400))
-                copier.copy(fam, n, rng.choice(REGIONS), created, kind=rng.choice(kinds), outcome=outcome)
-            copier.flush()
-            if conn.dialect.name == "postgresql":  # rows came with their ids: move the sequences past them
-                for name, table in meta.tables.items():
-                    if name in copier.next_int:
-                        column = list(table.primary_key.columns)[0].name
-                        conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "
-                                             f"(SELECT coalesce(max({column}), 0) + 1 FROM {name}), false) "
-                                             f"WHERE pg_get_serial_sequence('{name}', '{column}') IS NOT NULL"))
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
         db.session.remove()
+        db.engine.dispose()
+        with db.engine.connect() as conn:
+            pg = conn.dialect.name == "postgresql"
+            if pg:
+                conn.exec_driver_sql("SET synchronous_commit = off")
+                conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+            else:  # one writer, a throw-away file: no WAL (it would write every page twice), no syncs
+                raw = conn.connection.driver_connection  # outside SQLAlchemy's transaction
+                raw.execute("PRAGMA journal_mode = DELETE")
+                raw.execute("PRAGMA synchronous = OFF")
+                raw.execute("PRAGMA cache_size = -400000")
+            conn.commit()
+            with conn.begin():
+                order = [(shape, cid) for shape, ids in shapes.items() for cid in ids]
+                fams = [family(conn, meta, cid) for _, cid in order]
+                plan = _plan(total, order, fams, rng)
+                multiplier = Multiplier(conn, meta, fams)
+                tables = sorted({name for fam in fams for name in fam})
+                indexes = _drop_indexes(conn, tables, pg)
+                _load_plan(conn, plan, pg)
+                for index, fam in enumerate(fams):
+                    multiplier.copy_family(index, fam)
+                copied = time.monotonic()
+                for sql in indexes:  # the timed queries run with every index the migrations made
+                    conn.exec_driver_sql(sql)
+                indexed = time.monotonic()
+                multiplier.sequences()
+                conn.exec_driver_sql("DROP TABLE bench_plan")
+            if pg:
+                conn.connection.driver_connection.autocommit = True
+                for name in tables:  # as autovacuum would: the visibility map for index-only scans, statistics
+                    conn.exec_driver_sql(f'VACUUM (ANALYZE) "{name}"')
+                conn.connection.driver_connection.autocommit = False
+            else:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+                conn.connection.driver_connection.execute("PRAGMA journal_mode = WAL")
+            conn.commit()
+        db.engine.dispose()
+    print(f"  {total:,} copies {copied - started:.0f} s, {len(indexes)} indexes {indexed - copied:.0f} s, "
+          f"{'vacuum and ' if pg else ''}analyze {time.monotonic() - indexed:.0f} s", flush=True)
     return time.monotonic() - started
+
+
+def _plan(total, order, fams, rng) -> list[tuple]:
+    """One row per copy: (n, family, region, shift in seconds, SQLite's shift modifier, kind, outcome,
+    permit sequence)."""
+    by_shape: dict[str, list[int]] = {}
+    for index, (shape, _) in enumerate(order):
+        by_shape.setdefault(shape, []).append(index)
+    now = datetime.now(timezone.utc)
+    kinds = [k for k, w in KINDS for _ in range(w)]
+    outcomes = [o for o, w in OUTCOMES for _ in range(w)]
+    rows = []
+    for n in range(total):
+        kind = outcome = None
+        if rng.random() < OPEN_SHARE:
+            fam = rng.choice(by_shape["open"])
+            created = now - timedelta(seconds=rng.uniform(3600, 10 * 86400))
+        else:
+            outcome = rng.choice(outcomes)
+            fam = rng.choice(by_shape["withdrawn"] if outcome == "withdrawn" else by_shape["issued"])
+            created = now - timedelta(seconds=rng.uniform(10 * 86400, 365 * 86400))
+            kind = rng.choice(kinds)
+        region = rng.choice(REGIONS)
+        shift = int((created - fams[fam]["permit_case"][0]["created_at"]).total_seconds())
+        rows.append((n, fam, region, shift, f"{shift:+d} seconds", kind, outcome, 1_000_000 + n))
+    return rows
+
+
+def _load_plan(conn, plan, pg):
+    temp = "TEMP " if pg else ""
+    conn.exec_driver_sql(f"CREATE {temp}TABLE bench_plan (n integer PRIMARY KEY, fam integer, region varchar(10), "
+                         "shift bigint, modifier varchar(30), kind varchar(20), outcome varchar(20), seq integer)")
+    if pg:
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy("COPY bench_plan FROM STDIN") as copy:
+                for row in plan:
+                    copy.write_row(row)
+    else:
+        conn.connection.driver_connection.executemany("INSERT INTO bench_plan VALUES (?, ?, ?, ?, ?, ?, ?, ?)", plan)
+    conn.exec_driver_sql("CREATE INDEX bench_plan_fam ON bench_plan (fam, n)")
+    conn.exec_driver_sql("ANALYZE bench_plan")
+
+
+def _drop_indexes(conn, tables, pg) -> list[str]:
+    """Drops the secondary indexes of the tables copied into (a bulk load then index builds are
+    faster than index inserts row by row); returns the statements that make them again."""
+    names = ", ".join(_lit(t) for t in tables)
+    if pg:
+        found = conn.exec_driver_sql(
+            f"SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            f"AND tablename IN ({names}) AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint WHERE connamespace = current_schema()::regnamespace)").all()
+    else:
+        found = conn.exec_driver_sql(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({names})").all()
+    for name, _ in found:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
 
 
 # --- the operations timed ---------------------------------------------------------------------
