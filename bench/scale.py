@@ -16,11 +16,11 @@ databases and prints the median of each and the ratio big/small (target <= 1.5),
 page the small database fills too (PAGE), and the bytes per finished issued case: its row data
 when it finishes, and its row data and its share of the disk (tables with indexes).
 
-SQLite: two files in a temporary directory (left there: about 17 GB at 600,000 cases, the decision
-documents mostly). PostgreSQL: DATABASE_URL's database, in two schemas (scale_small, scale_big) it
+SQLite: two files in a temporary directory, removed at the end unless --keep (about 17 GB at
+600,000 cases, the decision documents mostly). PostgreSQL: DATABASE_URL's database, in two schemas (scale_small, scale_big) it
 drops and creates.
 
-    .venv/bin/python bench/scale.py [--small 6000] [--multiplier 100] [--rounds 7]
+    .venv/bin/python bench/scale.py [--small 6000] [--multiplier 100] [--rounds 7] [--keep]
 
 Run time on this 2-core machine with the defaults: see the figures in the README (Scale).
 """
@@ -603,6 +603,7 @@ def main():
     parser.add_argument("--small", type=int, default=6000)
     parser.add_argument("--multiplier", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite files (their directory is printed)")
     args = parser.parse_args()
     started = time.monotonic()
     url = os.environ.get("DATABASE_URL")
@@ -659,6 +660,12 @@ def main():
           f"{retained[0]:,.0f} bytes of row data per issued case ({retained[0] - document_bytes:,.0f} without "
           f"its document), {retained[1] / size:,.0f} bytes on disk per case")
     print(f"run time {time.monotonic() - started:.0f} s")
+    if not url:
+        if args.keep:
+            print(f"databases kept in {workdir}")
+        else:
+            import shutil
+            shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":
