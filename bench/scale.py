@@ -585,7 +585,9 @@ def after_retention(app, schema, path, issued) -> tuple[float, int]:
         import psycopg
         with psycopg.connect(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"),
                              autocommit=True, options=f"-csearch_path={schema}") as raw:
-            raw.execute("VACUUM FULL")
+            # this schema's tables only: a bare VACUUM FULL rewrites the whole database, the big schema too
+            for (name,) in raw.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)).fetchall():
+                raw.execute(f'VACUUM FULL "{schema}"."{name}"')
     data = statistics.mean(row_bytes(app, cid) for cid in issued)
     return data, disk_bytes(app, schema, path)
 
