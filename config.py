@@ -199,9 +199,9 @@ class Config:
     # --- access and sign-in hardening (issue 15) ---
     # Processes the service starts itself, never a client (besides PERMIT_VALIDITY_PROCESS).
     INTERNAL_PROCESSES = _env("INTERNAL_PROCESSES", [])
-    # Sign-in attempts one client address may make (Flask-Limiter syntax), whatever the names.
+    # Sign-in attempts one client address may make (the `limits` library's syntax), whatever the names.
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
-    # Where Flask-Limiter keeps its counters. "memory://" is per process: with several gunicorn
+    # Where the sign-in counters are kept (a `limits` storage URI). "memory://" is per process: with several gunicorn
     # workers use a shared store, e.g. "redis://host:6379" (each worker would count apart).
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     # Origins (scheme://host[:port]) besides the request's own host that may post inbox forms
