@@ -408,7 +408,7 @@ def complete(task_id: str, actor: Actor, submitted: dict, via: dict | None = Non
                         if row.assignee else "claim the task before completing it")
     if not isinstance(submitted, dict):
         raise InvalidData("the form data must be an object", {"": ["expected an object"]})
-    schema = definitions.form_schema(definitions.get(row.definition_id), row.form)
+    schema = definitions.form_schema(definitions.facts(row.definition_id), row.form)
     if schema is not None:
         errors = forms.validate(schema, submitted)
         if errors:

@@ -95,8 +95,8 @@ def task_view(row) -> dict:
 
 def task_detail(row) -> dict:
     view = task_view(row)
-    definition = definitions.get(row.definition_id)
-    view["form"] = {"name": row.form, "schema": definitions.form_schema(definition, row.form)}
+    view["form"] = {"name": row.form,
+                    "schema": definitions.form_schema(definitions.facts(row.definition_id), row.form)}
     view["data"] = {}
     instance = instances.get(row.instance_id)
     workflow = instances.peek(instance)
@@ -111,8 +111,8 @@ def task_detail(row) -> dict:
 
 def instance_view(instance) -> dict:
     workflow = instances.peek(instance)
-    definition = definitions.get(instance.definition_id)
-    return {"id": instance.id, "process_id": instance.process_id, "version": definition.version,
+    return {"id": instance.id, "process_id": instance.process_id,
+            "version": definitions.facts(instance.definition_id).version,
             "business_key": instance.business_key, "region": instance.region, "status": instance.status,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
             "completed_at": _iso(instance.completed_at), "incident": instance.incident(),
