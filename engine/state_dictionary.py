@@ -6,8 +6,9 @@ rows. A preset dictionary holds them: the state compresses to about half.
 
 A dictionary is the *skeleton* of a finished instance of the process and of one waiting: its
 keys, numbers, booleans, lowercase codes (`issued`, `working_days`) and the names of the
-diagram's elements (`valid.BoundaryEventSplit`), every other text blanked, so it holds no one's
-name, number or date. Retention makes one per process that has none (`ensure`), in its own
+diagram's elements (`valid.BoundaryEventSplit`), every other text masked to its shape (digits
+0, letters x: `0000-00-00T00:00:00+00:00` keeps a date's layout, not the date), so it holds no
+one's name, number or date. Retention makes one per process that has none (`ensure`), in its own
 transaction, before any state refers to it; a row is never changed or deleted, so a state
 names its dictionary by id for good. A state is written as b"SD" + the id (4 bytes) + a zlib
 stream, whose header carries the dictionary's Adler-32: the wrong dictionary fails to read.
@@ -33,6 +34,8 @@ from .db import UTCDateTime, db
 
 MAGIC = b"SD"
 _CODE = re.compile(r"[a-z]+(?:_[a-z]+)*")
+# Any script's letters, but a letter between two digits (a date's T) stays.
+_DIGIT, _LETTER = re.compile(r"\d"), re.compile(r"(?<!\d)[^\W\d_]|[^\W\d_](?!\d)")
 
 
 class _Known:
@@ -67,13 +70,17 @@ class StateDictionary(db.Model):
 
 def skeleton(value, names: frozenset = frozenset()):
     """Keys, numbers, booleans and lowercase codes of `value`, and the texts in `names` (the
-    diagram's element names); any other text blanked."""
+    diagram's element names); any other text masked to its shape: every digit 0, every letter
+    x (`2026-06-10T05:00:00+00:00` -> `0000-00-00T00:00:00+00:00`, which still matches the
+    layout of a date, not the date)."""
     if isinstance(value, dict):
         return {key: skeleton(item, names) for key, item in value.items()}
     if isinstance(value, list):
         return [skeleton(item, names) for item in value]
     if isinstance(value, str):
-        return value if (len(value) <= 40 and _CODE.fullmatch(value)) or value in names else ""
+        if (len(value) <= 40 and _CODE.fullmatch(value)) or value in names:
+            return value
+        return _LETTER.sub("x", _DIGIT.sub("0", value))
     return value
 
 
