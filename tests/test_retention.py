@@ -151,20 +151,23 @@ def test_receipts_keys_notifications_and_answered_police_requests_go_after_their
                                             .where(audit.AuditEvent.instance_id == case.id)).scalar(),
     }
     before = {k: f() for k, f in counted.items()}
-    # No correlation key: the case waited on its own id, the watch still waits (tests/test_messages.py)
-    assert before["receipts"] and before["sent"] and before["police"] and before["keys"] == 0, before
+    # The keys are the validity watch's, written when it ended (the sweep, today, saw the permit end
+    # on 30.09.2026); the case waited on its own id, which needs none (tests/test_messages.py).
+    assert before["receipts"] and before["keys"] and before["sent"] and before["police"], before
+    watch = validity_watch(case.permit_no)
+    assert watch.status == "completed" and before["keys"] == db.session.execute(
+        sa.select(sa.func.count()).select_from(messages.CorrelationKey)
+        .where(messages.CorrelationKey.instance_id == watch.id)).scalar()
     finished = instances.get(case.id).completed_at
     retention.run(now=finished + timedelta(days=60))  # within every period but compaction's
     assert {k: f() for k, f in counted.items() if k != "audit"} == {k: v for k, v in before.items() if k != "audit"}
     retention.run(now=finished + timedelta(days=800))
     after = {k: f() for k, f in counted.items()}
     assert after["receipts"] == 0 and after["sent"] == 0 and after["police"] == 0
-    # The finished case's keys go; the running validity watch's waits are its subscriptions (no keys yet).
-    watch = validity_watch(case.permit_no)
+    # The finished instances' keys go after their period.
     assert db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey).where(
         messages.CorrelationKey.instance_id == case.id)).scalar() == 0
-    assert after["keys"] == db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey)
-                                               .where(messages.CorrelationKey.instance_id == watch.id)).scalar()
+    assert after["keys"] == 0  # the ended watch's too
     # The audit log's months past RETENTION_AUDIT_ARCHIVE_MONTHS went to an archive file, and read back whole.
     from engine import audit_archive
     assert after["audit"] == 0
