@@ -138,18 +138,20 @@ def ensure() -> int:
     none yet, from the skeletons of its newest such instances; commits. Returns how many were
     made. A process's states all compress with its first dictionary, so it holds the layout of
     both: a waiting instance's task rows and a finished one's data and path."""
-    table = db.metadata.tables["process_instance"]  # by name: instances imports this module's users
+    # By name: instances imports this module's users. The deployed processes are few: each is
+    # looked up by its own index entries, never by reading the instances of every process.
+    table, deployed = db.metadata.tables["process_instance"], db.metadata.tables["process_definition"]
     have = sa.select(StateDictionary.process_id)
     finished, waiting = table.c.compacted_at.is_not(None), table.c.status == "in_progress"
-    missing = db.session.execute(sa.select(table.c.process_id).distinct()
-                                 .where(sa.or_(finished, waiting), table.c.process_id.not_in(have))).scalars().all()
+    missing = db.session.execute(sa.select(deployed.c.process_id).distinct()
+                                 .where(deployed.c.process_id.not_in(have))).scalars().all()
     made = 0
     for process_id in missing:
         parts = []
-        for which, newest in ((waiting, table.c.updated_at), (finished, table.c.compacted_at)):
-            row = db.session.execute(sa.select(table.c.state, table.c.definition_id)
-                                     .where(table.c.process_id == process_id, which)
-                                     .order_by(newest.desc()).limit(1)).first()
+        for which, newest in ((waiting, None), (finished, table.c.compacted_at)):
+            query = sa.select(table.c.state, table.c.definition_id).where(table.c.process_id == process_id, which)
+            row = db.session.execute((query.order_by(newest.desc()) if newest is not None else query)
+                                     .limit(1)).first()
             if row is not None and row.state:
                 stored = json.loads(decompress(row.state))
                 parts.append(json.dumps(skeleton(stored, _element_names(row.definition_id)),
