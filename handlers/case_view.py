@@ -100,6 +100,11 @@ class CaseView:
         return self.instance.status
 
     @property
+    def element_names(self) -> dict:
+        """Every element of the case's diagram: bpmn id -> name (a timer's event names it by id)."""
+        return element_names(self.workflow)
+
+    @property
     def ended(self) -> bool:
         return self.instance.status in ENDED
 
@@ -158,6 +163,18 @@ class Facts:
 
 def of_case(case) -> CaseView:
     return build(instances.get(case.id), case)
+
+
+def element_names(workflow) -> dict:
+    """bpmn id -> name of every element of the workflow's diagram and its subprocesses."""
+    names: dict = {}
+    specs = [getattr(workflow, "spec", None), *(getattr(workflow, "subprocess_specs", None) or {}).values()]
+    for spec in specs:
+        for task_spec in (getattr(spec, "task_specs", None) or {}).values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id and getattr(task_spec, "bpmn_name", None):
+                names.setdefault(bpmn_id, task_spec.bpmn_name)
+    return names
 
 
 # --- the outcome and the permit -------------------------------------------------------------

@@ -18,6 +18,7 @@ from handlers import case_view as case_view_model
 CASE_STATUS = {instances.IN_PROGRESS: "in_progress", instances.COMPLETED: "completed",
                instances.INCIDENT: "incident", instances.TERMINATED: "completed"}
 _HIDDEN_HISTORY = {"api_request"}
+_TIMER_EVENTS = ("timer_fired", "timer_cancelled")
 
 
 def case_view(case) -> dict:
@@ -28,7 +29,8 @@ def case_view(case) -> dict:
     view["current_steps"] = [_step(step) for step in model.standing.steps]
     view["deadlines"] = [_deadline(d) for d in model.deadlines]
     view["permit"] = permit_view(model.permit)
-    view["history"] = [_history(event) for event in model.trail if event.event not in _HIDDEN_HISTORY]
+    names = model.element_names
+    view["history"] = [_history(event, names) for event in model.trail if event.event not in _HIDDEN_HISTORY]
     return view
 
 
@@ -138,9 +140,11 @@ def _outcome(outcome) -> dict | None:
             "decided_at": outcome.get("decided_at"), "decided_by": outcome.get("decided_by")}
 
 
-def _history(event) -> dict:
+def _history(event, names=None) -> dict:
     details = event.details or {}
     step = details.get("task") or details.get("name") if isinstance(details, dict) else None
+    if step is None and isinstance(details, dict) and event.event in _TIMER_EVENTS:
+        step = (names or {}).get(details.get("bpmn_id"))  # a timer's event names its element by id
     return {"at": _iso(event.at), "event": event.event, "actor": event.actor,
             "step": step if isinstance(step, str) else None}
 

@@ -24,7 +24,7 @@ def case(instance_id):
         "inbox/case.html", file=file, outcome=file.outcome,
         grounds=casefile.outcome_grounds(file), permit=casefile.permit_view(permit_of(file)),
         deadlines=casefile.deadlines(file), documents=casefile.documents(file),
-        timeline=casefile.timeline(row.id, file.view.trail),
+        timeline=casefile.timeline(row.id, file.view.trail, file.view.element_names),
         archived_until=audit_archive.archived_since(row.created_at), states=states,
         current_steps=casefile.step_names(file, states["current"]),
         incident_steps=casefile.step_names(file, states["incident"]),
