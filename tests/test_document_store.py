@@ -294,3 +294,65 @@ def test_an_old_row_whose_bytes_no_longer_match_its_hash_is_left_in_its_row_and_
     assert row_of(case_id).pdf is not None and store_files(service) == []
     api, headers = api_client(service)
     assert api.get(f"/api/v1/cases/{case_id}/documents/permit", headers=headers).status_code == 503
+
+
+# --- a process killed with SIGKILL --------------------------------------------------------------
+
+KILLED = r"""
+import os, signal, sys
+sys.path.insert(0, os.environ["ROOT"])
+import config
+from app import create_app
+from engine import blobs, clock
+from engine.db import db
+from handlers.documents_pdf import CaseDocument, store_bytes
+
+class Killed(config.TestConfig):
+    SQLALCHEMY_DATABASE_URI = os.environ["URL"]
+    DOCUMENT_STORE_DIR = os.environ["STORE"]
+
+def kill():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+when = os.environ["WHEN"]
+if when == "before-rename":
+    os.replace = lambda *args: kill()  # the temporary file written and fsync'd, not yet renamed
+app = create_app(Killed)
+with app.app_context():
+    fields = store_bytes(b"%PDF-1.7 killed " + when.encode(), "<p>" + when + "</p>")
+    db.session.add(CaseDocument(instance_id="killed-" + when, key="permit", signed_by="test",
+                                created_at=clock.now(), **fields))
+    db.session.flush()
+    if when == "after-commit":
+        db.session.commit()
+    kill()
+"""
+
+
+@pytest.mark.parametrize("when", ["before-rename", "before-commit", "after-commit"])
+def test_a_process_killed_at_any_point_leaves_no_row_without_its_bytes(app, when):
+    import subprocess
+    import sys
+    from pathlib import Path
+    store = blobs.store(app.config)
+    env = dict(os.environ, ROOT=str(Path(__file__).resolve().parent.parent), WHEN=when,
+               URL=app.config["SQLALCHEMY_DATABASE_URI"], STORE=str(store.directory))
+    process = subprocess.run([sys.executable, "-c", KILLED], env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == -9, process.stderr
+    db.session.remove()
+    rows = db.session.execute(sa.text("SELECT sha256, html_sha256 FROM case_document WHERE instance_id = :i"),
+                              {"i": f"killed-{when}"}).all()
+    pdf = f"%PDF-1.7 killed {when}".encode()
+    if when == "after-commit":
+        assert [tuple(r) for r in rows] == [(hashlib.sha256(pdf).hexdigest(),
+                                              hashlib.sha256(f"<p>{when}</p>".encode()).hexdigest())]
+        assert store.get(rows[0].sha256) == pdf
+    else:
+        assert rows == []
+    expected = [] if when == "before-rename" else sorted([hashlib.sha256(pdf).hexdigest(),
+                                                          hashlib.sha256(f"<p>{when}</p>".encode()).hexdigest()])
+    assert sorted(store.digests()) == expected  # a half-made file never bears a name
+    verify = app.test_cli_runner().invoke(args=["documents", "verify"])
+    assert verify.exit_code == 0, verify.output
+    # Writing the same bytes again (the decision retried) works over whatever was left.
+    assert store.get(store.put(pdf)) == pdf
