@@ -141,8 +141,13 @@ def documents_move_out_command(batch, actor):
     """Move the bytes of documents issued before the document store out of their rows into it
     (each checked, written durably and read back before its row is cleared); safe to rerun."""
     from . import documents_pdf
-    moved, problems = documents_pdf.move_out(batch, actor=actor,
-                                             progress=lambda n: click.echo(f"{n} moved", err=True))
+    try:
+        moved, problems = documents_pdf.move_out(batch, actor=actor,
+                                                 progress=lambda n: click.echo(f"{n} moved", err=True))
+    except OSError as err:  # the store cannot be written: the batch in hand was not committed
+        db.session.rollback()
+        _fail(f"the document store {current_app.config['DOCUMENT_STORE_DIR']} cannot be written: {err}; "
+              f"documents moved before this batch stay moved, run it again once it can")
     for problem in problems:
         click.echo(problem)
     click.echo(f"{moved} document(s) moved to the store, {len(problems)} left in their rows")

@@ -229,7 +229,11 @@ def move_out(batch: int = 100, actor: str = "cli", progress=None) -> tuple[int, 
             if hashlib.sha256(pdf).hexdigest() != row.sha256:
                 problems.append(f"{name}: its PDF in the row does not match its SHA-256 {row.sha256}; left in the row")
                 continue
-            html = read_html(row)
+            try:
+                html = read_html(row)
+            except (OSError, EOFError, ValueError) as err:  # a gzip stream or its UTF-8 broken
+                problems.append(f"{name}: its HTML in the row cannot be read ({type(err).__name__}); left in the row")
+                continue
             audited = _audited_html_sha256(row)
             fields = store_bytes(pdf, html)
             if audited is not None and audited != fields["html_sha256"]:

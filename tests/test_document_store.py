@@ -356,3 +356,16 @@ def test_a_process_killed_at_any_point_leaves_no_row_without_its_bytes(app, when
     assert verify.exit_code == 0, verify.output
     # Writing the same bytes again (the decision retried) works over whatever was left.
     assert store.get(store.put(pdf)) == pdf
+
+
+def test_move_out_into_a_store_that_cannot_be_written_is_a_clear_error_and_the_rows_keep_their_bytes(service):
+    case_id = issued_case(service).id
+    pdf, _ = _put_back_in_the_row(service, case_id)
+    blocked = blobs.store(service.config).directory / "blocked"
+    blocked.write_text("a file where the store's directory should be")
+    service.config["DOCUMENT_STORE_DIR"] = str(blocked)
+    result = service.test_cli_runner().invoke(args=["documents", "move-out"])
+    assert result.exit_code == 1 and "cannot be written" in result.output and "Traceback" not in result.output
+    db.session.remove()
+    row = row_of(case_id)
+    assert row.pdf == pdf and row.html_sha256 is None
