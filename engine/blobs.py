@@ -30,7 +30,8 @@ _CHUNK = 1 << 20
 
 
 class BlobUnreadable(Exception):
-    """The bytes of a digest cannot be given back intact: `reason` is "missing" or "altered"."""
+    """The bytes of a digest cannot be given back intact: `reason` is "missing", "altered" or
+    "unreadable (...)"."""
 
     def __init__(self, digest: str, reason: str, path: Path):
         super().__init__(f"stored file {path} is {reason} (expected SHA-256 {digest})")
@@ -88,6 +89,8 @@ class BlobStore:
                 data = f.read()
         except FileNotFoundError:
             raise BlobUnreadable(digest, "missing", path) from None
+        except OSError as err:  # not readable (permissions, an unmounted or failing volume)
+            raise BlobUnreadable(digest, f"unreadable ({err.strerror or type(err).__name__})", path) from None
         if hashlib.sha256(data).hexdigest() != digest:
             raise BlobUnreadable(digest, "altered", path)
         return data
@@ -96,7 +99,8 @@ class BlobStore:
         return self.path(digest).is_file()
 
     def check(self, digest: str) -> str:
-        """"ok", "missing" or "altered" (the file's content no longer has its name's hash)."""
+        """"ok", "missing", "altered" (the file's content no longer has its name's hash) or
+        "unreadable (...)"."""
         path = self.path(digest)
         hasher = hashlib.sha256()
         try:
@@ -105,6 +109,8 @@ class BlobStore:
                     hasher.update(block)
         except FileNotFoundError:
             return "missing"
+        except OSError as err:
+            return f"unreadable ({err.strerror or type(err).__name__})"
         return "ok" if hasher.hexdigest() == digest else "altered"
 
     def digests(self) -> Iterator[str]:

@@ -85,6 +85,11 @@ def test_the_store_names_each_file_by_its_sha256_and_gives_back_only_intact_byte
     assert store.check(digest) == "missing" and not store.exists(digest)
     with pytest.raises(blobs.BlobUnreadable, match="missing"):
         store.get(digest)
+    path.mkdir()  # something that cannot be read as the file (as a failing volume would answer)
+    assert store.check(digest) == "unreadable (Is a directory)"
+    with pytest.raises(blobs.BlobUnreadable, match="unreadable"):
+        store.get(digest)
+    path.rmdir()
     for bad in ("../../etc/passwd", digest.upper(), digest[:63], ""):
         with pytest.raises(ValueError):
             store.get(bad)
