@@ -86,11 +86,6 @@ class CaseDocument(db.Model):
     created_at = sa.Column(UTCDateTime, nullable=False)
 
     @property
-    def in_row(self) -> bool:
-        """Its bytes are still in the row (issued before the document store, not moved out yet)."""
-        return self.row_pdf is not None
-
-    @property
     def pdf(self) -> bytes:
         return read_pdf(self)
 
