@@ -126,6 +126,10 @@ class Config:
     # Where `flask retention archive-audit` writes a month of the audit log (gzip'd JSON lines);
     # each file's SHA-256 and row count are recorded in the audit_archive table.
     AUDIT_ARCHIVE_DIR = _env("AUDIT_ARCHIVE_DIR", str(BASE_DIR / "instance" / "audit-archive"))
+    # Where the decision documents' bytes (PDF and HTML, as issued) are kept, each file named by
+    # its SHA-256 (engine/blobs.py); the case_document row keeps the hashes. Every web and worker
+    # process must see the same directory (a shared volume); back it up with the database.
+    DOCUMENT_STORE_DIR = _env("DOCUMENT_STORE_DIR", str(BASE_DIR / "instance" / "documents"))
     RETENTION_INTERVAL_HOURS = _env("RETENTION_INTERVAL_HOURS", 24.0)
     # Expression sandbox bounds.
     EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)

@@ -112,7 +112,8 @@ class CaseView:
     def documents(self) -> list[dict]:
         """The decision documents: those made at the decision (stored with their PDF and SHA-256),
         else those the procedure kept in the case data. Each: key, document (its kind, for its
-        title), date (a date or ISO text), html, pdf (bool), sha256 (or None)."""
+        title), date (a date or ISO text), html (None for one made at the decision: read it with
+        documents_pdf.stored_one(...).html), pdf (bool), sha256 (or None)."""
         if self._documents is None:
             self._documents = documents_of(self.instance, self.data)
         return self._documents
@@ -203,7 +204,8 @@ def permit_of(case, data: Mapping) -> dict | None:
 
 def documents_of(instance, data: Mapping) -> list[dict]:
     from . import documents_pdf
-    issued = [{"key": row.key, "document": row.key, "date": row.created_at, "html": row.html, "pdf": True,
+    # A stored document's HTML is read (from the document store) only when it is shown.
+    issued = [{"key": row.key, "document": row.key, "date": row.created_at, "html": None, "pdf": True,
                "sha256": row.sha256} for row in documents_pdf.stored(instance.id)]
     if issued:
         return issued
