@@ -1,7 +1,7 @@
 """document store: a decision document's bytes leave its row for files named by their SHA-256
 
 Revision ID: 0022_document_store
-Revises: 0017_inbox_sorts_saved_filters
+Revises: 0021_case_deadline_clustered
 
 The row keeps the PDF's SHA-256 (already there), the HTML's SHA-256 and both sizes; the byte
 columns become nullable. Documents issued before keep their bytes in the row and are read from
