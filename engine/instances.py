@@ -480,8 +480,10 @@ _ALWAYS_WRITTEN = ("state", "updated_at")
 def _attach_new(row):
     """Make the new instance object persistent and clean in the session without SQL: its
     INSERT waits for its first save (no row refers to it before the indexes are written)."""
+    loaded = sa.inspect(row).dict
     for key in _COLUMNS:
-        setattr(row, key, getattr(row, key))  # unset columns become None, loaded, not expired
+        if key not in loaded:
+            setattr(row, key, None)  # unset columns become None, loaded, not expired
     make_transient_to_detached(row)
     db.session.add(row)
 
