@@ -126,6 +126,10 @@ class Config:
     # Where `flask retention archive-audit` writes a month of the audit log (gzip'd JSON lines);
     # each file's SHA-256 and row count are recorded in the audit_archive table.
     AUDIT_ARCHIVE_DIR = _env("AUDIT_ARCHIVE_DIR", str(BASE_DIR / "instance" / "audit-archive"))
+    # Where the decision documents' bytes (PDF and HTML, as issued) are kept, each file named by
+    # its SHA-256 (engine/blobs.py); the case_document row keeps the hashes. Every web and worker
+    # process must see the same directory (a shared volume); back it up with the database.
+    DOCUMENT_STORE_DIR = _env("DOCUMENT_STORE_DIR", str(BASE_DIR / "instance" / "documents"))
     RETENTION_INTERVAL_HOURS = _env("RETENTION_INTERVAL_HOURS", 24.0)
     # Expression sandbox bounds.
     EXPRESSION_MAX_POWER = _env("EXPRESSION_MAX_POWER", 10_000)
@@ -199,9 +203,9 @@ class Config:
     # --- access and sign-in hardening (issue 15) ---
     # Processes the service starts itself, never a client (besides PERMIT_VALIDITY_PROCESS).
     INTERNAL_PROCESSES = _env("INTERNAL_PROCESSES", [])
-    # Sign-in attempts one client address may make (Flask-Limiter syntax), whatever the names.
+    # Sign-in attempts one client address may make (the `limits` library's syntax), whatever the names.
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute;60 per hour")
-    # Where Flask-Limiter keeps its counters. "memory://" is per process: with several gunicorn
+    # Where the sign-in counters are kept (a `limits` storage URI). "memory://" is per process: with several gunicorn
     # workers use a shared store, e.g. "redis://host:6379" (each worker would count apart).
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     # Origins (scheme://host[:port]) besides the request's own host that may post inbox forms

@@ -5,7 +5,7 @@ Runs the sample diagram to its end N times in one process:
   engine - through the engine with SQLite persistence: start (one transaction), then complete
            the user task as a separate step (a second transaction).
 Prints instances/s for both, the ratio engine/bare, and the stored state bytes per finished
-instance. Goal: ratio >= 0.5 and <= 4,000 bytes.
+instance. Goal: ratio >= 0.7 (issue 18; it was 0.5) and <= 4,000 bytes.
 
     .venv/bin/python bench/engine.py [N [ROUNDS]]
 """
@@ -127,14 +127,24 @@ def main():
     # falls on both sides alike; the totals give the rates.
     batch = [n // rounds + (1 if i < n % rounds else 0) for i in range(rounds)]
     bare_seconds = engine_seconds = 0.0
+    # The process's CPU time of each side too: on a machine shared with other work the wall
+    # clock also counts the time this process waited for a core (and the engine's waits for
+    # the disk); the CPU ratio says what the engine itself costs.
+    bare_cpu = engine_cpu = 0.0
     for size in batch:
+        cpu = time.process_time()
         bare_seconds += bare.run(size)
+        bare_cpu += time.process_time() - cpu
+        cpu = time.process_time()
         engine_seconds += engine.run(size)
+        engine_cpu += time.process_time() - cpu
     bare_rate, engine_rate = n / bare_seconds, n / engine_seconds
     print(f"instances: {n} in {rounds} alternating rounds")
     print(f"bare SpiffWorkflow in memory : {bare_rate:8.1f} instances/s")
     print(f"engine with SQLite           : {engine_rate:8.1f} instances/s")
-    print(f"ratio engine/bare            : {engine_rate / bare_rate:8.2f}   (goal >= 0.5)")
+    print(f"ratio engine/bare            : {engine_rate / bare_rate:8.2f}   (goal >= 0.7)")
+    print(f"ratio of CPU time bare/engine: {bare_cpu / engine_cpu:8.2f}   "
+          f"({bare_cpu / n * 1000:.2f} and {engine_cpu / n * 1000:.2f} ms per instance)")
     print(f"stored state per finished    : {engine.stored_state():8.0f} bytes (goal <= 4000)")
 
 

@@ -553,6 +553,51 @@ def _size(value) -> int:
     return 8
 
 
+def breakdown(app, case_ids, title: str, min_column: int = 40) -> str:
+    """Where a case's row bytes are: per table its rows and bytes (mean over `case_ids`), and
+    its columns of at least `min_column` bytes, largest first."""
+    from engine.db import db
+    tables: dict = {}
+    with app.app_context():
+        with db.engine.connect() as conn:
+            for case_id in case_ids:
+                for name, rows in family(conn, db.metadata, case_id).items():
+                    entry = tables.setdefault(name, {"rows": 0, "bytes": 0, "columns": {}})
+                    entry["rows"] += len(rows)
+                    for row in rows:
+                        for column, value in row.items():
+                            size = _size(value)
+                            entry["bytes"] += size
+                            entry["columns"][column] = entry["columns"].get(column, 0) + size
+        db.session.remove()
+    n = len(case_ids)
+    total = sum(entry["bytes"] for entry in tables.values()) / n
+    lines = [f"{title}: {total:,.0f} bytes of row data per case"]
+    for name, entry in sorted(tables.items(), key=lambda item: -item[1]["bytes"]):
+        columns = ", ".join(f"{column} {size / n:,.0f}" for column, size in
+                            sorted(entry["columns"].items(), key=lambda item: -item[1]) if size / n >= min_column)
+        lines.append(f"  {name:22} {entry['rows'] / n:4.1f} rows {entry['bytes'] / n:8,.0f} bytes"
+                     + (f"  ({columns})" if columns else ""))
+    return "\n".join(lines)
+
+
+def disk_by_table(app, schema: str | None, path: str | None, cases: int, top: int = 12) -> str:
+    """Each table's share of the disk with its indexes, per case, largest first."""
+    from engine.db import db
+    with app.app_context():
+        if path:
+            rows = db.session.execute(sa.text(
+                "SELECT m.tbl_name, sum(s.pgsize) FROM dbstat s JOIN sqlite_master m ON m.name = s.name "
+                "GROUP BY m.tbl_name ORDER BY 2 DESC")).all()
+        else:
+            rows = db.session.execute(sa.text(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind = 'r' "
+                "ORDER BY 2 DESC"), {"s": schema}).all()
+        db.session.remove()
+    return "  " + ", ".join(f"{name} {size / cases:,.0f}" for name, size in rows[:top])
+
+
 def disk_bytes(app, schema: str | None, path: str | None) -> int:
     from engine.db import db
     with app.app_context():
@@ -635,6 +680,7 @@ def main():
             issued = shapes["issued"]
             finished_bytes = statistics.mean(row_bytes(app, cid) for cid in issued)
             document_bytes = statistics.mean(row_bytes(app, cid, "case_document") for cid in issued)
+            finished_breakdown = breakdown(app, issued, "at finish, by table")
         built = build(app, size, shapes, random.Random(size))
         print(f"built {size:,} cases in {built:.0f} s (at {time.monotonic() - started:.0f} s)", flush=True)
         apps.append((app, schema, path, size))
@@ -654,13 +700,17 @@ def main():
     print(f"\nfinished issued case with its validity watch: {finished_bytes:,.0f} bytes of row data at finish, "
           f"of which its decision document (PDF and HTML, kept as issued) {document_bytes:,.0f}, "
           f"the rest {finished_bytes - document_bytes:,.0f}")
+    print(finished_breakdown)
     disk = disk_bytes(app, schema, path)
     print(f"disk, tables with indexes, per case of the big database: {disk / size:,.0f} bytes")
+    print(disk_by_table(app, schema, path, size))
     app, schema, path, size = apps[0]
     retained = after_retention(app, schema, path, issued)
     print(f"after every retention period (small database, compacted, vacuumed): "
           f"{retained[0]:,.0f} bytes of row data per issued case ({retained[0] - document_bytes:,.0f} without "
           f"its document), {retained[1] / size:,.0f} bytes on disk per case")
+    print(breakdown(app, issued, "after retention, by table"))
+    print(disk_by_table(app, schema, path, size))
     print(f"run time {time.monotonic() - started:.0f} s")
     if not url:
         if args.keep:

@@ -207,6 +207,32 @@ def get(definition_id: int) -> ProcessDefinition | None:
     return db.session.get(ProcessDefinition, definition_id)
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What reading a case or completing a task needs of a stored version, without its XML: a
+    stored version never changes, so these are remembered by id for the app's life."""
+    id: int
+    process_id: str
+    version: int
+    forms: dict
+
+
+def facts(definition_id: int) -> Facts:
+    rehearsal = isolation.active()  # a rehearsal's ids are its own tables': never remembered
+    cache = caches.get("definitions.facts", dict)
+    found = None if rehearsal else cache.get(definition_id)
+    if found is None:
+        row = db.session.execute(sa.select(ProcessDefinition.id, ProcessDefinition.process_id,
+                                           ProcessDefinition.version, ProcessDefinition.forms)
+                                 .where(ProcessDefinition.id == definition_id)).first()
+        if row is None:
+            raise LookupError(f"no process definition {definition_id}")
+        found = Facts(row.id, row.process_id, row.version, dict(row.forms or {}))
+        if not rehearsal:
+            cache[definition_id] = found
+    return found
+
+
 def all_latest() -> list[ProcessDefinition]:
     newest = (sa.select(ProcessDefinition.process_id, sa.func.max(ProcessDefinition.version).label("v"))
               .group_by(ProcessDefinition.process_id).subquery())
@@ -257,7 +283,7 @@ def spec_for(definition):
     return cached
 
 
-def form_schema(definition: ProcessDefinition, form_name: str | None) -> dict | None:
+def form_schema(definition: ProcessDefinition | Facts, form_name: str | None) -> dict | None:
     if not form_name:
         return None
     return (definition.forms or {}).get(form_name)
@@ -284,4 +310,4 @@ def _content_hash(bpmn: bytes, forms: dict) -> str:
 
 
 __all__ = ["BPMN_NS", "DeployError", "GateRefused", "GATES", "ProcessDefinition", "deploy", "deploy_file",
-           "deploy_directory", "validate", "latest", "spec_for", "form_schema", "all_latest"]
+           "deploy_directory", "validate", "latest", "spec_for", "form_schema", "all_latest", "Facts", "facts"]

@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, caches, clock, definitions, jobs
-from .db import UTCDateTime, db
+from .db import Prepared, UTCDateTime, db
 from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
 from .serializer import dump_finished, dump_state, load_state
@@ -466,21 +466,24 @@ def _commit(row, workflow):
         live_workflows().put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
 
 
-# The instance row is written with prepared Core statements, not the unit of work: it is
-# written once or twice per step, and the ORM's flush cost more than the engine's own work.
+# The instance row is written with prepared statements (engine.db.Prepared), not the unit of
+# work: it is written once or twice per step, and the ORM's flush cost more than the engine's
+# own work (and Core's general execution path about twice the database's for each statement).
 _TABLE = ProcessInstance.__table__
 _COLUMNS = tuple(c.key for c in _TABLE.columns)
-_INSERT = _TABLE.insert()
-_UPDATES: dict[tuple, sa.Update] = {}
-_VERSION = sa.select(_TABLE.c.version).where(_TABLE.c.id == sa.bindparam("row_id"))
+_INSERT = Prepared(_TABLE.insert())
+_UPDATES: dict[tuple, Prepared] = {}
+_VERSION = Prepared(sa.select(_TABLE.c.version).where(_TABLE.c.id == sa.bindparam("row_id")))
 _ALWAYS_WRITTEN = ("state", "updated_at")
 
 
 def _attach_new(row):
     """Make the new instance object persistent and clean in the session without SQL: its
     INSERT waits for its first save (no row refers to it before the indexes are written)."""
+    loaded = sa.inspect(row).dict
     for key in _COLUMNS:
-        setattr(row, key, getattr(row, key))  # unset columns become None, loaded, not expired
+        if key not in loaded:
+            setattr(row, key, None)  # unset columns become None, loaded, not expired
     make_transient_to_detached(row)
     db.session.add(row)
 
@@ -495,7 +498,7 @@ def _write_row(row, changes, is_new):
     if is_new:
         values = {c: getattr(row, c) for c in _COLUMNS}
         values.update(changes, version=1)
-        db.session.connection().execute(_INSERT, values)
+        _INSERT.execute(db.session.connection(), values)
     else:
         modified = sa.inspect(row).committed_state  # attributes the step set on the object
         values = {c: getattr(row, c) for c in modified if c in _TABLE.c}
@@ -505,7 +508,7 @@ def _write_row(row, changes, is_new):
         expected = row.version
         values["version"] = expected + 1
         params = dict(values, row_id=row.id, expected=expected)
-        if db.session.connection().execute(_update(tuple(sorted(values))), params).rowcount != 1:
+        if _update(tuple(sorted(values))).execute(db.session.connection(), params).rowcount != 1:
             raise StaleDataError(f"instance {row.id} was changed since version {expected}")
     for key, value in values.items():
         set_committed_value(row, key, value)
@@ -514,7 +517,7 @@ def _write_row(row, changes, is_new):
 def _update(columns):
     statement = _UPDATES.get(columns)
     if statement is None:
-        statement = _UPDATES[columns] = (
+        statement = _UPDATES[columns] = Prepared(
             _TABLE.update()
             .where(_TABLE.c.id == sa.bindparam("row_id"), _TABLE.c.version == sa.bindparam("expected"))
             .values({c: sa.bindparam(c) for c in columns}))
@@ -529,7 +532,7 @@ def _fresh_row(instance_id):
     """
     row = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
     if row is not None and not sa.inspect(row).expired_attributes and not sa.inspect(row).modified:
-        current = db.session.connection().execute(_VERSION, {"row_id": instance_id}).scalar()
+        current = _VERSION.execute(db.session.connection(), {"row_id": instance_id}).scalar()
         if current is None:
             return None
         if current != row.version:

@@ -14,8 +14,10 @@ instance id is the correlation. The payload lands in the task data under the eve
 Three tables:
 - `message_subscription` — the live index: (name, correlation) → instance, task; one row
   per waiting task, written and removed by `sync` whenever the instance is saved.
-- `correlation_key` — every (name, correlation, instance) that ever waited, kept after the
-  wait ends, so a late message ("not_waiting") is told apart from an unknown case ("not_found").
+- `correlation_key` — every (name, correlation, instance) that waited, written when the wait
+  ends (while it lasts, its subscription says the same) and kept, so a late message
+  ("not_waiting") is told apart from an unknown case ("not_found"); a correlation that is the
+  instance's own id needs no key (`_known_instance` finds the instance by it).
 - `message_receipt` — the first result per message id, so a resent message is processed once.
 
 `deliver` runs one engine step of the receiving instance in the caller's transaction; from a
@@ -210,12 +212,17 @@ def sync(row, workflow, is_new: bool = False) -> None:
     before = set() if is_new else _subscribed_task_ids(row, workflow)
     waiting = {} if row.status in (instances.COMPLETED, instances.TERMINATED) else _waiting_message_tasks(workflow)
     gone = before - waiting.keys()
+    now = clock.now()
     if gone:
+        ended = db.session.execute(sa.select(MessageSubscription.name, MessageSubscription.correlation).where(
+            MessageSubscription.instance_id == row.id, MessageSubscription.task_id.in_(gone))).all()
         # Synchronized: SQLite reuses the deleted rows' ids for the subscriptions added below.
         db.session.execute(sa.delete(MessageSubscription).where(
             MessageSubscription.instance_id == row.id, MessageSubscription.task_id.in_(gone)))
+        for name, correlation in dict.fromkeys(ended):  # the wait ended: remember who waited
+            if correlation != row.id:  # an instance's own id names it without a key
+                _remember_key(name, correlation, row.id, now)
     subscribed = before & waiting.keys()
-    now = clock.now()
     for task_id, task in waiting.items():
         if task_id in subscribed:
             continue
@@ -225,7 +232,6 @@ def sync(row, workflow, is_new: bool = False) -> None:
         name = task.task_spec.event_definition.name
         db.session.add(MessageSubscription(name=name, correlation=correlation, instance_id=row.id,
                                            task_id=task_id, bpmn_id=task.task_spec.bpmn_id, created_at=now))
-        _remember_key(name, correlation, row.id, now)
         subscribed.add(task_id)
     workflow.message_subscriptions = subscribed
 
@@ -313,9 +319,13 @@ def _deliver_to(subscription, payload, message_id, actor, commit) -> Delivery:
         with instances.step(instance_id, actor, commit=commit) as (row, workflow):
             caught = _catch(workflow, subscription.task_id, name, payload)
             if caught:
+                # A correlation that is the instance's own id (the default) is the event's instance_id.
+                details = {"name": name, "correlation": correlation, "message_id": message_id,
+                           "task": subscription.bpmn_id, "payload": payload}
+                if correlation == row.id:
+                    del details["correlation"]
                 audit.record("message_delivered", actor=actor, instance_id=row.id, task_id=subscription.task_id,
-                             details={"name": name, "correlation": correlation, "message_id": message_id,
-                                      "task": subscription.bpmn_id, "payload": payload})
+                             details=details)
                 result = Delivery(DELIVERED, row.id, message_id, detail=f"caught by {subscription.bpmn_id}")
             else:  # the index said it waits; the workflow disagrees (the save corrects the index)
                 result = _refused(NOT_WAITING, row.id, name, correlation, payload, message_id, actor,
@@ -396,10 +406,15 @@ def _refused(status, instance_id, name, correlation, payload, message_id, actor,
 
 
 def _known_instance(name, correlation) -> str | None:
-    """The newest instance that ever waited for (name, correlation); else the instance whose id it is."""
+    """The instance that waits for (name, correlation), else the one whose wait for it ended
+    last; else the instance whose id it is."""
     found = db.session.execute(
-        sa.select(CorrelationKey.instance_id).filter_by(name=name, correlation=correlation)
-        .order_by(CorrelationKey.id.desc()).limit(1)).scalar()
+        sa.select(MessageSubscription.instance_id).filter_by(name=name, correlation=correlation)
+        .order_by(MessageSubscription.id.desc()).limit(1)).scalar()
+    if found is None:
+        found = db.session.execute(
+            sa.select(CorrelationKey.instance_id).filter_by(name=name, correlation=correlation)
+            .order_by(CorrelationKey.id.desc()).limit(1)).scalar()
     if found is None and db.session.get(instances.ProcessInstance, correlation) is not None:
         found = correlation
     return found

@@ -5,10 +5,11 @@
   after they finished;
 - message receipts (duplicate detection of client messages) after RETENTION_MESSAGE_RECEIPT_DAYS;
 - correlation keys of finished instances after RETENTION_CORRELATION_KEY_DAYS;
-- a compression dictionary for each process whose finished states have none yet
+- a compression dictionary for each process with finished or waiting states and none yet
   (engine/state_dictionary.py);
-- the application's own sweepers (`@sweeper`): delivered notifications, answered police
-  requests, each after its configured period.
+- the application's own sweepers (`@sweeper`): delivered notifications (a row of the same send
+  that stays keeps the parameters they shared), answered police requests, each after its
+  configured period.
 The audit log is append-only by trigger: whole months of it older than
 RETENTION_AUDIT_ARCHIVE_MONTHS (0: never by a run), or before `flask retention archive-audit
 --before YYYY-MM`, move to files with a recorded SHA-256 (engine/audit_archive.py), the one

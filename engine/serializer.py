@@ -31,7 +31,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from .workflow import EngineWorkflow
+from .workflow import EngineTask, EngineWorkflow
 
 STATE_FORMAT = "specless-2"
 LEGACY_FORMAT = "specless-1.5"
@@ -81,11 +81,14 @@ class _CompactTasks:
         workflow.tasks = tasks = {}
         events = workflow.top_workflow.event_manager
         ids, explicit = [], set()
+        # The engine's workflow is made of EngineTasks; a subprocess (SpiffWorkflow's own class,
+        # which makes plain Tasks as it runs) is restored with plain Tasks, as it was saved.
+        task_class = EngineTask if isinstance(workflow, EngineWorkflow) else Task
         for row in rows:
             task_id, parent_ref, state, spec_name, changed, triggered, internal, data, deletions = row[:9]
             task_id = UUID(task_id)
             ids.append(task_id)
-            task = Task(workflow, specs.get(spec_name), state=state, id=task_id)  # adds itself to tasks
+            task = task_class(workflow, specs.get(spec_name), state=state, id=task_id)  # adds itself to tasks
             if isinstance(parent_ref, int):
                 parent_id = ids[parent_ref]
             else:
@@ -176,6 +179,7 @@ def _build_serializer(version, workflow_converter, subworkflow_converter=None):
     registry = BpmnWorkflowSerializer.configure(cfg)
     # The engine's workflow class is written as, and restored from, a "BpmnWorkflow".
     registry.typenames[EngineWorkflow] = registry.typenames[BpmnWorkflow]
+    registry.typenames[EngineTask] = registry.typenames[Task]
     return BpmnWorkflowSerializer(registry, version=version)
 
 

@@ -13,7 +13,7 @@ from flask import current_app
 from SpiffWorkflow.util.task import TaskState
 
 from . import audit, clock, definitions, forms, hooks, instances
-from .db import UTCDateTime, db
+from .db import Prepared, UTCDateTime, db
 from .exceptions import Conflict, Forbidden, InvalidData, NotFound
 from .operators import operator
 from .script_engine import current_step
@@ -103,7 +103,7 @@ def sync(row, workflow, is_new: bool = False) -> None:
         after[task_id] = (due, row.region)
         if task_id in before:
             if before[task_id] != after[task_id]:
-                _connection().execute(_MOVE, {"task_id": task_id, "due": due, "new_region": row.region})
+                _MOVE.execute(_connection(), {"task_id": task_id, "due": due, "new_region": row.region})
             continue
         spec = task.task_spec
         props = (spec.extensions or {}).get("properties", {})
@@ -117,12 +117,12 @@ def sync(row, workflow, is_new: bool = False) -> None:
             created_at=now, claimed_at=None, completed_at=None, completed_by=None))
     if new_rows:
         # Core, not the unit of work: the index is written once per step, in the step's transaction.
-        _connection().execute(_INSERT, new_rows)
+        _INSERT.execute(_connection(), new_rows)
     for task_id in before:
         if task_id not in ready:
             task = _task(workflow, task_id)
             done = task is not None and task.state == TaskState.COMPLETED
-            _connection().execute(_CLOSE, {"task_id": task_id, "new_status": COMPLETED if done else CANCELLED,
+            _CLOSE.execute(_connection(), {"task_id": task_id, "new_status": COMPLETED if done else CANCELLED,
                                            "at": now})
     workflow.indexed_human_tasks = after
 
@@ -151,12 +151,13 @@ def remember_snapshot(workflow, region) -> None:
 
 
 _TABLE = HumanTask.__table__
-_INSERT = _TABLE.insert()
-# Built once: constructing a statement costs more than running it.
-_CLOSE = (_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _TABLE.c.status == READY)
-          .values(status=sa.bindparam("new_status"), completed_at=sa.bindparam("at")))
-_MOVE = (_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _TABLE.c.status == READY)
-         .values(due_at=sa.bindparam("due"), region=sa.bindparam("new_region")))
+# Built once (constructing a statement costs more than running it) and run as prepared text
+# (engine.db.Prepared): the index is written on every step.
+_INSERT = Prepared(_TABLE.insert())
+_CLOSE = Prepared(_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _TABLE.c.status == READY)
+                  .values(status=sa.bindparam("new_status"), completed_at=sa.bindparam("at")))
+_MOVE = Prepared(_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _TABLE.c.status == READY)
+                 .values(due_at=sa.bindparam("due"), region=sa.bindparam("new_region")))
 
 
 def _connection():
@@ -408,7 +409,7 @@ def complete(task_id: str, actor: Actor, submitted: dict, via: dict | None = Non
                         if row.assignee else "claim the task before completing it")
     if not isinstance(submitted, dict):
         raise InvalidData("the form data must be an object", {"": ["expected an object"]})
-    schema = definitions.form_schema(definitions.get(row.definition_id), row.form)
+    schema = definitions.form_schema(definitions.facts(row.definition_id), row.form)
     if schema is not None:
         errors = forms.validate(schema, submitted)
         if errors:

@@ -217,10 +217,10 @@ def _release(timer_id: int, owner: str) -> None:
 
 
 def _record(event: str, row, task_id: str, bpmn_id: str, due_at, task) -> None:
-    spec = task.task_spec if task is not None else None
-    audit.record(event, actor=TIMER_ACTOR, instance_id=row.id, task_id=task_id, details={
-        "bpmn_id": bpmn_id, "name": (spec.bpmn_name if spec is not None else None),
-        "due_at": due_at.isoformat()})
+    """A timer's event names its element (`bpmn_id`; its name is the diagram's, read with it)
+    and when it was due; the task's id is the engine's own, gone once the instance is compacted."""
+    audit.record(event, actor=TIMER_ACTOR, instance_id=row.id, details={
+        "bpmn_id": bpmn_id, "due_at": due_at.isoformat()})
 
 
 def _waiting_timers(workflow):

@@ -8,13 +8,23 @@ state, task spec name and manual flag) with a plain depth-first walk that visits
 tasks in the same order and prunes the same branches; any other search goes to SpiffWorkflow.
 
 ENGINE_CHECK_TASK_SEARCH=1 in the environment compares every answer with SpiffWorkflow's.
+
+SpiffWorkflow also builds a log record's details (task names, ids, state names, and for the
+workflow a walk of every task) on every state change, before the logger decides to drop it:
+its `spiff.*` loggers log at INFO, which the service does not enable, yet that work was a
+tenth of running a diagram. The engine's tasks (`EngineTask`) and workflow build them only
+when the logger would write them; with INFO enabled the records are SpiffWorkflow's own.
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 _FAST_KEYS = frozenset({"state", "spec_name", "manual"})
@@ -60,7 +70,53 @@ def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_su
                 yield task
 
 
+_TASK_LOG = logging.getLogger("spiff.task")
+_WORKFLOW_LOG = logging.getLogger("spiff.workflow")
+
+
+class EngineTask(Task):
+    """SpiffWorkflow's Task, whose children are EngineTasks and whose state changes build their
+    log record only when the `spiff.task` logger would write it."""
+
+    def _add_child(self, task_spec, state=TaskState.MAYBE):
+        if self.has_state(TaskState.PREDICTED_MASK) and state & TaskState.PREDICTED_MASK == 0:
+            raise WorkflowException('Attempt to add non-predicted child to predicted task', task_spec=self.task_spec)
+        task = EngineTask(self.workflow, task_spec, self, state=state)
+        task.thread_id = self.thread_id
+        if state == TaskState.READY:
+            task._ready()
+        return task
+
+    def _set_state(self, value):
+        if value != self._state:
+            elapsed = time.time() - self.last_state_change
+            self.last_state_change = time.time()
+            self._state = value
+            if _TASK_LOG.isEnabledFor(logging.INFO):
+                _TASK_LOG.info(f'State changed to {TaskState.get_name(value)}',
+                               extra=self.collect_log_extras({'elapsed': elapsed}))
+        elif _TASK_LOG.isEnabledFor(logging.DEBUG):
+            _TASK_LOG.debug(f'State set to {TaskState.get_name(value)}', extra=self.collect_log_extras())
+
+
 class EngineWorkflow(BpmnWorkflow):
+    def __init__(self, spec, subprocess_specs=None, script_engine=None, deserializing=False, **kwargs):
+        # SpiffWorkflow's Workflow.__init__ makes the root a plain Task: the tree is built here
+        # instead, the same way, from an EngineTask (every task below it is one too).
+        super().__init__(spec, subprocess_specs, script_engine=script_engine, deserializing=True, **kwargs)
+        if not deserializing:
+            self.task_tree = EngineTask(self, self.spec.start, state=TaskState.FUTURE)
+            self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+            if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
+                _WORKFLOW_LOG.info('Initialized workflow', extra=self.collect_log_extras())
+            self.task_tree._ready()
+
+    def _mark_complete(self, task):
+        if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
+            _WORKFLOW_LOG.info('Workflow completed', extra=self.collect_log_extras())
+        self.data.update(task.data)
+        self.completed = True
+
     def is_completed(self) -> bool:
         # SpiffWorkflow's own check stops looking 1000 tasks deep and would call a long case done.
         if not self.completed:

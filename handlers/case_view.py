@@ -100,6 +100,11 @@ class CaseView:
         return self.instance.status
 
     @property
+    def element_names(self) -> dict:
+        """Every element of the case's diagram: bpmn id -> name (a timer's event names it by id)."""
+        return element_names(self.workflow)
+
+    @property
     def ended(self) -> bool:
         return self.instance.status in ENDED
 
@@ -107,7 +112,8 @@ class CaseView:
     def documents(self) -> list[dict]:
         """The decision documents: those made at the decision (stored with their PDF and SHA-256),
         else those the procedure kept in the case data. Each: key, document (its kind, for its
-        title), date (a date or ISO text), html, pdf (bool), sha256 (or None)."""
+        title), date (a date or ISO text), html (None for one made at the decision: read it with
+        documents_pdf.stored_one(...).html), pdf (bool), sha256 (or None)."""
         if self._documents is None:
             self._documents = documents_of(self.instance, self.data)
         return self._documents
@@ -160,6 +166,18 @@ def of_case(case) -> CaseView:
     return build(instances.get(case.id), case)
 
 
+def element_names(workflow) -> dict:
+    """bpmn id -> name of every element of the workflow's diagram and its subprocesses."""
+    names: dict = {}
+    specs = [getattr(workflow, "spec", None), *(getattr(workflow, "subprocess_specs", None) or {}).values()]
+    for spec in specs:
+        for task_spec in (getattr(spec, "task_specs", None) or {}).values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id and getattr(task_spec, "bpmn_name", None):
+                names.setdefault(bpmn_id, task_spec.bpmn_name)
+    return names
+
+
 # --- the outcome and the permit -------------------------------------------------------------
 
 def outcome_of(case, data: Mapping) -> dict | None:
@@ -186,7 +204,8 @@ def permit_of(case, data: Mapping) -> dict | None:
 
 def documents_of(instance, data: Mapping) -> list[dict]:
     from . import documents_pdf
-    issued = [{"key": row.key, "document": row.key, "date": row.created_at, "html": row.html, "pdf": True,
+    # A stored document's HTML is read (from the document store) only when it is shown.
+    issued = [{"key": row.key, "document": row.key, "date": row.created_at, "html": None, "pdf": True,
                "sha256": row.sha256} for row in documents_pdf.stored(instance.id)]
     if issued:
         return issued

@@ -2,7 +2,8 @@
 
 `flask reference ...` administers the reference data (every change audited);
 `flask notifications send-pending` and `flask police deliver-replies` run one pass of what
-the scheduler's sweep does, for cron or by hand.
+the scheduler's sweep does, for cron or by hand; `flask documents verify | move-out` check the
+decision documents against the document store and move older ones' bytes into it.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ notifications_cli = AppGroup("notifications", help="The notification outbox.")
 police_cli = AppGroup("police", help="Police coordination.")
 cases_cli = AppGroup("cases", help="Operate permit cases: cancel one with a reason; index their deadlines.")
 permits_cli = AppGroup("permits", help="The permit register: permits issued before this system, validity watches.")
+documents_cli = AppGroup("documents", help="Decision documents and the document store (DOCUMENT_STORE_DIR).")
 
 ACTOR = click.option("--actor", default="cli", show_default=True, help="Who changes it, for the audit log.")
 
@@ -46,6 +48,7 @@ def register(app):
     app.cli.add_command(police_cli)
     app.cli.add_command(permits_cli)
     app.cli.add_command(cases_cli)
+    app.cli.add_command(documents_cli)
 
 
 @cases_cli.command("move")
@@ -106,6 +109,50 @@ def cancel_case_command(case_id, reason, actor):
     except (ValueError, EngineError) as err:
         _fail(str(err))
     click.echo(f"{case_id}: cancelled" if changed else f"{case_id}: was cancelled before")
+
+
+@documents_cli.command("verify")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100000),
+              help="Document rows read at a time.")
+@click.option("--unreferenced", is_flag=True,
+              help="Also list the files of the store that no document row names (never deleted).")
+def documents_verify_command(batch, unreferenced):
+    """Check every decision document's bytes against its recorded SHA-256: exit 1 listing each
+    one missing from the store or altered."""
+    from . import documents_pdf
+    checked, problems = documents_pdf.verify(batch)
+    for problem in problems:
+        click.echo(problem)
+    if unreferenced:
+        files = documents_pdf.unreferenced()
+        for digest in files:
+            click.echo(f"unreferenced\t{digest}")
+        click.echo(f"{len(files)} file(s) in the store that no document row names")
+    click.echo(f"{checked} document(s) checked, {len(problems)} problem(s)")
+    if problems:
+        sys.exit(1)
+
+
+@documents_cli.command("move-out")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 10000),
+              help="Documents moved and committed at a time.")
+@ACTOR
+def documents_move_out_command(batch, actor):
+    """Move the bytes of documents issued before the document store out of their rows into it
+    (each checked, written durably and read back before its row is cleared); safe to rerun."""
+    from . import documents_pdf
+    try:
+        moved, problems = documents_pdf.move_out(batch, actor=actor,
+                                                 progress=lambda n: click.echo(f"{n} moved", err=True))
+    except OSError as err:  # the store cannot be written: the batch in hand was not committed
+        db.session.rollback()
+        _fail(f"the document store {current_app.config['DOCUMENT_STORE_DIR']} cannot be written: {err}; "
+              f"documents moved before this batch stay moved, run it again once it can")
+    for problem in problems:
+        click.echo(problem)
+    click.echo(f"{moved} document(s) moved to the store, {len(problems)} left in their rows")
+    if problems:
+        sys.exit(1)
 
 
 def development_data(config, today: date) -> dict:

@@ -39,8 +39,10 @@ class CaseDeadline(db.Model):
     __tablename__ = "case_deadline"
     # The report groups by region and month of filing and counts by name and state: the index
     # holds every column it reads, so the report never reads the table itself.
+    # On SQLite the rows live in their key's B-tree (WITHOUT ROWID, migration 0021): stored once.
     __table_args__ = (
         sa.Index("ix_case_deadline_region_month", "region", "filed_month", "name", "met", "closed_at", "due_at"),
+        {"sqlite_with_rowid": False},
     )
 
     instance_id = sa.Column(sa.String(36), primary_key=True)  # the case's id (its process instance)

@@ -5,11 +5,20 @@ are each one template (templates/<key>.html) rendered once per language of DOCUM
 set side by side; WeasyPrint makes the PDF from that same HTML with DejaVu fonts (every Kazakh
 letter). `issue_for_outcome` runs when `cases.record_outcome` records a decision: the document is
 made once, stored with its SHA-256 (also written to the audit log) and served as stored.
+
+Its bytes (the PDF, and the HTML it was made from as UTF-8) live in the document store
+(engine/blobs.py, DOCUMENT_STORE_DIR), each file named by its SHA-256 and written durably before
+the decision's transaction commits; the `case_document` row keeps the two hashes, the sizes, the
+signer and the date. Reading goes through `read_pdf` / `read_html`, which check the bytes against
+the row's hash: a missing or altered file is `DocumentUnavailable` (logged with the case, the key
+and the hash), never a different document. Documents issued before the store keep their bytes in
+the row until `flask documents move-out` moves them; they are read from the row meanwhile.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,7 +26,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from engine import audit
+from engine import audit, blobs
 from engine.db import UTCDateTime, db
 
 from . import evidence, i18n, titles
@@ -53,30 +62,86 @@ table.permit th { text-align: left; padding-right: 1em; }
 """ % FONT_FAMILY
 
 
+log = logging.getLogger(__name__)
+
+
 class CaseDocument(db.Model):
     __tablename__ = "case_document"
-    __table_args__ = (sa.UniqueConstraint("instance_id", "key", name="uq_case_document_key"),)
+    __table_args__ = (sa.UniqueConstraint("instance_id", "key", name="uq_case_document_key"),
+                      # Its bytes are in the row (issued before the store) or named in the store.
+                      sa.CheckConstraint("pdf IS NOT NULL OR html_sha256 IS NOT NULL", name="ck_case_document_bytes"))
 
     id = sa.Column(sa.Integer, primary_key=True)
     instance_id = sa.Column(sa.String(36), nullable=False, index=True)
     key = sa.Column(sa.String(40), nullable=False)
+    # A document issued before the store keeps its bytes here until `flask documents move-out`:
     stored_html = sa.Column("html", sa.Text)  # the HTML of a document made before it was kept gzip'd
-    html_gz = sa.Column(sa.LargeBinary)  # the HTML the PDF was made from, gzip'd (a third of its size)
-    pdf = sa.Column(sa.LargeBinary, nullable=False)
-    sha256 = sa.Column(sa.String(64), nullable=False)
+    html_gz = sa.Column(sa.LargeBinary)  # the HTML the PDF was made from, gzip'd
+    row_pdf = sa.Column("pdf", sa.LargeBinary)
+    sha256 = sa.Column(sa.String(64), nullable=False)  # of the PDF (audited); its name in the store
+    html_sha256 = sa.Column(sa.String(64))  # of the HTML as UTF-8 (audited); None while it is in the row
+    pdf_size = sa.Column(sa.Integer)
+    html_size = sa.Column(sa.Integer)
     signed_by = sa.Column(sa.String(300), nullable=False)
     created_at = sa.Column(UTCDateTime, nullable=False)
 
     @property
-    def html(self) -> str:
-        if self.html_gz is not None:
-            return gzip.decompress(self.html_gz).decode("utf-8")
-        return self.stored_html
+    def pdf(self) -> bytes:
+        return read_pdf(self)
 
-    @html.setter
-    def html(self, text: str) -> None:
-        self.html_gz = gzip.compress(text.encode("utf-8"), 9, mtime=0)
-        self.stored_html = None
+    @property
+    def html(self) -> str:
+        return read_html(self)
+
+
+class DocumentUnavailable(Exception):
+    """A document's stored bytes are missing or no longer have their recorded SHA-256."""
+
+    def __init__(self, row: CaseDocument, part: str, digest: str, reason: str):
+        super().__init__(f"decision document {row.key} of case {row.instance_id}: its {part} "
+                         f"(SHA-256 {digest}) is {reason}")
+        self.instance_id, self.key, self.part, self.digest, self.reason = row.instance_id, row.key, part, digest, reason
+
+
+def read_pdf(row: CaseDocument) -> bytes:
+    """The PDF as issued, checked against the row's SHA-256 (DocumentUnavailable otherwise)."""
+    if row.row_pdf is not None:
+        data = bytes(row.row_pdf)
+        if hashlib.sha256(data).hexdigest() != row.sha256:
+            raise _unavailable(row, "PDF", row.sha256, "altered in its database row")
+        return data
+    return _from_store(row, "PDF", row.sha256)
+
+
+def read_html(row: CaseDocument) -> str:
+    """The HTML the PDF was made from, as issued (from the store, checked against its hash)."""
+    if row.html_gz is not None:
+        return gzip.decompress(row.html_gz).decode("utf-8")
+    if row.stored_html is not None:
+        return row.stored_html
+    return _from_store(row, "HTML", row.html_sha256).decode("utf-8")
+
+
+def _from_store(row: CaseDocument, part: str, digest: str) -> bytes:
+    try:
+        return blobs.store().get(digest)
+    except blobs.BlobUnreadable as err:
+        raise _unavailable(row, part, digest, f"{err.reason} in the document store ({err.path})") from None
+
+
+def _unavailable(row, part, digest, reason) -> DocumentUnavailable:
+    error = DocumentUnavailable(row, part, digest, reason)
+    # Names the case by its id, the document by its key and hash: never the applicant.
+    log.error("%s", error)
+    return error
+
+
+def store_bytes(pdf: bytes, html: str) -> dict:
+    """Put a document's PDF and HTML into the document store, durably; the row's fields for them."""
+    store = blobs.store()
+    encoded = html.encode("utf-8")
+    return {"sha256": store.put(pdf), "html_sha256": store.put(encoded),
+            "pdf_size": len(pdf), "html_size": len(encoded)}
 
 
 @lru_cache(maxsize=8)
@@ -115,12 +180,13 @@ def issue_for_outcome(ctx, case, outcome: Mapping[str, Any]) -> CaseDocument | N
         return None
     html = render_html(key, context, list(ctx.config.get("DOCUMENT_LANGUAGES") or ("kk", "ru")))
     pdf = render_pdf(html)
-    digest = hashlib.sha256(pdf).hexdigest()
-    row = CaseDocument(instance_id=case.id, key=key, html=html, pdf=pdf, sha256=digest,
-                       signed_by=context["signer"]["name"] or "", created_at=ctx.now())
+    # The bytes are on disk (fsync'd) before this transaction can commit the row that names them.
+    stored_as = store_bytes(pdf, html)
+    row = CaseDocument(instance_id=case.id, key=key, signed_by=context["signer"]["name"] or "",
+                       created_at=ctx.now(), **stored_as)
     ctx.session.add(row)
     audit.record("document_issued", actor=outcome.get("decided_by") or "system", instance_id=case.id,
-                 details={"key": key, "sha256": digest, "html_sha256": hashlib.sha256(html.encode()).hexdigest(),
+                 details={"key": key, "sha256": stored_as["sha256"], "html_sha256": stored_as["html_sha256"],
                           "bytes": len(pdf)})
     return row
 
@@ -133,6 +199,115 @@ def stored(instance_id: str) -> list[CaseDocument]:
 def stored_one(instance_id: str, key: str) -> CaseDocument | None:
     return db.session.execute(sa.select(CaseDocument).filter_by(instance_id=instance_id, key=key)
                               ).scalar_one_or_none()
+
+
+def move_out(batch: int = 100, actor: str = "cli", progress=None) -> tuple[int, list[str]]:
+    """Move the bytes of documents issued before the store out of their rows, `batch` rows a
+    transaction: each PDF is checked against the row's SHA-256 (and the HTML against the audited
+    one when the audit table still has it), put into the store durably and read back checked
+    before the row's bytes are cleared. Safe to rerun and to kill: an interrupted batch leaves
+    its rows as they were (files it wrote are reused). Returns (moved, problems); a row with a
+    problem keeps its bytes."""
+    store = blobs.store()
+    moved, problems, after = 0, [], 0
+    while True:
+        rows = list(db.session.execute(
+            sa.select(CaseDocument).where(CaseDocument.row_pdf.is_not(None), CaseDocument.id > after)
+            .order_by(CaseDocument.id).limit(batch)).scalars())
+        if not rows:
+            break
+        done = []
+        for row in rows:
+            after = row.id
+            name = f"case {row.instance_id} document {row.key} (row {row.id})"
+            pdf = bytes(row.row_pdf)
+            if hashlib.sha256(pdf).hexdigest() != row.sha256:
+                problems.append(f"{name}: its PDF in the row does not match its SHA-256 {row.sha256}; left in the row")
+                continue
+            try:
+                html = read_html(row)
+            except (OSError, EOFError, ValueError) as err:  # a gzip stream or its UTF-8 broken
+                problems.append(f"{name}: its HTML in the row cannot be read ({type(err).__name__}); left in the row")
+                continue
+            audited = _audited_html_sha256(row)
+            fields = store_bytes(pdf, html)
+            if audited is not None and audited != fields["html_sha256"]:
+                problems.append(f"{name}: its HTML in the row does not match the audited SHA-256 {audited}; "
+                                f"left in the row")
+                continue
+            store.get(fields["sha256"]), store.get(fields["html_sha256"])  # read back, checked
+            row.row_pdf = row.html_gz = row.stored_html = None
+            for field, value in fields.items():
+                setattr(row, field, value)
+            done.append(row.id)
+        if done:
+            audit.record("documents_moved_out", actor=actor,
+                         details={"rows": len(done), "first_id": done[0], "last_id": done[-1]})
+        db.session.commit()
+        moved += len(done)
+        if progress is not None:
+            progress(moved)
+    return moved, problems
+
+
+def _audited_html_sha256(row: CaseDocument) -> str | None:
+    """The HTML hash the audit log recorded when the document was made (None when it is archived)."""
+    events = db.session.execute(sa.select(audit.AuditEvent.details).where(
+        audit.AuditEvent.instance_id == row.instance_id, audit.AuditEvent.event == "document_issued")).scalars()
+    for details in events:
+        if isinstance(details, Mapping) and details.get("key") == row.key and details.get("sha256") == row.sha256:
+            return details.get("html_sha256")
+    return None
+
+
+def verify(batch: int = 1000) -> tuple[int, list[str]]:
+    """Every document row checked against its bytes: (rows checked, problems), each problem naming
+    the case, the key, the part and its hash (missing, or altered)."""
+    store = blobs.store()
+    checked, problems, after = 0, [], 0
+    while True:
+        rows = db.session.execute(
+            sa.select(CaseDocument.id, CaseDocument.instance_id, CaseDocument.key, CaseDocument.sha256,
+                      CaseDocument.html_sha256, CaseDocument.row_pdf.is_not(None).label("in_row"))
+            .where(CaseDocument.id > after).order_by(CaseDocument.id).limit(batch)).all()
+        if not rows:
+            break
+        for row in rows:
+            after = row.id
+            checked += 1
+            name = f"case {row.instance_id} document {row.key} (row {row.id})"
+            if row.in_row:
+                pdf = db.session.execute(sa.select(CaseDocument.row_pdf).filter_by(id=row.id)).scalar()
+                if hashlib.sha256(pdf).hexdigest() != row.sha256:
+                    problems.append(f"{name}: PDF {row.sha256} altered in its database row")
+                continue
+            for part, digest in (("PDF", row.sha256), ("HTML", row.html_sha256)):
+                state = store.check(digest)
+                if state != "ok":
+                    problems.append(f"{name}: {part} {digest} {state} in the document store")
+        db.session.rollback()  # end the read transaction between batches
+    return checked, problems
+
+
+def unreferenced() -> list[str]:
+    """Digests of files in the store that no document row names (a decision rolled back after
+    writing them, or one being recorded right now): sorted, merged against the rows in order."""
+    column = lambda c: sa.collate(c, "C") if db.engine.dialect.name == "postgresql" else c  # noqa: E731
+    named = sa.union(sa.select(column(CaseDocument.sha256).label("digest")),
+                     sa.select(column(CaseDocument.html_sha256).label("digest"))
+                     .where(CaseDocument.html_sha256.is_not(None))).subquery()
+    result = db.session.execute(sa.select(named.c.digest).order_by(named.c.digest)
+                                .execution_options(yield_per=5000)).scalars()
+    referenced = iter(result)
+    current = next(referenced, None)
+    found = []
+    for digest in blobs.store().digests():
+        while current is not None and current < digest:
+            current = next(referenced, None)
+        if current != digest:
+            found.append(digest)
+    result.close()
+    return found
 
 
 def document_context(session, key, case, outcome, data, config, now) -> dict | None:

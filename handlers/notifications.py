@@ -17,7 +17,9 @@ rest the body (Jinja, plain text). Recipients and personal data reach the log ma
 
 A row keeps its text once, as the template, its parameters (`data`) and the recipient's
 language: `subject` and `body` are rendered from them when read (sent, listed); a row queued
-before this stored its text, and that text is read as stored.
+before this stored its text, and that text is read as stored. The recipients of one send share
+its parameters: the first row holds them, the others `{"@same_as": <its id>}` (`params` reads
+either); retention copies them into a row that still refers to one it removes.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import requests
 import sqlalchemy as sa
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from sqlalchemy.orm import object_session
 
 from engine import retention
 from engine.db import UTCDateTime, db
@@ -43,6 +46,7 @@ from .identity import mask_iin
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+SAME_AS = "@same_as"  # not a name a template can use: the parameters are another row's
 TEMPLATES = ("issued", "not_accepted", "refused", "extended", "lapsed", "revoked", "expired",
              "escalation", "reminder")
 
@@ -82,10 +86,19 @@ class Notification(db.Model):
     def body(self) -> str:
         return self.stored_body if self.stored_body is not None else self._text()[1]
 
+    @property
+    def params(self) -> dict:
+        """The template's parameters: this row's, or those of the row of its send that holds them."""
+        data = self.data or {}
+        if isinstance(data, dict) and set(data) == {SAME_AS}:
+            holder = (object_session(self) or db.session).get(Notification, data[SAME_AS])
+            return dict(holder.data) if holder is not None else {}
+        return data
+
     def _text(self) -> tuple[str, str]:
         text = self.__dict__.get("_rendered")
         if text is None:
-            text = self.__dict__["_rendered"] = render(self.template, self.data or {}, current_app.config,
+            text = self.__dict__["_rendered"] = render(self.template, self.params, current_app.config,
                                                        self.language)
         return text
 
@@ -116,10 +129,14 @@ def send(ctx, template: str, recipients: list | Mapping[str, Any], data: Mapping
         recipients = [recipients]
     if not recipients:
         raise ValueError("a notification needs at least one recipient")
-    rows = [queue(ctx.session, template=template, recipient=r["to"], channel=r["channel"],
-                  data=data or {}, instance_id=ctx.instance_id, now=ctx.now(), config=ctx.config,
-                  language=recipient_language(r, ctx.data, ctx.config))
-            for r in recipients]
+    rows = []
+    for r in recipients:
+        rows.append(queue(ctx.session, template=template, recipient=r["to"], channel=r["channel"],
+                          data=data or {}, instance_id=ctx.instance_id, now=ctx.now(), config=ctx.config,
+                          language=recipient_language(r, ctx.data, ctx.config),
+                          same_as=rows[0] if rows else None))
+        if len(rows) == 1 and len(recipients) > 1:
+            ctx.session.flush()  # the first row's id, which the others refer to
     ctx.session.flush()
     return {"queued": len(rows), "template": template, "notification_ids": [r.id for r in rows]}
 
@@ -144,15 +161,18 @@ def recipient_language(recipient: Mapping[str, Any], case_data: Mapping[str, Any
 
 def queue(session, *, template: str, recipient: str, channel: str, data: Mapping[str, Any],
           instance_id: str | None, now: datetime, config: Mapping[str, Any],
-          language: str | None = None) -> Notification:
-    """Render and add one notification to the outbox (the caller's transaction commits it)."""
+          language: str | None = None, same_as: Notification | None = None) -> Notification:
+    """Render and add one notification to the outbox (the caller's transaction commits it);
+    `same_as`: a flushed row of the same send whose parameters this one shares."""
     if channel not in config["NOTIFY_CHANNELS"]:
         raise ValueError(f"unknown channel {channel!r} (NOTIFY_CHANNELS: {config['NOTIFY_CHANNELS']})")
     if not str(recipient or "").strip():
         raise ValueError("a notification needs a recipient")
     render(template, data, config, language)  # a template that cannot render fails the step now
     row = Notification(instance_id=instance_id, recipient=str(recipient).strip(), channel=channel,
-                       template=template, data=dict(data), language=language,
+                       template=template, language=language,
+                       data={SAME_AS: same_as.id} if same_as is not None and same_as.data == dict(data)
+                       else dict(data),
                        status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
     session.add(row)
     log.info("notification %r queued for %s via %s (case %s)", template, mask_recipient(recipient),
@@ -344,6 +364,19 @@ _environment.filters["local_time"] = _local_time
 def remove_delivered(session, now, config, limit) -> int:
     """Delivered notifications past RETENTION_NOTIFICATION_DAYS (the audit log keeps the event)."""
     before = now - timedelta(days=config["RETENTION_NOTIFICATION_DAYS"])
-    ids = (sa.select(Notification.id).where(Notification.status == SENT, Notification.next_attempt_at < before,
-                                            Notification.sent_at < before).limit(limit))
-    return session.execute(sa.delete(Notification).where(Notification.id.in_(ids.scalar_subquery()))).rowcount
+    rows = session.execute(sa.select(Notification.id, Notification.instance_id, Notification.data).where(
+        Notification.status == SENT, Notification.next_attempt_at < before,
+        Notification.sent_at < before).limit(limit)).all()
+    if not rows:
+        return 0
+    going = {row.id: row.data for row in rows}
+    # A row of the same send that stays (not delivered yet, say) keeps the parameters it shares.
+    staying = session.execute(sa.select(Notification).where(
+        Notification.instance_id.in_({row.instance_id for row in rows if row.instance_id}),
+        Notification.id.not_in(going))).scalars()
+    for row in staying:
+        data = row.data or {}
+        if isinstance(data, dict) and set(data) == {SAME_AS} and data[SAME_AS] in going:
+            row.data = dict(going[data[SAME_AS]])
+    session.flush()
+    return session.execute(sa.delete(Notification).where(Notification.id.in_(list(going)))).rowcount

@@ -6,7 +6,8 @@ the watch waits for the end of the permit's `valid_to` day and for the messages
 and revocation procedures send with `messages.send`. Which procedure runs the watch is
 configuration (PERMIT_VALIDITY_PROCESS). Permits that have no watch (issued before this
 procedure existed, or imported) get one from `start_missing_watches`
-(`flask permits backfill-watches`).
+(`flask permits backfill-watches`). A watch waits for months: its state is packed with its
+process's compression dictionary as it starts waiting (engine/state_dictionary.pack_waiting).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Mapping
 
 import sqlalchemy as sa
 
-from engine import instances
+from engine import instances, state_dictionary
 from engine.db import db
 from engine.exceptions import NotFound
 from engine.operators import HandlerError, operator
@@ -42,6 +43,7 @@ def watch(ctx, permit: Mapping[str, Any]) -> dict:
     except NotFound as err:
         raise WatchNotStarted(f"the validity of permit {number} cannot be watched: {err}; "
                               f"deploy {process_id}.bpmn and retry this task") from None
+    state_dictionary.pack_waiting(row.id)  # it waits for the permit's whole validity
     return {"started": True, "instance_id": row.id, "process_id": process_id, "permit_no": number}
 
 
@@ -72,6 +74,7 @@ def start_missing_watches(config, actor: str) -> list[tuple[str, str]]:
             db.session.rollback()
             raise WatchNotStarted(f"the validity of permit {permit.number} cannot be watched: {err}; "
                                   f"deploy {process_id}.bpmn first") from None
+        state_dictionary.pack_waiting(row.id)
         audit.record("validity_watch_backfilled", actor=actor, instance_id=row.id,
                      details={"permit_no": permit.number})
         db.session.commit()

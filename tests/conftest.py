@@ -34,12 +34,13 @@ IS_POSTGRES = DATABASE_URL.startswith("postgresql")
 
 
 AUDIT_ARCHIVE_DIR = tempfile.mkdtemp(prefix="audit-archive-")  # archived audit months of this run
+DOCUMENT_STORE_DIR = tempfile.mkdtemp(prefix="document-store-")  # emptied after each test, as the tables are
 
 
 def make_config(**overrides):
     # The suite reads English, the source text; tests of the languages ask for kk or ru themselves.
     attrs = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "FORMS_DIR": str(SAMPLE_FORMS), "AUDIT_ARCHIVE_DIR": AUDIT_ARCHIVE_DIR,
-             "DEFAULT_LANGUAGE": "en", "DOCUMENT_LANGUAGES": ["kk", "ru"]}
+             "DOCUMENT_STORE_DIR": DOCUMENT_STORE_DIR, "DEFAULT_LANGUAGE": "en", "DOCUMENT_LANGUAGES": ["kk", "ru"]}
     attrs.update(overrides)
     return type("Config", (config_module.TestConfig,), attrs)
 
@@ -71,6 +72,7 @@ def running_app(**config):
         db.session.remove()
         _empty_tables()
         db.engine.dispose()
+        _empty_directory(app.config["DOCUMENT_STORE_DIR"])
 
 
 @pytest.fixture
@@ -92,6 +94,17 @@ def _empty_tables():
                 conn.execute(sa.text(f'DELETE FROM "{table}"'))
             for _, sql in triggers:
                 conn.execute(sa.text(sql))
+
+
+def _empty_directory(path):
+    import shutil
+    if not Path(path).is_dir():
+        return
+    for entry in Path(path).iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def deploy_sample(app, path=SAMPLE_BPMN):

@@ -152,10 +152,9 @@ def stored_document(case_id, key="motivated_refusal"):
     """A decision document of Astana's case, as the decision stores one (its personal data inside)."""
     from engine import clock
     from engine.db import db
-    from handlers.documents_pdf import CaseDocument
-    db.session.add(CaseDocument(instance_id=case_id, key=key, html="<p>Karimov Rustam</p>",
-                                pdf=b"%PDF-1.7 Karimov Rustam", sha256="0" * 64, signed_by="test",
-                                created_at=clock.now()))
+    from handlers.documents_pdf import CaseDocument, store_bytes
+    db.session.add(CaseDocument(instance_id=case_id, key=key, signed_by="test", created_at=clock.now(),
+                                **store_bytes(b"%PDF-1.7 Karimov Rustam", "<p>Karimov Rustam</p>")))
     db.session.commit()
     return key
 

@@ -58,6 +58,17 @@ def test_a_password_spray_from_one_address_is_stopped(app, client):
     assert len(events("sign_in_failed")) == 10
 
 
+def test_the_pause_after_too_many_attempts_is_told_in_the_readers_language(app, client):
+    make_user("aigul")
+    answers = [_attempt(client, "aigul", "wrong-password", address="198.51.100.7", **{"Accept-Language": "ru"})
+               for _ in range(11)]
+    assert [a.status_code for a in answers] == [401] * 10 + [429]
+    page = answers[-1].get_data(as_text=True)
+    assert "Слишком много попыток" in page and "Too many" not in page
+    # Other addresses and the API are not counted: the next address signs in.
+    assert _attempt(client, "aigul", PASSWORD, address="198.51.100.8").status_code == 302
+
+
 def test_an_attacker_elsewhere_cannot_lock_an_officer_out(app, client):
     make_user("aigul")
     for _ in range(8):

@@ -57,11 +57,34 @@ def test_a_waiting_case_has_one_subscription_gone_when_the_wait_ends_and_its_key
     row = police_check("C-7")
     [sub] = messages.subscriptions(row.id)
     assert (sub.name, sub.correlation, sub.bpmn_id) == ("police_reply", "C-7", "wait_reply")
+    key_rows = sa.select(messages.CorrelationKey.name, messages.CorrelationKey.correlation,
+                         messages.CorrelationKey.instance_id)
+    assert db.session.execute(key_rows).all() == []  # while it waits, its subscription says so
     messages.deliver("police_reply", "C-7", {"clean": False})
     assert messages.subscriptions(row.id) == []
-    keys = db.session.execute(sa.select(messages.CorrelationKey.name, messages.CorrelationKey.correlation,
-                                        messages.CorrelationKey.instance_id)).all()
-    assert keys == [("police_reply", "C-7", row.id)]
+    assert db.session.execute(key_rows).all() == [("police_reply", "C-7", row.id)]
+    late = messages.deliver("police_reply", "C-7", {"clean": True}, message_id="police-late")
+    assert (late.status, late.instance_id) == ("not_waiting", row.id)
+
+
+def test_a_finished_instances_keys_go_after_their_period_and_its_own_id_needs_none(messaging):
+    from datetime import timedelta
+    from engine import retention
+    row = police_check("C-8")
+    own = instances.start("message_ack", {}, actor="portal")  # waits on its own id
+    messages.deliver("police_reply", "C-8", {"clean": True})
+    assert messages.deliver("ack", own.id, {}).status == "delivered"
+    keys = lambda: db.session.execute(sa.select(messages.CorrelationKey.correlation)).scalars().all()  # noqa: E731
+    assert keys() == ["C-8"]  # the acknowledgement's wait was on the instance's id: no key
+    assert messages.deliver("ack", own.id, {}, message_id="ack-late").status == "not_waiting"
+    finished = instances.get(row.id).completed_at
+    days = messaging.config["RETENTION_CORRELATION_KEY_DAYS"]
+    retention.run(now=finished + timedelta(days=days - 1))
+    assert keys() == ["C-8"]
+    retention.run(now=finished + timedelta(days=days + 1))
+    assert keys() == []
+    late = messages.deliver("police_reply", "C-8", {"clean": True}, message_id="police-later")
+    assert late.status == "not_found"  # past its period the case is forgotten for this message
 
 
 def test_a_reply_for_an_unknown_case_is_not_found_and_recorded(messaging):

@@ -118,6 +118,27 @@ def test_a_row_keeps_its_text_once_as_template_and_parameters_and_sends_it_in_th
     assert "01.04.2026" in by_recipient[EMPLOYER_IIN]["body"]
 
 
+def test_the_recipients_of_one_send_share_its_parameters_kept_for_a_row_that_stays_after_retention(app):
+    from engine import retention
+    queue_issued(app, [{"channel": "egov", "to": APPLICANT_IIN, "language": "kk"},
+                       {"channel": "egov", "to": EMPLOYER_IIN, "language": "ru"}])
+    first, second = db.session.execute(sa.select(Notification).order_by(Notification.id)).scalars().all()
+    assert first.data == ISSUED and second.data == {notifications.SAME_AS: first.id}  # stored once
+    assert second.params == ISSUED and "01.04.2026" in second.body
+    # The applicant's copy was delivered long ago; the employer's is still being retried.
+    db.session.execute(sa.update(Notification).where(Notification.id == first.id).values(
+        status=notifications.SENT, sent_at=NOW, next_attempt_at=NOW))
+    db.session.commit()
+    retention.run(now=NOW + timedelta(days=app.config["RETENTION_NOTIFICATION_DAYS"] + 1))
+    db.session.remove()
+    [left] = db.session.execute(sa.select(Notification)).scalars().all()
+    assert left.recipient == EMPLOYER_IIN and left.data == ISSUED  # its parameters moved into it
+    gateway = FlakyGateway(0)
+    notifications.send_pending(NOW + timedelta(days=100), adapter=gateway)
+    [message] = gateway.delivered
+    assert (message["subject"], message["body"]) == notifications.render("issued", ISSUED, app.config, "ru")
+
+
 def test_a_row_queued_with_its_text_is_sent_with_that_text(app):
     queue_issued(app)
     db.session.execute(sa.text("UPDATE notification SET subject = 'Stored subject', body = 'Stored body'"))

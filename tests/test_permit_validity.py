@@ -63,3 +63,20 @@ def test_a_freed_unit_lets_the_region_issue_again(service):
     second = issue_permit(service, at=almaty(2026, 10, 5, 10, 0), start_date="2026-10-10",
                           application_no="EGOV-2026-000002", documents=documents)
     assert permit(second).status == "active"
+
+
+def test_a_watch_started_once_its_process_has_a_dictionary_is_packed_and_still_expires_on_time(service):
+    from engine import retention, state_dictionary
+    first = issue_permit(service, application_no="EGOV-2026-FIRST")
+    plain = validity_watch(first).state
+    assert plain[:2] == b"\x1f\x8b"  # no dictionary yet: the engine's gzip
+    with time_machine.travel(almaty(2026, 6, 10, 12, 0), tick=False):
+        assert retention.run()["compression_dictionaries"] >= 1  # from the waiting watch's layout
+    assert state_dictionary.for_process("permit_validity") is not None
+    second = issue_permit(service, application_no="EGOV-2026-SECOND")
+    watch = validity_watch(second)
+    assert watch.state[:2] == b"SD" and len(watch.state) < 0.75 * len(plain), (len(watch.state), len(plain))
+    assert case_data(watch.id)["deadlines"]["validity"]["due_at"] == "2026-10-01T00:00:00+05:00"
+    with time_machine.travel(almaty(2026, 10, 1, 0, 0, 5), tick=False):
+        sweep(service)
+    assert permit(second).status == "expired" and validity_watch(second).status == instances.COMPLETED

@@ -106,7 +106,9 @@ def test_finished_states_compress_with_their_process_dictionary_which_holds_no_p
     for text in made.values():
         for personal in personal_data:
             assert personal not in text, personal
-    assert '"decision":"issue"' in made["permit_issue"] and '"due_at_utc":""' in made["permit_issue"]
+    assert '"decision":"issue"' in made["permit_issue"]
+    assert '"due_at_utc":"0000-00-00T00:00:00+00:00"' in made["permit_issue"]  # a date's shape, no date
+    assert '"last_name":"xxxxxxx"' in made["permit_issue"]  # a name's shape, no name
     assert retention.run()["compression_dictionaries"] == 0  # one per process, made once
     number = issue_permit(app, at=almaty(2026, 6, 11, 10, 0), application_no="EGOV-2026-SECOND")
     second = db.session.execute(sa.select(cases.Case).where(cases.Case.permit_no == number)).scalar_one()
@@ -149,19 +151,23 @@ def test_receipts_keys_notifications_and_answered_police_requests_go_after_their
                                             .where(audit.AuditEvent.instance_id == case.id)).scalar(),
     }
     before = {k: f() for k, f in counted.items()}
+    # The keys are the validity watch's, written when it ended (the sweep, today, saw the permit end
+    # on 30.09.2026); the case waited on its own id, which needs none (tests/test_messages.py).
     assert before["receipts"] and before["keys"] and before["sent"] and before["police"], before
+    watch = validity_watch(case.permit_no)
+    assert watch.status == "completed" and before["keys"] == db.session.execute(
+        sa.select(sa.func.count()).select_from(messages.CorrelationKey)
+        .where(messages.CorrelationKey.instance_id == watch.id)).scalar()
     finished = instances.get(case.id).completed_at
     retention.run(now=finished + timedelta(days=60))  # within every period but compaction's
     assert {k: f() for k, f in counted.items() if k != "audit"} == {k: v for k, v in before.items() if k != "audit"}
     retention.run(now=finished + timedelta(days=800))
     after = {k: f() for k, f in counted.items()}
     assert after["receipts"] == 0 and after["sent"] == 0 and after["police"] == 0
-    # The finished case's keys go; the running validity watch keeps its own.
-    watch = validity_watch(case.permit_no)
+    # The finished instances' keys go after their period.
     assert db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey).where(
         messages.CorrelationKey.instance_id == case.id)).scalar() == 0
-    assert after["keys"] == db.session.execute(sa.select(sa.func.count()).select_from(messages.CorrelationKey)
-                                               .where(messages.CorrelationKey.instance_id == watch.id)).scalar()
+    assert after["keys"] == 0  # the ended watch's too
     # The audit log's months past RETENTION_AUDIT_ARCHIVE_MONTHS went to an archive file, and read back whole.
     from engine import audit_archive
     assert after["audit"] == 0
@@ -179,3 +185,27 @@ def test_flask_retention_run_reports_what_it_did(app):
     assert "compacted: 1" in result.output and "notifications: 0" in result.output
     db.session.remove()
     assert instances.get(case_id).compacted_at is not None
+
+
+def test_a_finished_cases_smaller_rows_still_tell_its_history_page_and_api(app):
+    """What issue 18 took out of a finished case's rows is read from elsewhere: a timer's name
+    from the diagram (its event names the element), a correlation that is the case's own id."""
+    make_user("root", roles=("admin",), region=None)
+    case = _issued_case(app, compact_on_finish=True)
+    trail = audit.trail(case.id)
+    cancelled = [e for e in trail if e.event == "timer_cancelled"]
+    assert cancelled and all(set(e.details) == {"bpmn_id", "due_at"} and e.task_id is None for e in cancelled)
+    [reply] = [e for e in trail if e.event == "message_delivered"]
+    assert "correlation" not in reply.details and reply.details["name"] == "police_reply"
+    api, page = _views(app, case.id)
+    steps = {h["step"] for h in api["history"] if h["event"] == "timer_cancelled"}
+    assert "Decision deadline reached" in steps and None not in steps
+    assert api["outcome"]["code"] == "issued" and case.permit_no in page
+    from handlers import case_view
+    from web.inbox import casefile
+    from flask_babel import force_locale
+    with app.test_request_context(), force_locale("en"):
+        view = case_view.of_case(cases.get(case.id))
+        lines = casefile.timeline(case.id, view.trail, view.element_names)
+    assert [line["summary"] for line in lines if line["code"] == "timer_cancelled"] == [
+        "No answer by the end of the next working day", "09:00 on the deadline day", "Decision deadline reached"]

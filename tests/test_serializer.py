@@ -9,10 +9,11 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import serializer
-from engine.workflow import EngineWorkflow, search
+from engine.workflow import EngineTask, EngineWorkflow, search
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -68,6 +69,7 @@ def restored(workflow, specs):
 def _own_serializer():
     own = BpmnWorkflowSerializer()
     own.registry.typenames[EngineWorkflow] = own.registry.typenames[BpmnWorkflow]
+    own.registry.typenames[EngineTask] = own.registry.typenames[Task]
     return own
 
 
@@ -134,6 +136,7 @@ def test_the_state_is_rows_without_the_spec_and_smaller_than_spiffworkflows_own(
     assert "spec" not in dct and isinstance(dct["tasks"], list)
     own = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     own.registry.typenames[EngineWorkflow] = own.registry.typenames[BpmnWorkflow]
+    own.registry.typenames[EngineTask] = own.registry.typenames[Task]
     own = own.serialize_json(workflow, use_gzip=True)
     assert len(blob) < len(own)
 
@@ -206,3 +209,35 @@ def test_searches_the_fast_path_does_not_know_go_to_spiffworkflow(specs):
     assert [t.task_spec.name for t in workflow.get_tasks(end_at_spec="review", state=TaskState.READY)] == \
         ["review"]
     assert workflow.get_tasks(lane="nowhere") == []
+
+
+def test_the_engines_tasks_stay_engine_tasks_when_run_and_restored(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    assert workflow.tasks and all(type(t) is EngineTask for t in workflow.tasks.values())
+    copy = restored(workflow, specs)
+    assert all(type(t) is EngineTask for t in copy.tasks.values())
+    review = copy.get_tasks(state=TaskState.READY, manual=True)[0]
+    review.run()
+    copy.do_engine_steps()
+    assert all(type(t) is EngineTask for t in copy.tasks.values())
+    # A subprocess is SpiffWorkflow's own class, restored with the plain Tasks it makes.
+    for subprocess in copy.subprocesses.values():
+        assert all(type(t) is Task for t in subprocess.tasks.values())
+
+
+def test_state_changes_are_still_logged_when_spiffworkflows_logger_is_enabled(specs, caplog):
+    """The engine's tasks skip building a log record only when nothing would write it."""
+    import logging
+    with caplog.at_level(logging.INFO, logger="spiff"):
+        workflow = new_workflow(specs)
+        workflow.do_engine_steps()
+    changes = [r for r in caplog.records if r.name == "spiff.task" and r.getMessage().startswith("State changed to")]
+    assert changes, "no state change was logged"
+    record = changes[-1]
+    assert record.workflow_spec == "nested" and record.task_id in workflow.get_task_from_id(record.task_id).workflow.tasks
+    assert [r for r in caplog.records if r.name == "spiff.workflow" and r.getMessage() == "Initialized workflow"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="spiff"):
+        new_workflow(specs).do_engine_steps()
+    assert not [r for r in caplog.records if r.name.startswith("spiff")]

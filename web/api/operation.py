@@ -25,7 +25,7 @@ from marshmallow import Schema, ValidationError
 from . import clients
 from .blueprint import bp
 from .problems import Problem, validation
-from .shapes import ResponseShapeError, dump, flatten_errors
+from .shapes import ResponseShapeError, dump, flatten_errors, schema_instance
 
 MULTIPART = "multipart/form-data"
 COMMON_ERRORS = {400, 401, 403, 404, 409, 413, 415, 422, 503}
@@ -195,7 +195,7 @@ def _authenticate(scopes: tuple) -> None:
 
 def _load(schema_class, data: dict, where: str) -> dict:
     try:
-        return schema_class().load(data)
+        return schema_instance(schema_class).load(data)
     except ValidationError as err:
         raise validation(flatten_errors(err.messages),
                          f"the {'request body' if where == 'body' else 'query'} has errors") from None

@@ -18,6 +18,7 @@ from handlers import case_view as case_view_model
 CASE_STATUS = {instances.IN_PROGRESS: "in_progress", instances.COMPLETED: "completed",
                instances.INCIDENT: "incident", instances.TERMINATED: "completed"}
 _HIDDEN_HISTORY = {"api_request"}
+_TIMER_EVENTS = ("timer_fired", "timer_cancelled")
 
 
 def case_view(case) -> dict:
@@ -28,7 +29,8 @@ def case_view(case) -> dict:
     view["current_steps"] = [_step(step) for step in model.standing.steps]
     view["deadlines"] = [_deadline(d) for d in model.deadlines]
     view["permit"] = permit_view(model.permit)
-    view["history"] = [_history(event) for event in model.trail if event.event not in _HIDDEN_HISTORY]
+    names = model.element_names
+    view["history"] = [_history(event, names) for event in model.trail if event.event not in _HIDDEN_HISTORY]
     return view
 
 
@@ -95,8 +97,8 @@ def task_view(row) -> dict:
 
 def task_detail(row) -> dict:
     view = task_view(row)
-    definition = definitions.get(row.definition_id)
-    view["form"] = {"name": row.form, "schema": definitions.form_schema(definition, row.form)}
+    view["form"] = {"name": row.form,
+                    "schema": definitions.form_schema(definitions.facts(row.definition_id), row.form)}
     view["data"] = {}
     instance = instances.get(row.instance_id)
     workflow = instances.peek(instance)
@@ -111,8 +113,8 @@ def task_detail(row) -> dict:
 
 def instance_view(instance) -> dict:
     workflow = instances.peek(instance)
-    definition = definitions.get(instance.definition_id)
-    return {"id": instance.id, "process_id": instance.process_id, "version": definition.version,
+    return {"id": instance.id, "process_id": instance.process_id,
+            "version": definitions.facts(instance.definition_id).version,
             "business_key": instance.business_key, "region": instance.region, "status": instance.status,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
             "completed_at": _iso(instance.completed_at), "incident": instance.incident(),
@@ -138,9 +140,11 @@ def _outcome(outcome) -> dict | None:
             "decided_at": outcome.get("decided_at"), "decided_by": outcome.get("decided_by")}
 
 
-def _history(event) -> dict:
+def _history(event, names=None) -> dict:
     details = event.details or {}
     step = details.get("task") or details.get("name") if isinstance(details, dict) else None
+    if step is None and isinstance(details, dict) and event.event in _TIMER_EVENTS:
+        step = (names or {}).get(details.get("bpmn_id"))  # a timer's event names its element by id
     return {"at": _iso(event.at), "event": event.event, "actor": event.actor,
             "step": step if isinstance(step, str) else None}
 

@@ -46,7 +46,8 @@ PROBLEM_TYPES = {
                    "or disordered date. Nothing was created. `errors` lists each field."),
     "internal": (500, N_("Internal error"), "The service failed; nothing was written. Retry later."),
     "unavailable": (503, N_("Service unavailable"),
-                    "The procedure this request needs is not deployed, or the database is unreachable."),
+                    "The procedure this request needs is not deployed, or the database is unreachable, or a "
+                    "decision document's stored bytes are missing or altered (never served otherwise)."),
 }
 _SLUG_BY_STATUS = {status: slug for slug, (status, _, _) in PROBLEM_TYPES.items()}
 

@@ -18,7 +18,7 @@ class ResponseShapeError(Exception):
 
 def dump(schema_class, payload, where: str) -> dict:
     """`payload` as `schema_class` documents it: undeclared fields left out, the rest checked."""
-    schema = _instance(schema_class)
+    schema = schema_instance(schema_class)
     try:
         body = schema.dump(payload)
     except (AttributeError, TypeError, ValueError) as err:
@@ -36,9 +36,10 @@ def dump(schema_class, payload, where: str) -> dict:
 _INSTANCES: dict[type, Schema] = {}
 
 
-def _instance(schema_class) -> Schema:
-    # A schema instance holds no state of a dump; making one copies every field (and its nested
-    # schemas' fields), so each schema is made once.
+def schema_instance(schema_class) -> Schema:
+    """The one instance of a schema, for dumping answers and loading requests: an instance holds
+    no state of a load or a dump, and making one copies every field (and its nested schemas'
+    fields), about as long as the load itself."""
     found = _INSTANCES.get(schema_class)
     if found is None:
         found = _INSTANCES[schema_class] = schema_class()

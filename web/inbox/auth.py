@@ -69,8 +69,9 @@ def security_headers(response):
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@throttle.limiter.limit(throttle.per_address_limit, methods=["POST"])
 def sign_in():
+    if request.method == "POST":
+        throttle.count_attempt()
     target = safe_path(request.values.get("next"))
     if current_user.is_authenticated:
         return redirect(target or url_for("inbox.home"))
@@ -119,15 +120,16 @@ def csrf_failed(err):
 
 @bp.errorhandler(429)
 def too_many_attempts(err):
-    return render_template("inbox/error.html", status=429, title="Too many attempts",
-                           message="Too many sign-in attempts came from your address. Wait a few "
-                                   "minutes and try again."), 429
+    return render_template("inbox/error.html", status=429, title=gettext("Too many attempts"),
+                           message=gettext("Too many sign-in attempts came from your address. Wait a "
+                                           "few minutes and try again.")), 429
 
 
 def _foreign_form():
-    return render_template("inbox/error.html", status=403, title="The form came from elsewhere",
-                           message="This form was sent from another site, so it was not accepted. "
-                                   "Open the page in the inbox and send it from there."), 403
+    return render_template("inbox/error.html", status=403, title=gettext("The form came from elsewhere"),
+                           message=gettext("This form was sent from another site, so it was not "
+                                           "accepted. Open the page in the inbox and send it from "
+                                           "there.")), 403
 
 
 @bp.errorhandler(404)

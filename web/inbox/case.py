@@ -24,7 +24,7 @@ def case(instance_id):
         "inbox/case.html", file=file, outcome=file.outcome,
         grounds=casefile.outcome_grounds(file), permit=casefile.permit_view(permit_of(file)),
         deadlines=casefile.deadlines(file), documents=casefile.documents(file),
-        timeline=casefile.timeline(row.id, file.view.trail),
+        timeline=casefile.timeline(row.id, file.view.trail, file.view.element_names),
         archived_until=audit_archive.archived_since(row.created_at), states=states,
         current_steps=casefile.step_names(file, states["current"]),
         incident_steps=casefile.step_names(file, states["incident"]),
@@ -58,15 +58,22 @@ def case_diagram(instance_id):
 @bp.get("/cases/<instance_id>/documents/<key>")
 def case_document(instance_id, key):
     row = access.visible_instance(instance_id)
+    issued = documents_pdf.stored_one(row.id, key)
     if request.args.get("format") == "pdf":
-        issued = documents_pdf.stored_one(row.id, key)
         if issued is None:
             abort(404)
         return pdf_response(issued)
-    found = casefile.document(casefile.load(row), key)
-    if found is None:
-        abort(404)
-    response = Response(found["html"], mimetype="text/html")
+    if issued is not None:
+        try:
+            html = issued.html
+        except documents_pdf.DocumentUnavailable:
+            return document_unavailable()
+    else:  # a document the procedure kept in the case data, or the one its outcome calls for
+        found = casefile.document(casefile.load(row), key)
+        if found is None:
+            abort(404)
+        html = found["html"]
+    response = Response(html, mimetype="text/html")
     # The document is our own escaped template, still shown without scripts or forms.
     response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; "
                                                    "img-src data:; sandbox allow-modals")
@@ -75,7 +82,18 @@ def case_document(instance_id, key):
 
 def pdf_response(issued) -> Response:
     """The stored bytes, as made at the decision; the digest lets a reader check them."""
-    response = Response(issued.pdf, mimetype="application/pdf")
+    try:
+        response = Response(issued.pdf, mimetype="application/pdf")
+    except documents_pdf.DocumentUnavailable:
+        return document_unavailable()
     response.headers["Content-Disposition"] = f'inline; filename="{issued.key}-{issued.instance_id[:8]}.pdf"'
     response.headers["X-Content-SHA256"] = issued.sha256
     return response
+
+
+def document_unavailable():
+    """A document whose stored bytes are missing or altered: said so (logged with its hash), never
+    replaced by other bytes."""
+    return render_template("inbox/error.html", title=gettext("Document unavailable"),
+                           message=gettext("This document cannot be read intact from the document store. "
+                                           "The error is logged for the operators; please tell your administrator.")), 503

@@ -224,9 +224,10 @@ def step_names(casefile: CaseFile, ids) -> list[str]:
     return [names.get(i, i) for i in ids]
 
 
-def timeline(instance_id: str, events=None) -> list[dict]:
+def timeline(instance_id: str, events=None, elements=None) -> list[dict]:
     """The case's history in words; `events` are its audit events when already read (the read
-    model holds them)."""
+    model holds them), `elements` its diagram's element names by id (a timer's event names its
+    element by id)."""
     names = dict(db.session.execute(sa.select(tasks.HumanTask.id, tasks.HumanTask.name)
                                     .filter_by(instance_id=instance_id)).all())
     result = []
@@ -239,7 +240,7 @@ def timeline(instance_id: str, events=None) -> list[dict]:
                        # a message names the element that waited (an id): its summary says what came
                        "task": None if event.event == "message_delivered" else (
                            details.get("task") if isinstance(details.get("task"), str) else names.get(event.task_id)),
-                       "summary": _summary(event.event, details)})
+                       "summary": _summary(event.event, details, elements or {})})
     return result
 
 
@@ -264,7 +265,7 @@ def _person_name(person) -> str | None:
     return text or person.get("name")
 
 
-def _summary(event, details) -> str:
+def _summary(event, details, elements=None) -> str:
     from .display import code_title, words
     if event in ("task_reassigned", "task_unclaimed"):
         return gettext("from %(old)s to %(new)s", old=details.get("from") or gettext("nobody"),
@@ -276,7 +277,7 @@ def _summary(event, details) -> str:
     if event in ("incident_raised", "incident_retried"):
         return str(details.get("message") or "")[:300]
     if event in ("timer_fired", "timer_cancelled"):
-        name = details.get("name")
+        name = details.get("name") or (elements or {}).get(details.get("bpmn_id"))
         return gettext(name) if name else ""  # a timer's name from its diagram
     if event == "message_delivered":
         return titles.title(titles.MESSAGES, details.get("name"), gettext) or str(details.get("name") or "")

@@ -1,4 +1,4 @@
-"""Sign-in throttling, with Flask-Limiter: per client address, and per (user name, address).
+"""Sign-in throttling, with the `limits` library: per client address, and per (user name, address).
 
 The policy, chosen so that nobody can shut an officer out from elsewhere:
 - every client address may try LOGIN_RATE_LIMIT sign-ins (10 a minute, 60 an hour), whatever
@@ -11,21 +11,36 @@ The policy, chosen so that nobody can shut an officer out from elsewhere:
 
 Counters live in RATELIMIT_STORAGE_URI: "memory://" keeps them per process, so with several
 gunicorn workers use a shared store (redis://...), or each worker would count on its own.
+
+Only the sign-in form is counted, by the view itself: no hook runs on the other requests (a
+Flask-Limiter extension checked every API call for limits it did not have: about 1 ms each).
 """
 from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, has_request_context, request
-from flask_limiter import Limiter
-from limits import parse
-
-limiter = Limiter(key_func=lambda: client_address(), strategy="moving-window")
+from flask import abort, current_app, has_request_context, request
+from limits import parse, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 
 def init_app(app) -> None:
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
-    limiter.init_app(app)
+    parse_many(app.config["LOGIN_RATE_LIMIT"])  # a malformed limit stops the start, not a sign-in
+    app.extensions["sign_in_throttle"] = MovingWindowRateLimiter(
+        storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
+
+
+def _limiter() -> MovingWindowRateLimiter:
+    return current_app.extensions["sign_in_throttle"]
+
+
+def count_attempt() -> None:
+    """Count a sign-in attempt from this address; 429 once it is over LOGIN_RATE_LIMIT."""
+    address = client_address()
+    for limit in parse_many(per_address_limit()):
+        if not _limiter().hit(limit, "sign-in", address):
+            abort(429)
 
 
 def client_address() -> str:
@@ -41,15 +56,15 @@ def per_address_limit() -> str:
 
 def paused(username: str) -> bool:
     """Has this name failed too often from this address lately?"""
-    return not limiter.limiter.test(_failure_limit(), *_failure_key(username))
+    return not _limiter().test(_failure_limit(), *_failure_key(username))
 
 
 def record_failure(username: str) -> None:
-    limiter.limiter.hit(_failure_limit(), *_failure_key(username))
+    _limiter().hit(_failure_limit(), *_failure_key(username))
 
 
 def forget_failures(username: str) -> None:
-    limiter.limiter.clear(_failure_limit(), *_failure_key(username))
+    _limiter().clear(_failure_limit(), *_failure_key(username))
 
 
 def _failure_limit():
