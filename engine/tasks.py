@@ -42,6 +42,8 @@ class HumanTask(db.Model):
     __table_args__ = (
         # The inbox's order within one role and region: a page walks it, never sorts.
         sa.Index("ix_human_task_queue", "status", "role", "region", "due_at", "created_at", "id"),
+        # supervision of every region: overdue by due time with no region (migration 0020)
+        sa.Index("ix_human_task_overdue", "status", "role", "due_at", "created_at", "id"),
         # Supervision: the escalated open tasks (few), beside the overdue ones the queue index finds.
         sa.Index("ix_human_task_escalated", "status", "escalated", "role", "region"),
         sa.Index("ix_human_task_assignee", "assignee", "status"),

@@ -117,6 +117,15 @@ def test_the_inbox_and_supervision_pages_walk_the_task_indexes(app):
     assert len(task_reads) >= 4  # the queue's two walks, supervision's two
     for statement, parameters in seen:
         assert bad_steps(statement, parameters) == [], statement
+    make_user("nurlan", roles=("admin",), region=None)  # supervision of every region: no region to walk by
+    admin = app.test_client()
+    sign_in(admin, "nurlan")
+    with selects() as seen:
+        page = admin.get("/supervision")
+        assert page.status_code == 200 and "Dated" in page.get_data(as_text=True)
+    assert [s for s in seen if "FROM human_task" in s[0]]
+    for statement, parameters in seen:
+        assert bad_steps(statement, parameters) == [], statement
     with selects(("calendar_override",)) as calendar_reads:
         page = officer.get("/inbox").get_data(as_text=True)
         assert "Dated" in page and "Dated again" in page
