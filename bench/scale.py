@@ -134,9 +134,11 @@ def _case_of_permit(number):
     return db.session.execute(sa.select(Case.id).where(Case.permit_no == number)).scalar_one()
 
 
-def family(conn, meta, case_id: str) -> dict:
+def family(conn, meta, case_id: str, counted: bool = False) -> dict:
     """Every row of one case: its case row, instance, tasks, timers, jobs, audit, notifications,
-    police requests, quota unit, permit with its events, and the permit's validity watch."""
+    police requests, quota unit, permit with its events, and the permit's validity watch; when
+    `counted` (the bytes of a case), also the rows keyed by its case id (its name-search words),
+    which the copies do without (they all bear the seed's name)."""
     t = meta.tables
     ids = {case_id}
     permit_no = conn.execute(sa.select(t["permit_case"].c.permit_no).where(t["permit_case"].c.id == case_id)).scalar()
@@ -153,6 +155,8 @@ def family(conn, meta, case_id: str) -> dict:
             where = table.c.permit_id.in_(sa.select(t["permit"].c.id).where(t["permit"].c.issued_by_case.in_(ids)))
         elif "instance_id" in table.c:
             where = table.c.instance_id.in_(ids)
+        elif counted and "case_id" in table.c:
+            where = table.c.case_id.in_(ids)
         else:
             continue
         found = [dict(r._mapping) for r in conn.execute(sa.select(table).where(where))]
@@ -526,7 +530,7 @@ def row_bytes(app, case_id: str, only: str | None = None) -> int:
     from engine.db import db
     with app.app_context():
         with db.engine.connect() as conn:
-            fam = family(conn, db.metadata, case_id)
+            fam = family(conn, db.metadata, case_id, counted=True)
         db.session.remove()
     total = 0
     for name, rows in fam.items():
@@ -561,7 +565,7 @@ def breakdown(app, case_ids, title: str, min_column: int = 40) -> str:
     with app.app_context():
         with db.engine.connect() as conn:
             for case_id in case_ids:
-                for name, rows in family(conn, db.metadata, case_id).items():
+                for name, rows in family(conn, db.metadata, case_id, counted=True).items():
                     entry = tables.setdefault(name, {"rows": 0, "bytes": 0, "columns": {}})
                     entry["rows"] += len(rows)
                     for row in rows:
