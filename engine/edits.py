@@ -14,6 +14,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import audit, definitions, forms, instances
 from .exceptions import Conflict, InvalidData
+from .workflow import task_specs
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 _MASKS: list[Callable[[tuple, Any], Any]] = []
@@ -73,7 +74,7 @@ def _schema_errors(row, workflow, changes) -> dict:
 
 def _forms_defining(definition, workflow, key):
     seen = set()
-    for spec in _task_specs(workflow):
+    for spec in task_specs(workflow.spec, workflow.subprocess_specs):
         name = (getattr(spec, "extensions", None) or {}).get("properties", {}).get(FORM_PROPERTY)
         if not name or name in seen:
             continue
@@ -81,12 +82,6 @@ def _forms_defining(definition, workflow, key):
         schema = definitions.form_schema(definition, name)
         if schema and key in (schema.get("properties") or {}):
             yield schema
-
-
-def _task_specs(workflow):
-    yield from workflow.spec.task_specs.values()
-    for spec in (workflow.subprocess_specs or {}).values():
-        yield from spec.task_specs.values()
 
 
 def _diff(path: tuple, old, new, out: dict) -> None:

@@ -59,6 +59,7 @@ class FinishedWorkflow:
     def __init__(self, stored: dict, spec, subprocess_specs):
         self.data = stored.get("data") or {}
         self.spec = spec
+        self.subprocess_specs = subprocess_specs or {}
         self.subprocesses = {}
         self._completed = bool(stored.get("completed"))
         specs = dict(spec.task_specs)

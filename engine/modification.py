@@ -16,6 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import audit, instances
 from .exceptions import Conflict, InvalidData
+from .workflow import task_specs
 
 REACHED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
@@ -24,7 +25,7 @@ ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERR
 def activities(workflow) -> dict[str, str]:
     """The diagram's activities a case can be moved to: BPMN id -> name."""
     found = {}
-    for spec in _task_specs(workflow):
+    for spec in task_specs(workflow.spec, workflow.subprocess_specs):
         if _is_activity(spec):
             found[spec.bpmn_id] = spec.bpmn_name or spec.bpmn_id
     return found
@@ -72,9 +73,3 @@ def _is_activity(spec) -> bool:
     return bool(getattr(spec, "bpmn_id", None)) and any(
         n.endswith("Task") and n not in ("TaskSpec",) or n in ("SubWorkflowTask", "CallActivity") for n in names) \
         and not any(n in ("BoundaryEvent", "StartEvent", "EndEvent", "IntermediateCatchEvent") for n in names)
-
-
-def _task_specs(workflow):
-    yield from workflow.spec.task_specs.values()
-    for spec in (workflow.subprocess_specs or {}).values():
-        yield from spec.task_specs.values()

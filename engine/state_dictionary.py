@@ -173,10 +173,8 @@ def _element_names(definition_id) -> frozenset:
         spec, subprocess_specs = definitions.spec_by_id(definition_id)
     except Exception:  # a definition that no longer parses: its skeleton keeps codes only
         return frozenset()
-    names = set(spec.task_specs)
-    for sub in (subprocess_specs or {}).values():
-        names.update(sub.task_specs)
-    return frozenset(names)
+    from .workflow import task_specs
+    return frozenset(task.name for task in task_specs(spec, subprocess_specs))
 
 
 def pack(state: bytes, process_id: str) -> bytes | None:

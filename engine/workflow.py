@@ -141,3 +141,11 @@ class EngineWorkflow(BpmnWorkflow):
             assert found == expected, f"waiting tasks differ: {found} != {expected}"
         for task in search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False):
             task.task_spec._update(task)
+
+
+def task_specs(spec, subprocess_specs=None):
+    """Every task spec of a diagram: its process's, then each subprocess's (a workflow's are
+    `task_specs(workflow.spec, workflow.subprocess_specs)`)."""
+    yield from spec.task_specs.values()
+    for sub in (subprocess_specs or {}).values():
+        yield from sub.task_specs.values()

@@ -36,6 +36,7 @@ from engine import audit, clock, instances
 from engine.db import db
 from engine.tasks import READY, HumanTask
 from engine.timers import TIMER_CANCELLED, TIMER_FIRED, Timer
+from engine.workflow import task_specs
 
 OPEN, OVERDUE, MET, MISSED = "open", "overdue", "met", "missed"
 SENT, NOT_NEEDED, PASSED, UNKNOWN = "sent", "not needed", "passed", "unknown"
@@ -169,12 +170,10 @@ def of_case(case) -> CaseView:
 def element_names(workflow) -> dict:
     """bpmn id -> name of every element of the workflow's diagram and its subprocesses."""
     names: dict = {}
-    specs = [getattr(workflow, "spec", None), *(getattr(workflow, "subprocess_specs", None) or {}).values()]
-    for spec in specs:
-        for task_spec in (getattr(spec, "task_specs", None) or {}).values():
-            bpmn_id = getattr(task_spec, "bpmn_id", None)
-            if bpmn_id and getattr(task_spec, "bpmn_name", None):
-                names.setdefault(bpmn_id, task_spec.bpmn_name)
+    for task_spec in task_specs(workflow.spec, workflow.subprocess_specs):
+        bpmn_id = getattr(task_spec, "bpmn_id", None)
+        if bpmn_id and getattr(task_spec, "bpmn_name", None):
+            names.setdefault(bpmn_id, task_spec.bpmn_name)
     return names
 
 
