@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from engine import audit, blobs
+from engine import audit, blobs, isolation
 from engine.db import UTCDateTime, db
 
 from . import evidence, i18n, titles
@@ -144,6 +144,12 @@ def store_bytes(pdf: bytes, html: str) -> dict:
             "pdf_size": len(pdf), "html_size": len(encoded)}
 
 
+def rehearsal_bytes(html: str) -> dict:
+    """A rehearsal's document row: its HTML in the row, an empty PDF (it is never read)."""
+    return {"row_pdf": b"", "stored_html": html, "sha256": hashlib.sha256(b"").hexdigest(),
+            "html_sha256": None, "pdf_size": 0, "html_size": len(html.encode("utf-8"))}
+
+
 @lru_cache(maxsize=8)
 def _environment(language: str) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
@@ -179,9 +185,15 @@ def issue_for_outcome(ctx, case, outcome: Mapping[str, Any]) -> CaseDocument | N
     if context is None:
         return None
     html = render_html(key, context, list(ctx.config.get("DOCUMENT_LANGUAGES") or ("kk", "ru")))
-    pdf = render_pdf(html)
-    # The bytes are on disk (fsync'd) before this transaction can commit the row that names them.
-    stored_as = store_bytes(pdf, html)
+    if isolation.active():
+        # A rehearsal (a diagram's scenario gate) is rolled back whole, and nobody reads its
+        # documents: the HTML is rendered, which tries the template on the case's data, but no PDF
+        # is made (about 1.7 s each) and nothing goes to the store, where it would outlive the rows.
+        pdf, stored_as = b"", rehearsal_bytes(html)
+    else:
+        pdf = render_pdf(html)
+        # The bytes are on disk (fsync'd) before this transaction can commit the row that names them.
+        stored_as = store_bytes(pdf, html)
     row = CaseDocument(instance_id=case.id, key=key, signed_by=context["signer"]["name"] or "",
                        created_at=ctx.now(), **stored_as)
     ctx.session.add(row)

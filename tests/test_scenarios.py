@@ -50,6 +50,23 @@ def test_every_scenario_replays_as_recorded_against_the_diagrams_in_processes(ap
     assert found == [], "\n".join(map(str, found))
     assert live_counts() == before, "a rehearsal leaves nothing behind"
 
+def test_a_rehearsal_renders_every_decision_document_but_makes_no_pdf_and_stores_nothing(app, monkeypatch):
+    from pathlib import Path
+    from handlers import documents_pdf
+    rendered = []
+    real_render = documents_pdf.render_html
+    monkeypatch.setattr(documents_pdf, "render_html", lambda key, *a: rendered.append(key) or real_render(key, *a))
+
+    def no_pdf(html):
+        raise AssertionError("a rehearsal made a PDF")
+    monkeypatch.setattr(documents_pdf, "render_pdf", no_pdf)
+    found = scenarios.rehearse(diagrams(), app.config, scenarios=scenarios.load_all(SCENARIOS))
+    assert found == [], "\n".join(map(str, found))
+    # Every kind of decision document was tried on the scenarios' data (a template error would show)...
+    assert set(rendered) == set(documents_pdf.DOCUMENT_FOR_OUTCOME.values())
+    # ...and none reached the document store, which outlives the rehearsal's rolled-back rows.
+    assert [p for p in Path(app.config["DOCUMENT_STORE_DIR"]).rglob("*") if p.is_file()] == []
+
 def test_a_flipped_gateway_condition_is_refused_naming_the_scenario_and_the_step(gated):
     before = live_counts()
     with pytest.raises(definitions.GateRefused) as refused:
