@@ -9,12 +9,17 @@ written on every step and its encoding was the largest cost of a step after the 
 
     [id, parent, state, task spec, last state change, triggered, internal data, data, deletions(, children)]
 
+- `id` is the task's number when the engine made it (its id is derived from the number and the
+  workflow's key, written once as `task_ids`: [key in hex, next number]; engine/workflow.py), else
+  its id as text (a subprocess's tasks, or a task restored from a state before numbers); the
+  state's `root` and `last_task` name tasks the same way;
 - `parent` is the index of the parent's row when it comes earlier, else its id (or null);
 - `data` is the change from the parent's data with `deletions` the keys it dropped, or, when
   `deletions` is null, the whole data (a root, or a parent that is not restored first);
 - `children` is written only where it differs from the rows naming this task as parent, in order.
 
-Format "specless-1.5" (SpiffWorkflow's task dictionaries) is still read.
+Formats "specless-2" (every task named by its id) and "specless-1.5" (SpiffWorkflow's task
+dictionaries) are still read.
 """
 import gzip
 import json
@@ -31,9 +36,10 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from .workflow import EngineTask, EngineWorkflow
+from .workflow import EngineTask, EngineWorkflow, derived_task_id
 
-STATE_FORMAT = "specless-2"
+STATE_FORMAT = "specless-3"
+READ_FORMATS = ("specless-3", "specless-2")
 LEGACY_FORMAT = "specless-1.5"
 
 
@@ -43,6 +49,21 @@ def _text_id(task) -> str:
     if text is None:
         text = task._engine_text_id = str(task.id)
     return text
+
+
+def _ref(task):
+    """How the state names a task: its number, else its id as text."""
+    number = getattr(task, "task_number", None)
+    return number if number is not None else _text_id(task)
+
+
+def _resolver(workflow):
+    """A stored task name (a number or an id as text) -> its UUID, in this workflow."""
+    key = getattr(workflow.top_workflow, "task_key", None)
+
+    def resolve(ref):
+        return derived_task_id(key, ref) if isinstance(ref, int) else UUID(ref)
+    return resolve
 
 
 class _CompactTasks:
@@ -67,7 +88,7 @@ class _CompactTasks:
                 before, after = parent.data, task.data
                 data = {k: v for k, v in after.items() if k not in before or before[k] != v}
                 deletions = [k for k in before if k not in after]
-            rows.append([_text_id(task), parent_ref, task._state, task.task_spec.name,
+            rows.append([_ref(task), parent_ref, task._state, task.task_spec.name,
                          task.last_state_change, 1 if task.triggered else 0,
                          task.internal_data, data, deletions])
         for task_id, task in tasks.items():
@@ -78,6 +99,7 @@ class _CompactTasks:
     def tasks_from_rows(self, rows, workflow):
         restore = self.registry.restore
         specs = workflow.spec.task_specs
+        resolve = _resolver(workflow)
         workflow.tasks = tasks = {}
         events = workflow.top_workflow.event_manager
         ids, explicit = [], set()
@@ -85,10 +107,12 @@ class _CompactTasks:
         # which makes plain Tasks as it runs) is restored with plain Tasks, as it was saved.
         task_class = EngineTask if isinstance(workflow, EngineWorkflow) else Task
         for row in rows:
-            task_id, parent_ref, state, spec_name, changed, triggered, internal, data, deletions = row[:9]
-            task_id = UUID(task_id)
+            ref, parent_ref, state, spec_name, changed, triggered, internal, data, deletions = row[:9]
+            task_id = resolve(ref)
             ids.append(task_id)
             task = task_class(workflow, specs.get(spec_name), state=state, id=task_id)  # adds itself to tasks
+            if isinstance(ref, int):
+                task.task_number = ref
             if isinstance(parent_ref, int):
                 parent_id = ids[parent_ref]
             else:
@@ -120,12 +144,19 @@ class _CompactTasks:
         return {
             "data": self.registry.convert(self.registry.clean(workflow.data)),
             "correlations": workflow.correlations,
-            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "last_task": _ref(workflow.last_task) if workflow.last_task is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
             "tasks": self.tasks_to_rows(workflow),
-            "root": str(workflow.task_tree.id),
+            "root": _ref(workflow.task_tree),
         }
+
+    def refs_to_ids(self, dct, workflow):
+        """`root` and `last_task` as SpiffWorkflow's converter reads them (ids as text)."""
+        resolve = _resolver(workflow)
+        for name in ("root", "last_task"):
+            if isinstance(dct.get(name), int):
+                dct[name] = str(resolve(dct[name]))
 
 
 class SpeclessWorkflowConverter(_CompactTasks, BpmnWorkflowConverter):
@@ -133,10 +164,15 @@ class SpeclessWorkflowConverter(_CompactTasks, BpmnWorkflowConverter):
         dct = self.common_to_dict(workflow)
         dct["subprocesses"] = {str(k): self.registry.convert(v) for k, v in workflow.subprocesses.items()}
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        dct["task_ids"] = [workflow.task_key.hex(), workflow.next_task_number]
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
         workflow = EngineWorkflow(spec, subprocess_specs or {}, deserializing=True)
+        if "task_ids" in dct:  # else a state before numbers: new tasks get ids under a new key
+            key, workflow.next_task_number = dct.pop("task_ids")
+            workflow.task_key = bytes.fromhex(key)
+        self.refs_to_ids(dct, workflow)
         self.restore_tasks(dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -158,6 +194,7 @@ class SpeclessSubWorkflowConverter(_CompactTasks, BpmnSubWorkflowConverter):
     def from_dict(self, dct, task, top_workflow):
         spec = top_workflow.subprocess_specs.get(task.task_spec.spec)
         subprocess = self.target_class(spec, task.id, top_workflow, deserializing=True)
+        self.refs_to_ids(dct, subprocess)
         self.tasks_from_rows(dct["tasks"], subprocess)
         subprocess.task_tree = subprocess.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(subprocess, dct)
@@ -241,7 +278,7 @@ def load_state(blob: bytes, spec, subprocess_specs, script_engine):
         from .finished import FinishedWorkflow
         dct["data"] = _SERIALIZER.registry.restore(dct.get("data") or {})
         return FinishedWorkflow(dct, spec, subprocess_specs)
-    if version == STATE_FORMAT:
+    if version in READ_FORMATS:
         serializer = _SERIALIZER
     elif version == LEGACY_FORMAT:
         serializer = _LEGACY

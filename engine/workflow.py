@@ -14,12 +14,21 @@ workflow a walk of every task) on every state change, before the logger decides 
 its `spiff.*` loggers log at INFO, which the service does not enable, yet that work was a
 tenth of running a diagram. The engine's tasks (`EngineTask`) and workflow build them only
 when the logger would write them; with INFO enabled the records are SpiffWorkflow's own.
+
+A task of the engine's workflow is numbered in the order it was made (`task_number`), and its
+id is derived from that number and the workflow's random key (`derived_task_id`), not drawn at
+random: the stored state then names a task by its number, a few bytes, rather than by 36
+characters that do not compress (engine/serializer.py). The ids are as unguessable and as
+unique as random ones (the key is 16 random bytes per workflow; numbers are never reused, also
+when a branch is reset).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
+from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
@@ -70,6 +79,20 @@ def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_su
                 yield task
 
 
+_VERSION_4 = (~(0xF000 << 64) & ~(0xC000 << 48), (4 << 76) | (0x8000 << 48))  # as UUID(version=4) sets
+_set = object.__setattr__
+
+
+def derived_task_id(key: bytes, number: int) -> UUID:
+    """The id of a workflow's task `number` under the workflow's 16-byte `key`: a version-4 UUID
+    made of a keyed BLAKE2b hash (what UUID(bytes=..., version=4) makes, in half the time)."""
+    value = int.from_bytes(hashlib.blake2b(number.to_bytes(8, "big"), digest_size=16, key=key).digest(), "big")
+    task_id = object.__new__(UUID)
+    _set(task_id, "int", value & _VERSION_4[0] | _VERSION_4[1])
+    _set(task_id, "is_safe", SafeUUID.unknown)
+    return task_id
+
+
 _TASK_LOG = logging.getLogger("spiff.task")
 _WORKFLOW_LOG = logging.getLogger("spiff.workflow")
 
@@ -78,10 +101,16 @@ class EngineTask(Task):
     """SpiffWorkflow's Task, whose children are EngineTasks and whose state changes build their
     log record only when the `spiff.task` logger would write it."""
 
+    task_number = None  # None: a task restored from a state that named it by its id
+
     def _add_child(self, task_spec, state=TaskState.MAYBE):
         if self.has_state(TaskState.PREDICTED_MASK) and state & TaskState.PREDICTED_MASK == 0:
             raise WorkflowException('Attempt to add non-predicted child to predicted task', task_spec=self.task_spec)
-        task = EngineTask(self.workflow, task_spec, self, state=state)
+        workflow = self.workflow
+        number = workflow.next_task_number
+        workflow.next_task_number = number + 1
+        task = EngineTask(workflow, task_spec, self, state=state, id=derived_task_id(workflow.task_key, number))
+        task.task_number = number
         task.thread_id = self.thread_id
         if state == TaskState.READY:
             task._ready()
@@ -104,8 +133,11 @@ class EngineWorkflow(BpmnWorkflow):
         # SpiffWorkflow's Workflow.__init__ makes the root a plain Task: the tree is built here
         # instead, the same way, from an EngineTask (every task below it is one too).
         super().__init__(spec, subprocess_specs, script_engine=script_engine, deserializing=True, **kwargs)
+        # Task ids: derived from this key and each task's number (the serializer restores both).
+        self.task_key, self.next_task_number = os.urandom(16), 1
         if not deserializing:
-            self.task_tree = EngineTask(self, self.spec.start, state=TaskState.FUTURE)
+            self.task_tree = EngineTask(self, self.spec.start, state=TaskState.FUTURE, id=derived_task_id(self.task_key, 0))
+            self.task_tree.task_number = 0
             self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
             if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
                 _WORKFLOW_LOG.info('Initialized workflow', extra=self.collect_log_extras())

@@ -161,6 +161,71 @@ def test_states_saved_in_the_previous_format_are_still_read():
     assert copy.is_completed()
 
 
+def test_states_saved_with_every_task_named_by_its_id_are_still_read():
+    # Written once, by the writer that stored "specless-2" (engine/serializer.py at commit
+    # 9e9c44b), for the diagram beside the 1.5 state, waiting at its user task; the expected file
+    # is what SpiffWorkflow's own serializer recorded of that workflow, spec aside.
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_files([str(FIXTURES / "specless-1.5.bpmn")])
+    specs = parser.get_spec("nested"), parser.get_subprocess_specs("nested")
+    blob = (FIXTURES / "state-specless-2.json.gz").read_bytes()
+    assert json.loads(gzip.decompress(blob))["serializer_version"] == "specless-2"
+    copy = serializer.load_state(blob, *specs, PythonScriptEngine())
+    assert full_state(copy) == json.loads((FIXTURES / "state-specless-2.expected.json").read_text())
+    old_ids = set(copy.tasks)
+    review = copy.get_tasks(state=TaskState.READY, manual=True)[0]
+    review.reset_branch(None)  # its branch made again: new tasks, under a key of this reading's
+    copy.do_engine_steps()
+    review = copy.get_tasks(state=TaskState.READY, manual=True)[0]
+    review.run()
+    copy.do_engine_steps()
+    assert copy.is_completed()
+    # Saved again, the old tasks keep their ids and the new ones are numbered; both read back.
+    again = restored(copy, specs)
+    assert full_state(again) == full_state(copy) and set(again.tasks) == set(copy.tasks)
+    kept = old_ids & set(copy.tasks)
+    assert kept and set(copy.tasks) - kept, "old tasks kept and new tasks made"
+    assert all(copy.tasks[task_id].task_number is None for task_id in kept)
+    assert all(copy.tasks[task_id].task_number is not None for task_id in set(copy.tasks) - kept)
+
+
+def test_the_state_names_the_engines_tasks_by_number_and_restores_the_same_ids(specs):
+    workflow = new_workflow(specs)
+    workflow.do_engine_steps()
+    dct = json.loads(gzip.decompress(serializer.dump_state(workflow)))
+    numbered = [row[0] for row in dct["tasks"]]
+    assert numbered and all(isinstance(ref, int) for ref in numbered)
+    assert dct["root"] == 0 and isinstance(dct["last_task"], int)
+    # No id of the workflow's own tasks is written out as text (they are derived on reading) but
+    # the one a subprocess hangs from, which names the subprocess.
+    text = json.dumps(dct)
+    assert {str(t) for t in workflow.tasks if str(t) in text} == {str(t) for t in workflow.subprocesses}
+    copy = restored(workflow, specs)
+    assert set(copy.tasks) == set(workflow.tasks) and full_state(copy) == full_state(workflow)
+
+
+def test_task_ids_are_never_made_twice_in_a_workflow_nor_shared_between_workflows(specs):
+    first, second = new_workflow(specs), new_workflow(specs)
+    first.do_engine_steps()
+    second.do_engine_steps()
+    assert not set(first.tasks) & set(second.tasks)
+    copy = restored(first, specs)
+    seen = set(copy.tasks)
+    # A reset branch is made again as new tasks: none takes an id a removed task had.
+    review = copy.get_tasks(state=TaskState.READY, manual=True)[0]
+    review.reset_branch(None)
+    copy.do_engine_steps()
+    again = restored(copy, specs)
+    for workflow in (copy, again):
+        review = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+        review.run()
+        workflow.do_engine_steps()
+        assert workflow.is_completed()
+    made = set(copy.tasks) - seen
+    assert made and set(again.tasks) - seen == made and len(set(copy.tasks)) == len(copy.tasks)
+    assert all(str(task_id)[14] == "4" for task_id in copy.tasks)  # version-4 UUIDs, as before
+
+
 def test_an_unknown_format_is_refused(specs):
     blob = gzip.compress(json.dumps({"serializer_version": "specless-0"}).encode())
     with pytest.raises(ValueError, match="unknown workflow state format"):
