@@ -22,8 +22,11 @@ FLIPPED = REVOCATION.replace("review['decision'] == 'confirm'", "review['decisio
 
 @pytest.fixture
 def procedures(app):
-    app.config.update(FORMS_DIR=str(PROCESSES / "forms"), SCENARIO_GATE=True)
+    # The procedures of processes/ (tests/test_scenarios.py rehearses them), then the gate on for
+    # what the analyst deploys from the page.
+    app.config.update(FORMS_DIR=str(PROCESSES / "forms"))
     deploy_procedures(app)
+    app.config.update(SCENARIO_GATE=True)
     return app
 
 
