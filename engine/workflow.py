@@ -32,6 +32,15 @@ _CHECK = os.environ.get("ENGINE_CHECK_TASK_SEARCH") == "1"
 _NO_LIMIT = 10 ** 9
 
 
+def _min_state(state):
+    """The lowest state of a task whose descendants a search for `state` looks at."""
+    if state & TaskState.PREDICTED_MASK:
+        return TaskState.MAYBE
+    if state & TaskState.DEFINITE_MASK:
+        return TaskState.FUTURE
+    return TaskState.COMPLETED
+
+
 def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_subprocesses=True):
     """Tasks under `start` (itself included) in `state`, depth first, as SpiffWorkflow orders them.
 
@@ -40,12 +49,7 @@ def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_su
     subprocess when only unfinished tasks are asked for. It is lazy in the same way: a task's
     state and children are read when the walk reaches it, so a caller may change later tasks.
     """
-    if state & TaskState.PREDICTED_MASK:
-        min_state = TaskState.MAYBE
-    elif state & TaskState.DEFINITE_MASK:
-        min_state = TaskState.FUTURE
-    else:
-        min_state = TaskState.COMPLETED
+    min_state = _min_state(state)
     skip_finished_subprocesses = state <= TaskState.FINISHED_MASK
     subprocesses = start.workflow.top_workflow.subprocesses if into_subprocesses else {}
     # No depth limit (SpiffWorkflow's iterators stop at 1000): a long-running cycle must not
@@ -87,6 +91,17 @@ class EngineTask(Task):
             task._ready()
         return task
 
+    def is_descendant_of(self, task) -> bool:
+        # SpiffWorkflow's recursion reads the `parent` property three times a level; joins ask
+        # this of every task of their spec on each update.
+        tasks = self.workflow.tasks
+        parent = tasks.get(self._parent)
+        while parent is not None:
+            if parent is task:
+                return True
+            parent = tasks.get(parent._parent)
+        return False
+
     def _set_state(self, value):
         if value != self._state:
             elapsed = time.time() - self.last_state_change
@@ -126,12 +141,49 @@ class EngineWorkflow(BpmnWorkflow):
 
     def get_tasks(self, first_task=None, **kwargs):
         if kwargs.keys() <= _FAST_KEYS:
-            found = list(search(first_task or self.task_tree, **kwargs))
+            found = None
+            if first_task is None or first_task is self.task_tree:
+                found = self._flat_search(**kwargs)
+            if found is None:
+                found = list(search(first_task or self.task_tree, **kwargs))
             if _CHECK:
                 expected = list(BpmnTaskIterator(first_task or self.task_tree, max_depth=_NO_LIMIT, **kwargs))
                 assert found == expected, f"task search differs for {kwargs}: {found} != {expected}"
             return found
         return super().get_tasks(first_task, **kwargs)
+
+    def _flat_search(self, state=TaskState.ANY_MASK, spec_name=None, manual=None, subprocesses=True):
+        """The answer of a search of the whole tree, from a scan of the flat task dictionaries
+        when that settles it, else None (the walk must decide).
+
+        The walk only ever yields tasks these dictionaries hold, so no match means none; one
+        match is the answer when the walk reaches it (its ancestors are not pruned). Several
+        matches need the walk for their order; so does a workflow with subprocesses, whose
+        pruning follows their parent tasks. Most searches while a diagram runs find none or one.
+        """
+        if subprocesses and self.subprocesses:
+            return None
+        found = None
+        for task in self.tasks.values():
+            if task._state & state:
+                spec = task.task_spec
+                if (manual is None or spec.manual == manual) and (spec_name is None or spec.name == spec_name):
+                    if found is not None:
+                        return None
+                    found = task
+        if found is None:
+            return []
+        return [found] if self._reached(found, _min_state(state)) else None
+
+    def _reached(self, task, min_state) -> bool:
+        """Whether the walk from the root descends to `task` (no subprocesses on its way)."""
+        tasks = self.tasks
+        while task._parent is not None:
+            parent = tasks.get(task._parent)
+            if parent is None or parent._state < min_state or task.id not in parent._children:
+                return False
+            task = parent
+        return task is self.task_tree
 
     def update_waiting_tasks(self):
         # SpiffWorkflow's own walk here stays inside this workflow (no subprocesses).
@@ -139,6 +191,13 @@ class EngineWorkflow(BpmnWorkflow):
             found = list(search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False))
             expected = list(TaskIterator(self.task_tree, state=TaskState.WAITING, max_depth=_NO_LIMIT))
             assert found == expected, f"waiting tasks differ: {found} != {expected}"
+        # Called after every completed task, mostly with nothing waiting: one waiting task is
+        # updated alone; several are walked to in order, lazily (updating one may cancel another).
+        waiting = self._flat_search(state=TaskState.WAITING, subprocesses=False)
+        if waiting is not None:
+            for task in waiting:
+                task.task_spec._update(task)
+            return
         for task in search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False):
             task.task_spec._update(task)
 
