@@ -6,8 +6,14 @@ list per visited task and walks parents to track depth; in the engine's profile 
 largest single cost of running a diagram. `EngineWorkflow` answers the common searches (by
 state, task spec name and manual flag) with a plain depth-first walk that visits the same
 tasks in the same order and prunes the same branches; any other search goes to SpiffWorkflow.
+When a scan of the flat task dictionaries finds no match, or one the walk would reach, that
+is the answer without the walk (most searches while a diagram runs).
 
-ENGINE_CHECK_TASK_SEARCH=1 in the environment compares every answer with SpiffWorkflow's.
+A new workflow's predicted task tree depends on its spec only: it is worked out once per spec
+and copied for each new instance (`_Predicted`).
+
+ENGINE_CHECK_TASK_SEARCH=1 in the environment compares every answer with SpiffWorkflow's, and
+every copied tree with the one SpiffWorkflow predicts.
 
 SpiffWorkflow also builds a log record's details (task names, ids, state names, and for the
 workflow a walk of every task) on every state change, before the logger decides to drop it:
@@ -20,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from uuid import uuid4
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
@@ -120,8 +127,15 @@ class EngineWorkflow(BpmnWorkflow):
         # instead, the same way, from an EngineTask (every task below it is one too).
         super().__init__(spec, subprocess_specs, script_engine=script_engine, deserializing=True, **kwargs)
         if not deserializing:
-            self.task_tree = EngineTask(self, self.spec.start, state=TaskState.FUTURE)
-            self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+            template = _predicted_tree(self.spec)
+            if template is not None and not _TASK_LOG.isEnabledFor(logging.INFO):
+                self.task_tree = template.build(self)
+                if _CHECK:
+                    expected = EngineWorkflow(spec, subprocess_specs, script_engine, deserializing=True)
+                    _predict_tree(expected)
+                    assert _Predicted(expected) == template, "a predicted tree differs from its template"
+            else:
+                _predict_tree(self)
             if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
                 _WORKFLOW_LOG.info('Initialized workflow', extra=self.collect_log_extras())
             self.task_tree._ready()
@@ -208,3 +222,68 @@ def task_specs(spec, subprocess_specs=None):
     yield from spec.task_specs.values()
     for sub in (subprocess_specs or {}).values():
         yield from sub.task_specs.values()
+
+
+def _predict_tree(workflow) -> None:
+    """SpiffWorkflow's start of a workflow: the root and every task predicted from the spec."""
+    workflow.task_tree = EngineTask(workflow, workflow.spec.start, state=TaskState.FUTURE)
+    workflow.task_tree.task_spec._predict(workflow.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+
+
+class _Predicted:
+    """The tree SpiffWorkflow predicts for a new workflow of one spec, to build again for the next.
+
+    Prediction reads only the spec (each task spec's outputs and the states it gives them), so
+    every new workflow of a spec starts with the same tree; building it anew walked the diagram,
+    creating and re-syncing tasks, for a fifth of running the sample diagram. A copy has the
+    same tasks in the same order (task ids are new, as always), with empty data.
+    """
+
+    # The attributes of a SpiffWorkflow 3.2 task: a tree is copied only when a predicted task
+    # holds exactly these, and nothing but its spec, state and place differs between tasks.
+    ATTRIBUTES = frozenset({"id", "workflow", "_parent", "_children", "_state", "triggered", "task_spec",
+                            "thread_id", "data", "internal_data", "last_state_change"})
+
+    def __init__(self, workflow):
+        tasks = list(workflow.tasks.values())
+        position = {task.id: n for n, task in enumerate(tasks)}
+        self.rows = tuple((task.task_spec, task._state,
+                           position[task._parent] if task._parent is not None else None,
+                           tuple(position[child] for child in task._children)) for task in tasks)
+        root = workflow.task_tree
+        self.usable = bool(tasks) and tasks[0] is root and all(
+            set(vars(task)) == self.ATTRIBUTES and type(task) is EngineTask and not task.data
+            and not task.internal_data and not task.triggered and task.thread_id == root.thread_id
+            and task._state & (TaskState.PREDICTED_MASK | TaskState.FUTURE)
+            for task in tasks)
+
+    def __eq__(self, other):
+        return isinstance(other, _Predicted) and self.rows == other.rows
+
+    def build(self, workflow):
+        """The tree's tasks, new, in `workflow`; returns its root."""
+        tasks, made = workflow.tasks, []
+        thread_id, now = EngineTask.thread_id_pool, time.time()
+        new = object.__new__
+        for spec, state, parent, _ in self.rows:
+            task = new(EngineTask)
+            task_id = uuid4()
+            task.__dict__.update(id=task_id, workflow=workflow, _parent=made[parent].id if parent is not None else None,
+                                 _children=[], _state=state, triggered=False, task_spec=spec,
+                                 thread_id=thread_id, data={}, internal_data={}, last_state_change=now)
+            tasks[task_id] = task
+            made.append(task)
+        for task, (_, _, _, children) in zip(made, self.rows):
+            task._children = [made[child].id for child in children]
+        return made[0]
+
+
+def _predicted_tree(spec) -> _Predicted | None:
+    """The spec's predicted tree, worked out once (None when it cannot be copied)."""
+    cached = spec.__dict__.get("_engine_predicted_tree", False)
+    if cached is False:
+        probe = EngineWorkflow(spec, deserializing=True)
+        _predict_tree(probe)
+        template = _Predicted(probe)
+        cached = spec._engine_predicted_tree = template if template.usable else None
+    return cached
