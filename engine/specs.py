@@ -21,6 +21,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 from SpiffWorkflow.util.task import TaskState
 
 from . import operators
+from .workflow import EngineWorkflow
 
 
 ASYNC_BEFORE = "asyncBefore"
@@ -51,7 +52,12 @@ class EngineParallelGateway(ParallelGateway):
     instead of recursing through the `parent` property; the answer is SpiffWorkflow's."""
 
     def _check_threshold_unstructured(self, my_task):
-        tasks = my_task.workflow.get_tasks(spec_name=self.name)
+        workflow = my_task.workflow
+        # Unless the join is in a loop (a task of it below this one), the answer does not depend
+        # on the order of its tasks: a scan of the flat task dictionary finds them.
+        tasks = workflow.tasks_of_spec(self.name) if isinstance(workflow, EngineWorkflow) else None
+        if tasks is None or any(_descends(task, my_task) for task in tasks):
+            tasks = workflow.get_tasks(spec_name=self.name)
         waiting_inputs = set(self.inputs)
         by_id = my_task.workflow.tasks
         above_me = set()  # my_task's ancestors, by identity

@@ -189,6 +189,19 @@ class EngineWorkflow(BpmnWorkflow):
             return []
         return [found] if self._reached(found, _min_state(state)) else None
 
+    def tasks_of_spec(self, spec_name: str):
+        """The tasks of a spec that `get_tasks(spec_name=...)` finds, in no particular order
+        (None when it cannot tell without the walk: a workflow with subprocesses)."""
+        if self.subprocesses:
+            return None
+        found = [task for task in self.tasks.values() if task.task_spec.name == spec_name]
+        if not all(self._reached(task, TaskState.MAYBE) for task in found):
+            return None
+        if _CHECK:
+            expected = self.get_tasks(spec_name=spec_name)
+            assert sorted(map(id, found)) == sorted(map(id, expected)), f"tasks of {spec_name} differ"
+        return found
+
     def _reached(self, task, min_state) -> bool:
         """Whether the walk from the root descends to `task` (no subprocesses on its way)."""
         tasks = self.tasks
