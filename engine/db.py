@@ -198,6 +198,13 @@ class Prepared:
     the values (the same processors: UTC timestamps, booleans...) and runs the text with
     `exec_driver_sql`, so events (statement counts in tests) still see every statement.
 
+    On SQLite, whose statements take microseconds, `exec_driver_sql`'s execution context and
+    result object still cost more than the statement: when nobody listens for cursor
+    executions, one row's statement goes to the cursor through SQLAlchemy's own lean path
+    (`Connection._cursor_execute`: logging, DBAPI errors wrapped and handled as usual) and
+    answers with a `Done` (rowcount, lastrowid, scalar()). With a listener (statement counts in
+    tests), several rows, or another database, it is `exec_driver_sql` as before.
+
     `execute(connection, params)` takes one dict of values by column or bind name, or a list
     of them (one statement per row, executemany); every bind without a fixed value needs one.
     """
@@ -216,10 +223,13 @@ class Prepared:
         if form is None:
             form = self._forms[key] = self._compile(connection.dialect, tuple(first))
         text, positional, binds = form
-        if many:
+        if many and len(params) > 1:
             rows = [self._values(row, positional, binds) for row in params]
             return connection.exec_driver_sql(text, rows)
-        return connection.exec_driver_sql(text, self._values(params, positional, binds))
+        values = self._values(first, positional, binds)
+        if _lean(connection):
+            return Done.run(connection, text, values)
+        return connection.exec_driver_sql(text, [values] if many else values)
 
     @staticmethod
     def _values(params, positional, binds):
@@ -244,3 +254,41 @@ class Prepared:
             fixed = None if required else bind.effective_value
             binds.append((name, bind.key, required, fixed, processors.get(name)))
         return compiled.string, compiled.positional, tuple(binds)
+
+
+def _lean(connection) -> bool:
+    """Whether a statement may go to the cursor without an execution context (see Prepared)."""
+    dispatch = connection.dispatch
+    return (connection.dialect.name == "sqlite" and connection.in_transaction()
+            and not dispatch.before_cursor_execute and not dispatch.after_cursor_execute)
+
+
+class Done:
+    """What a statement run by `Prepared` on the lean path answers: its row count, the last
+    inserted row id, and the rows it returned (driver values, as exec_driver_sql's)."""
+
+    __slots__ = ("rowcount", "lastrowid", "rows")
+
+    def __init__(self, rowcount, lastrowid, rows):
+        self.rowcount, self.lastrowid, self.rows = rowcount, lastrowid, rows
+
+    @classmethod
+    def run(cls, connection, text, values) -> "Done":
+        cursor = connection.connection.cursor()
+        try:
+            connection._cursor_execute(cursor, text, values)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return cls(cursor.rowcount, cursor.lastrowid, rows)
+        finally:
+            cursor.close()
+
+    def scalar(self):
+        """The first column of the first row, or None when there is none."""
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self):
+        """The first column of the only row (an error when there is not exactly one)."""
+        if len(self.rows) != 1:
+            raise (sa.exc.NoResultFound if not self.rows else sa.exc.MultipleResultsFound)(
+                f"expected one row, the statement returned {len(self.rows)}")
+        return self.rows[0][0]
