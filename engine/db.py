@@ -75,6 +75,11 @@ def _sqlite_connect(dbapi_connection, connection_record):
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # The writer whose commit takes the log past this many pages copies it into the database
+        # and syncs both files (a checkpoint). At SQLite's default of 1000 pages that was every
+        # ~45 steps and, in fsync waits, about a tenth of a step's time; at 10000 a hot page is
+        # copied once for ten times as many commits, with a tenth of the syncs (a log of ~40 MB).
+        cur.execute("PRAGMA wal_autocheckpoint=10000")
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
