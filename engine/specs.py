@@ -56,8 +56,10 @@ class EngineParallelGateway(ParallelGateway):
         # Unless the join is in a loop (a task of it below this one), the answer does not depend
         # on the order of its tasks: a scan of the flat task dictionary finds them.
         tasks = workflow.tasks_of_spec(self.name) if isinstance(workflow, EngineWorkflow) else None
-        if tasks is None or any(_descends(task, my_task) for task in tasks):
+        below = [_descends(task, my_task) for task in tasks] if tasks is not None else None
+        if tasks is None or any(below):
             tasks = workflow.get_tasks(spec_name=self.name)
+            below = [_descends(task, my_task) for task in tasks]
         waiting_inputs = set(self.inputs)
         by_id = my_task.workflow.tasks
         above_me = set()  # my_task's ancestors, by identity
@@ -65,8 +67,8 @@ class EngineParallelGateway(ParallelGateway):
         while ancestor is not None:
             above_me.add(id(ancestor))
             ancestor = by_id.get(ancestor._parent)
-        for task in tasks:
-            if _descends(task, my_task):
+        for task, is_below in zip(tasks, below):
+            if is_below:
                 # The first iteration of a loop: the nearest ancestor that is an input arrived.
                 ancestor = task
                 while ancestor is not None:
