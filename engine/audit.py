@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from . import clock
-from .db import Prepared, UTCDateTime, db
+from .db import Prepared, UTCDateTime, db, session_connection
 
 
 class AuditEvent(db.Model):
@@ -53,7 +53,7 @@ def record(event: str, *, actor: str, instance_id: str | None = None, task_id: s
     A prepared insert on the session's connection, not an ORM object: several events are
     written per step and the unit of work cost more than the step's engine work.
     """
-    connection = db.session.connection()
+    connection = session_connection()
     values = {"at": clock.now(), "actor": actor or "system", "event": event, "instance_id": instance_id,
               "task_id": task_id, "details": details or {}}
     if connection.dialect.name == "sqlite":

@@ -181,6 +181,31 @@ def _reads_only() -> bool:
     return has_request_context() and request.method in _READ_METHODS
 
 
+_STEP_CONNECTION = "engine_connection"
+
+
+def session_connection():
+    """`db.session.connection()`, remembered for the transaction (and savepoint) it belongs to.
+
+    A step asks for the connection several times (the instance row, the audit log, the task
+    index); each ask went through the session's bind lookup and transaction state machine, at
+    more cost than the statement it was for on SQLite. The remembered connection is the one the
+    session answered, used only while the session's transaction and innermost savepoint are the
+    same and active: a new savepoint (begun lazily, on the first ask) or a new transaction asks
+    the session again.
+    """
+    session = db.session()
+    transaction, savepoint = session.get_transaction(), session.get_nested_transaction()
+    remembered = session.info.get(_STEP_CONNECTION)
+    if remembered is not None and remembered[0] is transaction and remembered[1] is savepoint \
+            and transaction is not None and transaction.is_active and session.is_active \
+            and (savepoint is None or savepoint.is_active):
+        return remembered[2]
+    connection = session.connection()
+    session.info[_STEP_CONNECTION] = (session.get_transaction(), session.get_nested_transaction(), connection)
+    return connection
+
+
 def is_postgres() -> bool:
     rehearsal = connection()
     return (rehearsal.dialect if rehearsal is not None else db.engine.dialect).name == "postgresql"

@@ -26,7 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, caches, clock, definitions, jobs
-from .db import Prepared, UTCDateTime, db
+from .db import Prepared, UTCDateTime, db, session_connection
 from .exceptions import Conflict, EngineError, InvalidData, NotFound
 from .script_engine import EngineScriptEngine, StepInfo, current_step
 from .serializer import dump_finished, dump_state, load_state
@@ -496,7 +496,7 @@ def _write_row(row, changes, is_new):
     if is_new:
         values = {c: getattr(row, c) for c in _COLUMNS}
         values.update(changes, version=1)
-        _INSERT.execute(db.session.connection(), values)
+        _INSERT.execute(session_connection(), values)
     else:
         modified = sa.inspect(row).committed_state  # attributes the step set on the object
         values = {c: getattr(row, c) for c in modified if c in _TABLE.c}
@@ -506,7 +506,7 @@ def _write_row(row, changes, is_new):
         expected = row.version
         values["version"] = expected + 1
         params = dict(values, row_id=row.id, expected=expected)
-        if _update(tuple(sorted(values))).execute(db.session.connection(), params).rowcount != 1:
+        if _update(tuple(sorted(values))).execute(session_connection(), params).rowcount != 1:
             raise StaleDataError(f"instance {row.id} was changed since version {expected}")
     _set_committed(row, values)
 
@@ -537,7 +537,7 @@ def _fresh_row(instance_id):
     """
     row = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
     if row is not None and not sa.inspect(row).expired_attributes and not sa.inspect(row).modified:
-        current = _VERSION.execute(db.session.connection(), {"row_id": instance_id}).scalar()
+        current = _VERSION.execute(session_connection(), {"row_id": instance_id}).scalar()
         if current is None:
             return None
         if current != row.version:
