@@ -132,6 +132,9 @@ class SafeEnvironment(TaskDataEnvironment):
         self._builtins = dict(SAFE_BUILTINS, range=_bounded_range(max_size))
         # The builtins whose results are fresh copies: their sizes count against the budget.
         self._copying = frozenset(id(self._builtins[n]) for n in _COPYING_BUILTINS)
+        # What every run injects besides its guards, built once.
+        self._fixed_injected = {**{_BUILTIN.format(name): self._builtins[name] for name in SAFE_FUNCTIONS},
+                                "__builtins__": self._builtins}
         self._code: dict[tuple[str, str], types.CodeType] = {}
 
     def evaluate(self, expression, context, external_context=None):
@@ -196,8 +199,7 @@ class SafeEnvironment(TaskDataEnvironment):
         return code
 
     def _injected(self, run: _Run) -> dict[str, Any]:
-        builtins_ = {_BUILTIN.format(name): self._builtins[name] for name in SAFE_FUNCTIONS}
-        return {**self.functions, **run.guards(), **builtins_, "__builtins__": self._builtins}
+        return {**self.functions, **run.guards(), **self._fixed_injected}
 
     def _check_stored_size(self, value, what: str) -> None:
         # Shared references ([x]*10 nested ten deep) are tiny in memory but explode in JSON.
@@ -557,6 +559,8 @@ _BINOP_GUARDS = {ast.Add: "add", ast.Mult: "mul", ast.Pow: "pow", ast.Mod: "mod"
 _AUG_SYMBOLS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.Mod: "%"}
 _GUARD = "__guard_{}__"  # dunder: user code cannot name, assign or shadow these
 _BUILTIN = "__builtin_{}__"
+_GUARD_NAMES = tuple((_GUARD.format(name), name)
+                     for name in ("tick", "add", "mul", "pow", "mod", "iop", "call", "slice", "format"))
 
 
 def _guard_call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
@@ -645,10 +649,7 @@ class _Run:
         self.deadline = time.monotonic() + env.limits.max_seconds
 
     def guards(self) -> dict[str, Callable[..., Any]]:
-        return {
-            _GUARD.format(name): getattr(self, name)
-            for name in ("tick", "add", "mul", "pow", "mod", "iop", "call", "slice", "format")
-        }
+        return {guard: getattr(self, name) for guard, name in _GUARD_NAMES}
 
     def tick(self) -> bool:
         self.steps += 1

@@ -12,12 +12,16 @@ in a worker, never holding a client or (on SQLite) the write lock for long.
 """
 from __future__ import annotations
 
+from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.util.task import TaskState
 
 from . import operators
+from .workflow import EngineWorkflow
 
 
 ASYNC_BEFORE = "asyncBefore"
@@ -42,6 +46,57 @@ class EngineServiceTask(ServiceTask):
         return str(properties.get(ASYNC_BEFORE, "")).strip().lower() == "true"
 
 
+class EngineParallelGateway(ParallelGateway):
+    """SpiffWorkflow's parallel gateway, with its join's check (on every update of the join: each
+    branch that arrives, every completed task while it waits) walking each task's ancestors once
+    instead of recursing through the `parent` property; the answer is SpiffWorkflow's."""
+
+    def _check_threshold_unstructured(self, my_task):
+        workflow = my_task.workflow
+        # Unless the join is in a loop (a task of it below this one), the answer does not depend
+        # on the order of its tasks: a scan of the flat task dictionary finds them.
+        tasks = workflow.tasks_of_spec(self.name) if isinstance(workflow, EngineWorkflow) else None
+        below = [_descends(task, my_task) for task in tasks] if tasks is not None else None
+        if tasks is None or any(below):
+            tasks = workflow.get_tasks(spec_name=self.name)
+            below = [_descends(task, my_task) for task in tasks]
+        waiting_inputs = set(self.inputs)
+        by_id = my_task.workflow.tasks
+        above_me = set()  # my_task's ancestors, by identity
+        ancestor = by_id.get(my_task._parent)
+        while ancestor is not None:
+            above_me.add(id(ancestor))
+            ancestor = by_id.get(ancestor._parent)
+        for task, is_below in zip(tasks, below):
+            if is_below:
+                # The first iteration of a loop: the nearest ancestor that is an input arrived.
+                ancestor = task
+                while ancestor is not None:
+                    if ancestor.task_spec in waiting_inputs:
+                        waiting_inputs.remove(ancestor.task_spec)
+                        break
+                    ancestor = ancestor.workflow.tasks.get(ancestor._parent)
+            elif id(task) in above_me:
+                continue  # a previous iteration's join: its inputs do not count again
+            else:
+                parent = task.parent
+                if parent.state == TaskState.COMPLETED and parent.task_spec in waiting_inputs:
+                    waiting_inputs.remove(parent.task_spec)
+        return len(waiting_inputs) == 0
+
+
+def _descends(task, ancestor) -> bool:
+    """Whether `ancestor` is above `task` in its workflow (SpiffWorkflow's Task.is_descendant_of)."""
+    tasks = task.workflow.tasks
+    parent = tasks.get(task._parent)
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = tasks.get(parent._parent)
+    return False
+
+
 class EngineParser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = dict(SpiffBpmnParser.OVERRIDE_PARSER_CLASSES)
     OVERRIDE_PARSER_CLASSES[full_tag("serviceTask")] = (ServiceTaskParser, EngineServiceTask)
+    OVERRIDE_PARSER_CLASSES[full_tag("parallelGateway")] = (GatewayParser, EngineParallelGateway)

@@ -13,7 +13,7 @@ from flask import current_app
 from SpiffWorkflow.util.task import TaskState
 
 from . import audit, clock, definitions, forms, hooks, instances
-from .db import Prepared, UTCDateTime, db
+from .db import Prepared, UTCDateTime, db, session_connection
 from .exceptions import Conflict, Forbidden, InvalidData, NotFound
 from .operators import operator
 from .script_engine import current_step
@@ -165,7 +165,7 @@ _MOVE = Prepared(_TABLE.update().where(_TABLE.c.id == sa.bindparam("task_id"), _
 def _connection():
     # The session's own connection and transaction: the index rows skip the unit of work
     # (like the ORM bulk update they replace, they do not refresh HumanTask objects already loaded).
-    return db.session.connection()
+    return session_connection()
 
 
 def _task(workflow, task_id):

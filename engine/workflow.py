@@ -6,8 +6,14 @@ list per visited task and walks parents to track depth; in the engine's profile 
 largest single cost of running a diagram. `EngineWorkflow` answers the common searches (by
 state, task spec name and manual flag) with a plain depth-first walk that visits the same
 tasks in the same order and prunes the same branches; any other search goes to SpiffWorkflow.
+When a scan of the flat task dictionaries finds no match, or one the walk would reach, that
+is the answer without the walk (most searches while a diagram runs).
 
-ENGINE_CHECK_TASK_SEARCH=1 in the environment compares every answer with SpiffWorkflow's.
+A new workflow's predicted task tree depends on its spec only: it is worked out once per spec
+and copied for each new instance (`_Predicted`).
+
+ENGINE_CHECK_TASK_SEARCH=1 in the environment compares every answer with SpiffWorkflow's, and
+every copied tree with the one SpiffWorkflow predicts.
 
 SpiffWorkflow also builds a log record's details (task names, ids, state names, and for the
 workflow a walk of every task) on every state change, before the logger decides to drop it:
@@ -41,6 +47,15 @@ _CHECK = os.environ.get("ENGINE_CHECK_TASK_SEARCH") == "1"
 _NO_LIMIT = 10 ** 9
 
 
+def _min_state(state):
+    """The lowest state of a task whose descendants a search for `state` looks at."""
+    if state & TaskState.PREDICTED_MASK:
+        return TaskState.MAYBE
+    if state & TaskState.DEFINITE_MASK:
+        return TaskState.FUTURE
+    return TaskState.COMPLETED
+
+
 def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_subprocesses=True):
     """Tasks under `start` (itself included) in `state`, depth first, as SpiffWorkflow orders them.
 
@@ -49,12 +64,7 @@ def search(start, state=TaskState.ANY_MASK, spec_name=None, manual=None, into_su
     subprocess when only unfinished tasks are asked for. It is lazy in the same way: a task's
     state and children are read when the walk reaches it, so a caller may change later tasks.
     """
-    if state & TaskState.PREDICTED_MASK:
-        min_state = TaskState.MAYBE
-    elif state & TaskState.DEFINITE_MASK:
-        min_state = TaskState.FUTURE
-    else:
-        min_state = TaskState.COMPLETED
+    min_state = _min_state(state)
     skip_finished_subprocesses = state <= TaskState.FINISHED_MASK
     subprocesses = start.workflow.top_workflow.subprocesses if into_subprocesses else {}
     # No depth limit (SpiffWorkflow's iterators stop at 1000): a long-running cycle must not
@@ -116,6 +126,17 @@ class EngineTask(Task):
             task._ready()
         return task
 
+    def is_descendant_of(self, task) -> bool:
+        # SpiffWorkflow's recursion reads the `parent` property three times a level; joins ask
+        # this of every task of their spec on each update.
+        tasks = self.workflow.tasks
+        parent = tasks.get(self._parent)
+        while parent is not None:
+            if parent is task:
+                return True
+            parent = tasks.get(parent._parent)
+        return False
+
     def _set_state(self, value):
         if value != self._state:
             elapsed = time.time() - self.last_state_change
@@ -136,9 +157,15 @@ class EngineWorkflow(BpmnWorkflow):
         # Task ids: derived from this key and each task's number (the serializer restores both).
         self.task_key, self.next_task_number = os.urandom(16), 1
         if not deserializing:
-            self.task_tree = EngineTask(self, self.spec.start, state=TaskState.FUTURE, id=derived_task_id(self.task_key, 0))
-            self.task_tree.task_number = 0
-            self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+            template = _predicted_tree(self.spec)
+            if template is not None and not _TASK_LOG.isEnabledFor(logging.INFO):
+                self.task_tree = template.build(self)
+                if _CHECK:
+                    expected = EngineWorkflow(spec, subprocess_specs, script_engine, deserializing=True)
+                    _predict_tree(expected)
+                    assert _Predicted(expected) == template, "a predicted tree differs from its template"
+            else:
+                _predict_tree(self)
             if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
                 _WORKFLOW_LOG.info('Initialized workflow', extra=self.collect_log_extras())
             self.task_tree._ready()
@@ -158,12 +185,62 @@ class EngineWorkflow(BpmnWorkflow):
 
     def get_tasks(self, first_task=None, **kwargs):
         if kwargs.keys() <= _FAST_KEYS:
-            found = list(search(first_task or self.task_tree, **kwargs))
+            found = None
+            if first_task is None or first_task is self.task_tree:
+                found = self._flat_search(**kwargs)
+            if found is None:
+                found = list(search(first_task or self.task_tree, **kwargs))
             if _CHECK:
                 expected = list(BpmnTaskIterator(first_task or self.task_tree, max_depth=_NO_LIMIT, **kwargs))
                 assert found == expected, f"task search differs for {kwargs}: {found} != {expected}"
             return found
         return super().get_tasks(first_task, **kwargs)
+
+    def _flat_search(self, state=TaskState.ANY_MASK, spec_name=None, manual=None, subprocesses=True):
+        """The answer of a search of the whole tree, from a scan of the flat task dictionaries
+        when that settles it, else None (the walk must decide).
+
+        The walk only ever yields tasks these dictionaries hold, so no match means none; one
+        match is the answer when the walk reaches it (its ancestors are not pruned). Several
+        matches need the walk for their order; so does a workflow with subprocesses, whose
+        pruning follows their parent tasks. Most searches while a diagram runs find none or one.
+        """
+        if subprocesses and self.subprocesses:
+            return None
+        found = None
+        for task in self.tasks.values():
+            if task._state & state:
+                spec = task.task_spec
+                if (manual is None or spec.manual == manual) and (spec_name is None or spec.name == spec_name):
+                    if found is not None:
+                        return None
+                    found = task
+        if found is None:
+            return []
+        return [found] if self._reached(found, _min_state(state)) else None
+
+    def tasks_of_spec(self, spec_name: str):
+        """The tasks of a spec that `get_tasks(spec_name=...)` finds, in no particular order
+        (None when it cannot tell without the walk: a workflow with subprocesses)."""
+        if self.subprocesses:
+            return None
+        found = [task for task in self.tasks.values() if task.task_spec.name == spec_name]
+        if not all(self._reached(task, TaskState.MAYBE) for task in found):
+            return None
+        if _CHECK:
+            expected = self.get_tasks(spec_name=spec_name)
+            assert sorted(map(id, found)) == sorted(map(id, expected)), f"tasks of {spec_name} differ"
+        return found
+
+    def _reached(self, task, min_state) -> bool:
+        """Whether the walk from the root descends to `task` (no subprocesses on its way)."""
+        tasks = self.tasks
+        while task._parent is not None:
+            parent = tasks.get(task._parent)
+            if parent is None or parent._state < min_state or task.id not in parent._children:
+                return False
+            task = parent
+        return task is self.task_tree
 
     def update_waiting_tasks(self):
         # SpiffWorkflow's own walk here stays inside this workflow (no subprocesses).
@@ -171,6 +248,13 @@ class EngineWorkflow(BpmnWorkflow):
             found = list(search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False))
             expected = list(TaskIterator(self.task_tree, state=TaskState.WAITING, max_depth=_NO_LIMIT))
             assert found == expected, f"waiting tasks differ: {found} != {expected}"
+        # Called after every completed task, mostly with nothing waiting: one waiting task is
+        # updated alone; several are walked to in order, lazily (updating one may cancel another).
+        waiting = self._flat_search(state=TaskState.WAITING, subprocesses=False)
+        if waiting is not None:
+            for task in waiting:
+                task.task_spec._update(task)
+            return
         for task in search(self.task_tree, state=TaskState.WAITING, into_subprocesses=False):
             task.task_spec._update(task)
 
@@ -181,3 +265,72 @@ def task_specs(spec, subprocess_specs=None):
     yield from spec.task_specs.values()
     for sub in (subprocess_specs or {}).values():
         yield from sub.task_specs.values()
+
+
+def _predict_tree(workflow) -> None:
+    """SpiffWorkflow's start of a workflow: the root and every task predicted from the spec."""
+    workflow.task_tree = EngineTask(workflow, workflow.spec.start, state=TaskState.FUTURE,
+                                    id=derived_task_id(workflow.task_key, 0))
+    workflow.task_tree.task_number = 0
+    workflow.task_tree.task_spec._predict(workflow.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+
+
+class _Predicted:
+    """The tree SpiffWorkflow predicts for a new workflow of one spec, to build again for the next.
+
+    Prediction reads only the spec (each task spec's outputs and the states it gives them), so
+    every new workflow of a spec starts with the same tree; building it anew walked the diagram,
+    creating and re-syncing tasks, for a fifth of running the sample diagram. A copy has the
+    same tasks in the same order (task ids are new, as always), with empty data.
+    """
+
+    # The attributes of a SpiffWorkflow 3.2 task: a tree is copied only when a predicted task
+    # holds exactly these, and nothing but its spec, state and place differs between tasks.
+    ATTRIBUTES = frozenset({"id", "workflow", "_parent", "_children", "_state", "triggered", "task_spec",
+                            "thread_id", "data", "internal_data", "last_state_change", "task_number"})
+
+    def __init__(self, workflow):
+        tasks = list(workflow.tasks.values())
+        position = {task.id: n for n, task in enumerate(tasks)}
+        self.rows = tuple((task.task_spec, task._state,
+                           position[task._parent] if task._parent is not None else None,
+                           tuple(position[child] for child in task._children)) for task in tasks)
+        root = workflow.task_tree
+        self.usable = bool(tasks) and tasks[0] is root and all(
+            set(vars(task)) == self.ATTRIBUTES and type(task) is EngineTask and not task.data
+            and not task.internal_data and not task.triggered and task.thread_id == root.thread_id
+            and task._state & (TaskState.PREDICTED_MASK | TaskState.FUTURE)
+            for task in tasks)
+
+    def __eq__(self, other):
+        return isinstance(other, _Predicted) and self.rows == other.rows
+
+    def build(self, workflow):
+        """The tree's tasks, new, in `workflow`; returns its root."""
+        tasks, made = workflow.tasks, []
+        thread_id, now = EngineTask.thread_id_pool, time.time()
+        new, key = object.__new__, workflow.task_key
+        for number, (spec, state, parent, _) in enumerate(self.rows):  # numbered as they are made
+            task = new(EngineTask)
+            task_id = derived_task_id(key, number)
+            task.__dict__.update(id=task_id, workflow=workflow, _parent=made[parent].id if parent is not None else None,
+                                 _children=[], _state=state, triggered=False, task_spec=spec,
+                                 thread_id=thread_id, data={}, internal_data={}, last_state_change=now,
+                                 task_number=number)
+            tasks[task_id] = task
+            made.append(task)
+        workflow.next_task_number = len(made)
+        for task, (_, _, _, children) in zip(made, self.rows):
+            task._children = [made[child].id for child in children]
+        return made[0]
+
+
+def _predicted_tree(spec) -> _Predicted | None:
+    """The spec's predicted tree, worked out once (None when it cannot be copied)."""
+    cached = spec.__dict__.get("_engine_predicted_tree", False)
+    if cached is False:
+        probe = EngineWorkflow(spec, deserializing=True)
+        _predict_tree(probe)
+        template = _Predicted(probe)
+        cached = spec._engine_predicted_tree = template if template.usable else None
+    return cached

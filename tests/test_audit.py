@@ -92,3 +92,16 @@ def test_the_application_refuses_to_change_or_delete_an_audit_event(app):
         db.session.flush()
     db.session.rollback()
     assert db.session.get(audit.AuditEvent, event.id).actor == "analyst"
+
+
+def test_an_event_written_in_a_savepoint_goes_when_the_savepoint_is_rolled_back(app):
+    # The engine remembers the session's connection for its transaction: a savepoint begun
+    # afterwards must still be begun before the next write, and undo it.
+    audit.record("instance_started", actor="officer", instance_id="sp-1")
+    savepoint = db.session.begin_nested()
+    audit.record("incident_raised", actor="officer", instance_id="sp-1")
+    savepoint.rollback()
+    audit.record("instance_completed", actor="system", instance_id="sp-1")
+    assert [e.event for e in audit.trail("sp-1")] == ["instance_started", "instance_completed"]
+    db.session.rollback()
+    assert audit.trail("sp-1") == []

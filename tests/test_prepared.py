@@ -77,3 +77,17 @@ def test_prepared_statements_are_seen_by_statement_counts(app):
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert len(seen) == 1 and seen[0].startswith("SELECT")
     db.session.rollback()
+
+
+def test_a_refused_statement_raises_sqlalchemys_error_and_the_transaction_goes_on(app):
+    conn = db.session.connection()
+    _TABLE.create(conn)
+    insert = Prepared(_TABLE.insert())
+    insert.execute(conn, _row("dup-1"))
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.session.begin_nested():  # PostgreSQL needs the savepoint to go on
+            insert.execute(db.session.connection(), _row("dup-1"))  # the same id twice
+    read = Prepared(sa.select(_TABLE.c.status).where(_TABLE.c.id == sa.bindparam("task_id")))
+    assert read.execute(conn, {"task_id": "dup-1"}).scalar() == "ready"
+    assert read.execute(conn, {"task_id": "none"}).scalar() is None
+    db.session.rollback()
