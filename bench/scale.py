@@ -445,16 +445,16 @@ class Session:
                                  .order_by(Case.created_at).limit(1)).scalar_one()
         self.case_id, self.application_no, self.iin = row.id, row.application_no, row.applicant_iin
         self.posted = 0
+        db.session.remove()
+        self.ctx.pop()
 
     def close(self):
-        """End its transaction and connections: an open snapshot of one schema's session would
+        """End its transactions and connections: an open snapshot of one schema's session would
         keep PostgreSQL's VACUUM from freeing the rows retention deletes in the other."""
         from engine.db import db
-        db.session.remove()
-        db.engine.dispose()
-        self.ctx.pop()
-        db.session.remove()
-        self.ctx.pop()
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
     def run(self, op):
         with self.app.app_context():
