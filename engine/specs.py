@@ -21,7 +21,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 from SpiffWorkflow.util.task import TaskState
 
 from . import operators
-from .workflow import EngineWorkflow
+from .workflow import EngineWorkflow, descends
 
 
 ASYNC_BEFORE = "asyncBefore"
@@ -56,10 +56,10 @@ class EngineParallelGateway(ParallelGateway):
         # Unless the join is in a loop (a task of it below this one), the answer does not depend
         # on the order of its tasks: a scan of the flat task dictionary finds them.
         tasks = workflow.tasks_of_spec(self.name) if isinstance(workflow, EngineWorkflow) else None
-        below = [_descends(task, my_task) for task in tasks] if tasks is not None else None
+        below = [descends(task, my_task) for task in tasks] if tasks is not None else None
         if tasks is None or any(below):
             tasks = workflow.get_tasks(spec_name=self.name)
-            below = [_descends(task, my_task) for task in tasks]
+            below = [descends(task, my_task) for task in tasks]
         waiting_inputs = set(self.inputs)
         by_id = my_task.workflow.tasks
         above_me = set()  # my_task's ancestors, by identity
@@ -83,17 +83,6 @@ class EngineParallelGateway(ParallelGateway):
                 if parent.state == TaskState.COMPLETED and parent.task_spec in waiting_inputs:
                     waiting_inputs.remove(parent.task_spec)
         return len(waiting_inputs) == 0
-
-
-def _descends(task, ancestor) -> bool:
-    """Whether `ancestor` is above `task` in its workflow (SpiffWorkflow's Task.is_descendant_of)."""
-    tasks = task.workflow.tasks
-    parent = tasks.get(task._parent)
-    while parent is not None:
-        if parent is ancestor:
-            return True
-        parent = tasks.get(parent._parent)
-    return False
 
 
 class EngineParser(SpiffBpmnParser):

@@ -103,6 +103,19 @@ def derived_task_id(key: bytes, number: int) -> UUID:
     return task_id
 
 
+def descends(task, ancestor) -> bool:
+    """Whether `ancestor` is above `task` in its workflow (SpiffWorkflow's Task.is_descendant_of,
+    whose recursion reads the `parent` property three times a level; joins ask this of every
+    task of their spec on each update). Any task: a subprocess's plain Tasks too."""
+    tasks = task.workflow.tasks
+    parent = tasks.get(task._parent)
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = tasks.get(parent._parent)
+    return False
+
+
 _TASK_LOG = logging.getLogger("spiff.task")
 _WORKFLOW_LOG = logging.getLogger("spiff.workflow")
 
@@ -116,10 +129,8 @@ class EngineTask(Task):
     def _add_child(self, task_spec, state=TaskState.MAYBE):
         if self.has_state(TaskState.PREDICTED_MASK) and state & TaskState.PREDICTED_MASK == 0:
             raise WorkflowException('Attempt to add non-predicted child to predicted task', task_spec=self.task_spec)
-        workflow = self.workflow
-        number = workflow.next_task_number
-        workflow.next_task_number = number + 1
-        task = EngineTask(workflow, task_spec, self, state=state, id=derived_task_id(workflow.task_key, number))
+        number, task_id = self.workflow.new_task_id()
+        task = EngineTask(self.workflow, task_spec, self, state=state, id=task_id)
         task.task_number = number
         task.thread_id = self.thread_id
         if state == TaskState.READY:
@@ -127,15 +138,7 @@ class EngineTask(Task):
         return task
 
     def is_descendant_of(self, task) -> bool:
-        # SpiffWorkflow's recursion reads the `parent` property three times a level; joins ask
-        # this of every task of their spec on each update.
-        tasks = self.workflow.tasks
-        parent = tasks.get(self._parent)
-        while parent is not None:
-            if parent is task:
-                return True
-            parent = tasks.get(parent._parent)
-        return False
+        return descends(self, task)
 
     def _set_state(self, value):
         if value != self._state:
@@ -155,7 +158,7 @@ class EngineWorkflow(BpmnWorkflow):
         # instead, the same way, from an EngineTask (every task below it is one too).
         super().__init__(spec, subprocess_specs, script_engine=script_engine, deserializing=True, **kwargs)
         # Task ids: derived from this key and each task's number (the serializer restores both).
-        self.task_key, self.next_task_number = os.urandom(16), 1
+        self.task_key, self.next_task_number = os.urandom(16), 0
         if not deserializing:
             template = _predicted_tree(self.spec)
             if template is not None and not _TASK_LOG.isEnabledFor(logging.INFO):
@@ -169,6 +172,12 @@ class EngineWorkflow(BpmnWorkflow):
             if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
                 _WORKFLOW_LOG.info('Initialized workflow', extra=self.collect_log_extras())
             self.task_tree._ready()
+
+    def new_task_id(self) -> tuple[int, UUID]:
+        """The next task's number and the id derived from it."""
+        number = self.next_task_number
+        self.next_task_number = number + 1
+        return number, derived_task_id(self.task_key, number)
 
     def _mark_complete(self, task):
         if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
@@ -269,9 +278,9 @@ def task_specs(spec, subprocess_specs=None):
 
 def _predict_tree(workflow) -> None:
     """SpiffWorkflow's start of a workflow: the root and every task predicted from the spec."""
-    workflow.task_tree = EngineTask(workflow, workflow.spec.start, state=TaskState.FUTURE,
-                                    id=derived_task_id(workflow.task_key, 0))
-    workflow.task_tree.task_number = 0
+    number, task_id = workflow.new_task_id()
+    workflow.task_tree = EngineTask(workflow, workflow.spec.start, state=TaskState.FUTURE, id=task_id)
+    workflow.task_tree.task_number = number
     workflow.task_tree.task_spec._predict(workflow.task_tree, mask=TaskState.NOT_FINISHED_MASK)
 
 
@@ -309,17 +318,16 @@ class _Predicted:
         """The tree's tasks, new, in `workflow`; returns its root."""
         tasks, made = workflow.tasks, []
         thread_id, now = EngineTask.thread_id_pool, time.time()
-        new, key = object.__new__, workflow.task_key
-        for number, (spec, state, parent, _) in enumerate(self.rows):  # numbered as they are made
+        new = object.__new__
+        for spec, state, parent, _ in self.rows:  # numbered as they are made
             task = new(EngineTask)
-            task_id = derived_task_id(key, number)
+            number, task_id = workflow.new_task_id()
             task.__dict__.update(id=task_id, workflow=workflow, _parent=made[parent].id if parent is not None else None,
                                  _children=[], _state=state, triggered=False, task_spec=spec,
                                  thread_id=thread_id, data={}, internal_data={}, last_state_change=now,
                                  task_number=number)
             tasks[task_id] = task
             made.append(task)
-        workflow.next_task_number = len(made)
         for task, (_, _, _, children) in zip(made, self.rows):
             task._children = [made[child].id for child in children]
         return made[0]
