@@ -239,11 +239,27 @@ class Prepared:
     of them (one statement per row, executemany); every bind without a fixed value needs one.
     """
 
-    __slots__ = ("statement", "_forms")
+    __slots__ = ("statement", "_forms", "_readers")
 
     def __init__(self, statement):
         self.statement = statement
         self._forms = {}
+        self._readers = {}
+
+    def rows(self, connection, params) -> list[tuple]:
+        """Run a SELECT and answer its rows as tuples of Python values: each column read by its
+        type's result processor (JSON decoded, timestamps made aware...), as the ORM would."""
+        result = self.execute(connection, params)
+        raw = result.rows if isinstance(result, Done) else result.fetchall()
+        readers = self._readers.get(connection.dialect)
+        if readers is None:
+            readers = self._readers[connection.dialect] = tuple(
+                column.type._cached_result_processor(connection.dialect, None)
+                for column in self.statement.selected_columns)
+        if not any(readers):
+            return [tuple(row) for row in raw]
+        return [tuple(value if read is None else read(value) for read, value in zip(readers, row))
+                for row in raw]
 
     def execute(self, connection, params):
         many = isinstance(params, list)

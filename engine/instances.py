@@ -250,6 +250,27 @@ def peek(row: ProcessInstance) -> BpmnWorkflow:
     return load_state(row.state, spec, subprocess_specs, script_engine())
 
 
+@contextmanager
+def looking_at(row: ProcessInstance):
+    """`with looking_at(row) as workflow:` the instance's workflow, to read inside the block only.
+
+    When the cache holds the live workflow of this very version (the step that just ran, as a
+    start or a completion answers), it is borrowed rather than restored from the stored state:
+    taken out for the block, so no step in another thread changes it while it is read (that
+    step restores its own copy), and given back after unless a newer one took its place. A
+    reader must not change what it gets, as with `peek`.
+    """
+    cache = live_workflows()
+    workflow = cache.take(row.id, row.version) if row.compacted_at is None else None
+    if workflow is None:
+        yield peek(row)
+        return
+    try:
+        yield workflow
+    finally:
+        cache.give_back(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
+
+
 def advance(row: ProcessInstance, workflow: BpmnWorkflow, actor: str = "system") -> None:
     """Run every automatic task that can run; a failure becomes an incident, keeping prior work."""
     if row.status in (INCIDENT, TERMINATED):
@@ -613,6 +634,14 @@ class _WorkflowCache:
         if item is not None and item[0] == version:
             return item[1]
         return None
+
+    def give_back(self, instance_id, version, workflow, size):
+        """Return a workflow taken only to be read, unless a step put a newer one meanwhile."""
+        with self._lock:
+            if instance_id not in self._items and size > 0:
+                self._items[instance_id] = (version, workflow)
+                while len(self._items) > size:
+                    self._items.popitem(last=False)
 
     def put(self, instance_id, version, workflow, size):
         from .isolation import active

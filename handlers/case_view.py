@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import (
 from SpiffWorkflow.util.task import TaskState
 
 from engine import audit, clock, instances
-from engine.db import db
+from engine.db import Prepared, db, session_connection
 from engine.tasks import READY, HumanTask
 from engine.timers import TIMER_CANCELLED, TIMER_FIRED, Timer
 from engine.workflow import task_specs
@@ -344,13 +344,13 @@ def standing(instance, workflow, facts: Facts | None = None) -> Standing:
     found.completed = sorted(completed - current - failed)
     found.current, found.incident = sorted(current), sorted(failed)
     if candidates:
-        if facts is None:
-            facts = Facts(tasks=list(db.session.execute(sa.select(HumanTask).where(
-                              HumanTask.instance_id == instance.id, HumanTask.status == READY)).scalars()),
-                          timers=list(db.session.execute(sa.select(Timer.task_id, Timer.due_at).where(
-                              Timer.instance_id == instance.id)).all()), trail=[])
-        human_due = {row.id: row.due_at for row in facts.tasks if row.status == READY}
-        timer_due = dict(facts.timers)
+        if facts is None:  # the open tasks' and timers' due times, and nothing else, are needed
+            connection, key = session_connection(), {"instance_id": instance.id}
+            human_due = dict(_READY_DUE.rows(connection, key))
+            timer_due = dict(_TIMER_DUE.rows(connection, key))
+        else:
+            human_due = {row.id: row.due_at for row in facts.tasks if row.status == READY}
+            timer_due = dict(facts.timers)
         for task in candidates:
             spec, task_id = task.task_spec, str(task.id)
             due = human_due.get(task_id) or timer_due.get(task_id) or _boundary_due(task, timer_due)
@@ -358,6 +358,13 @@ def standing(instance, workflow, facts: Facts | None = None) -> Standing:
                                     due=due, task_id=task_id if task_id in human_due else None))
         found.steps.sort(key=lambda s: (s.due is None, s.due or clock.now(), s.name))
     return found
+
+
+_TASKS, _TIMERS = HumanTask.__table__, Timer.__table__
+_READY_DUE = Prepared(sa.select(_TASKS.c.id, _TASKS.c.due_at).where(
+    _TASKS.c.instance_id == sa.bindparam("instance_id"), _TASKS.c.status == READY))
+_TIMER_DUE = Prepared(sa.select(_TIMERS.c.task_id, _TIMERS.c.due_at).where(
+    _TIMERS.c.instance_id == sa.bindparam("instance_id")))
 
 
 def _is_step(task) -> bool:

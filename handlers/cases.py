@@ -11,7 +11,7 @@ import uuid
 import sqlalchemy as sa
 
 from engine import audit, clock, instances
-from engine.db import UTCDateTime, db
+from engine.db import Prepared, UTCDateTime, db, session_connection
 from engine.operators import operator
 
 from . import names
@@ -195,6 +195,14 @@ def _page(state, *, regions, region, kind, outcome, applicant_iin, created_from,
 
 def get(case_id: str) -> Case | None:
     return db.session.get(Case, case_id)
+
+
+def exists(case_id: str) -> bool:
+    """Whether a case has this id (its instance's id): one indexed look-up, no row loaded."""
+    return bool(_EXISTS.rows(session_connection(), {"case_id": case_id}))
+
+
+_EXISTS = Prepared(sa.select(sa.literal(1)).where(Case.__table__.c.id == sa.bindparam("case_id")))
 
 
 def by_application_no(application_no: str) -> Case | None:

@@ -227,3 +227,36 @@ def test_a_cancelled_instance_still_shows_the_data_it_reached(sample):
     instances.cancel(row.id, "portal", "withdrawn")
     data = instances.current_data(instances.peek(instances.get(row.id)))
     assert data["subject"] == "case" and data["score_a"] == 1
+
+
+def test_a_reader_borrows_the_live_workflow_and_gives_it_back_for_the_next_step(sample):
+    sample.config["WORKFLOW_CACHE_SIZE"] = 10  # on even where the run keeps no live workflows
+    row = start()
+    cache = instances.live_workflows()
+    live = cache.take(row.id, row.version)
+    assert live is not None
+    cache.put(row.id, row.version, live, 10)
+    with instances.looking_at(row) as seen:
+        assert seen is live  # the step's own workflow: no restore from the stored state
+        assert cache.take(row.id, row.version) is None  # out of the cache while it is read
+    assert cache.take(row.id, row.version) is live  # back for the next step
+    cache.put(row.id, row.version, live, 10)
+    # A step that runs meanwhile restores its own copy; its newer workflow is never replaced.
+    task_id, read_version = open_task(row.id).id, row.version
+    with instances.looking_at(row) as seen:
+        assert seen is live
+        tasks.claim(task_id, OFFICER)
+        tasks.complete(task_id, OFFICER, {"decision": "approve"})
+    done = instances.get(row.id)
+    assert done.version > read_version and done.status == "completed"
+    assert cache.take(row.id, read_version) is None
+
+
+def test_a_reader_restores_the_state_when_the_cache_holds_no_live_copy(sample):
+    row = start()
+    instances.live_workflows().clear()
+    with instances.looking_at(row) as seen:
+        assert seen.data.get("collected") == instances.peek(row).data.get("collected")
+        assert any(t.task_spec.bpmn_id == "review" for t in instances.all_tasks(seen)
+                   if t.task_spec.manual)
+    assert len(instances.live_workflows()) == 0  # a restored copy is not put in the cache

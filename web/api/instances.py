@@ -68,4 +68,4 @@ def is_domain_instance(row) -> bool:
     """A permit case or an instance of a procedure of the domain: shown under the case rules only."""
     config = current_app.config
     return (row.process_id in set(config["PROCEDURES"].values()) | internal_processes(config)
-            or cases.get(row.id) is not None)
+            or cases.exists(row.id))

@@ -112,14 +112,14 @@ def task_detail(row) -> dict:
 
 
 def instance_view(instance) -> dict:
-    workflow = instances.peek(instance)
+    with instances.looking_at(instance) as workflow:
+        steps, data = current_steps(instance, workflow), jsonable(instances.current_data(workflow))
     return {"id": instance.id, "process_id": instance.process_id,
             "version": definitions.facts(instance.definition_id).version,
             "business_key": instance.business_key, "region": instance.region, "status": instance.status,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
             "completed_at": _iso(instance.completed_at), "incident": instance.incident(),
-            "current_steps": current_steps(instance, workflow),
-            "data": jsonable(instances.current_data(workflow))}
+            "current_steps": steps, "data": data}
 
 
 def jsonable(value):
