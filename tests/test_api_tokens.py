@@ -57,3 +57,18 @@ def test_a_revoked_token_is_refused_and_listed_as_revoked(api, api_app):
     listing = _cli(api_app, "tokens", "list").stdout
     assert "police" in listing and "revoked" in listing and token not in listing
     assert _cli(api_app, "tokens", "revoke", "nobody").exit_code == 1
+
+
+def test_the_api_neither_reads_nor_sets_the_inbox_session_cookie(api, api_app):
+    from tests.inbox_support import FreshClient, make_user, sign_in
+    result = _cli(api_app, "tokens", "create", "portal", "--scope", "cases:read")
+    token = result.stdout.strip().splitlines()[0]
+    make_user("aigul")
+    api_app.test_client_class = FreshClient
+    browser = api_app.test_client()
+    sign_in(browser, "aigul")  # a signed-in officer's session, renewed by every inbox page
+    assert "session=" in browser.get("/inbox").headers.get("Set-Cookie", "")
+    answered = browser.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    assert answered.status_code == 200 and "Set-Cookie" not in answered.headers
+    refused = browser.get("/api/v1/cases")  # the officer's cookie, sent along, signs nobody in
+    assert refused.status_code == 401 and "Set-Cookie" not in refused.headers
