@@ -33,6 +33,9 @@ max_requests_jitter = 500
 preload_app = False
 accesslog = "-"
 errorlog = "-"
+# gunicorn's combined log line, written without building every header into atoms first
+# (web/access_log.py); another GUNICORN_ACCESS_LOG_FORMAT goes through gunicorn's own path.
+logger_class = "web.access_log.AccessLogger"
 
 
 # /metrics sums every process: each gunicorn process (and each `flask worker run` of this host

@@ -206,6 +206,54 @@ def test_gunicorns_access_log_masks_iins(app):
     assert collected and IIN not in "\n".join(collected) and "9501******23" in "\n".join(collected)
 
 
+
+def test_the_lean_access_log_writes_gunicorns_own_line_masked(app):
+    """web/access_log.AccessLogger (gunicorn.conf.py's logger_class) writes, for the default
+    format, the very line gunicorn's Logger writes, quotes escaped, IINs masked."""
+    import base64
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from web.access_log import AccessLogger
+
+    class Request:
+        method, path, query, version, uri = "GET", "/api/v1/permits", f"holder_iin={IIN}", (1, 1), ""
+        headers = [("USER-AGENT", 'curl/8 "quoted"'), ("X-ANY", "x")]
+
+    class Response:
+        status, status_code, sent, response_length, headers = "404 NOT FOUND", 404, 0, 0, [("Content-Type", "x")]
+
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/api/v1/permits?holder_iin={IIN}&q=%22a%22",
+               "QUERY_STRING": f"holder_iin={IIN}&q=%22a%22", "SERVER_PROTOCOL": "HTTP/1.1",
+               "REMOTE_ADDR": "10.0.0.1", "HTTP_USER_AGENT": 'curl/8 "quoted"', "HTTP_REFERER": "https://e.gov.kz/",
+               "HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"ops:secret").decode()}
+    lines = []
+    for kind in (Logger, AccessLogger):
+        config = Config()
+        config.set("accesslog", "-")
+        log = kind(config)
+        log.now = lambda: "[29/Nov/2026:07:00:00 +0000]"
+        collected = []
+        collector = logging.Handler()
+        collector.emit = lambda record: collected.append(collector.format(record))
+        log.access_log.addHandler(collector)
+        try:
+            log.access(Response(), Request(), environ, timedelta(milliseconds=5))
+        finally:
+            log.access_log.removeHandler(collector)
+        lines.append(collected[-1])
+    assert lines[1] == lines[0]
+    assert IIN not in lines[1] and "9501******23" in lines[1] and 'curl/8 \\"quoted\\"' in lines[1]
+    assert ' ops ' in lines[1] and "secret" not in lines[1] and '" 404 0 "https://e.gov.kz/"' in lines[1]
+    root = Path(__file__).resolve().parent.parent
+    named = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('gunicorn.conf.py')['logger_class'])"],
+                           cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    assert named == "web.access_log.AccessLogger"
+
 # --- 11. invisible characters in names ---------------------------------------------------------------
 
 def test_an_account_name_with_a_bidirectional_override_is_refused(app):

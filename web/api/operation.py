@@ -90,7 +90,7 @@ def operation(method: str, rule: str, *, summary: str, tag: str, responses: dict
     return decorator
 
 
-def client() -> clients.ApiClient:
+def client() -> clients.Caller:
     """The authenticated client of this request."""
     return g.api_client
 
