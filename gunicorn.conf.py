@@ -36,6 +36,8 @@ errorlog = "-"
 # gunicorn's combined log line, written without building every header into atoms first
 # (web/access_log.py); another GUNICORN_ACCESS_LOG_FORMAT goes through gunicorn's own path.
 logger_class = "web.access_log.AccessLogger"
+if os.environ.get("GUNICORN_ACCESS_LOG_FORMAT"):
+    access_log_format = os.environ["GUNICORN_ACCESS_LOG_FORMAT"]
 
 
 # /metrics sums every process: each gunicorn process (and each `flask worker run` of this host
