@@ -16,10 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 
 import json  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import config as config_module  # noqa: E402
@@ -61,7 +61,7 @@ def case_view() -> dict:
 def main(repeats: int = 200, rounds: int = 5):
     from web.api.shapes import dump
     from web.api.schemas import CasePageSchema, CaseSchema
-    path = Path(tempfile.mkdtemp(prefix="bench-dump-")) / "bench.db"
+    path = scratch_directory("bench-dump-") / "bench.db"
     cfg = type("BenchConfig", (config_module.TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
     app = create_app(cfg)
     payloads = {"case": (CaseSchema, case_view(), repeats),

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.scratch import scratch_directory  # noqa: E402
 os.environ.setdefault("GC_FREEZE_ON_START", "false")
 
 import logging  # noqa: E402
@@ -34,7 +34,7 @@ def main():
                 url = "postgresql+psycopg://" + url[len(prefix):]
         app = scale.prepare(url, "case_bytes")
     else:
-        app = scale.prepare(f"sqlite:///{tempfile.mkdtemp(prefix='bench-case-bytes-')}/cases.db", None)
+        app = scale.prepare(f"sqlite:///{scratch_directory('bench-case-bytes-')}/cases.db", None)
     issued = scale.seed(app)["issued"]
     for title in ("at finish", "after every retention period"):
         if title != "at finish":

@@ -15,15 +15,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 
 import os  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 
 
 def main(rounds: int) -> None:
-    folder = tempfile.mkdtemp(prefix="case-reads-")
+    folder = scratch_directory("case-reads-")
     os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.db"
     import sqlalchemy as sa
     from flask_migrate import upgrade

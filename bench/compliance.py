@@ -22,7 +22,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("GC_FREEZE_ON_START", "false")
 
@@ -116,7 +116,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-compliance-"))
+    workdir = scratch_directory("bench-compliance-")
     sizes = [args.small, args.small * args.multiplier]
     apps = []
     for name, size in zip(("small", "big"), sizes):

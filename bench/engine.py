@@ -12,12 +12,12 @@ instance. Goal: ratio >= 0.7 (issue 18; it was 0.5) and <= 4,000 bytes.
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 
 from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
@@ -83,7 +83,7 @@ class Engine:
         from engine import definitions
         from flask_migrate import upgrade
 
-        path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
+        path = scratch_directory("bench-engine-") / "bench.db"
         # The service's own defaults (config.Config), with the sample diagram's forms.
         cfg = type("BenchConfig", (Config,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
                                               "FORMS_DIR": str(FORMS), "SCHEDULER_ENABLED": "false",

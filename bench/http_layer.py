@@ -31,11 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 
 import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import requests  # noqa: E402
@@ -121,7 +121,7 @@ class OverHttp:
 
 
 def main(n_per_round: int = 100, rounds: int = 5) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    workdir = scratch_directory("bench-http-")
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     env = dict(os.environ, FLASK_APP="app:create_app", DATABASE_URL=database, FORMS_DIR=str(FORMS),
                DEPLOY_ON_START="false", SCHEDULER_ENABLED="false", GC_FREEZE_ON_START="true")

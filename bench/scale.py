@@ -39,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 os.environ.setdefault("GC_FREEZE_ON_START", "false")
 
 import sqlalchemy as sa  # noqa: E402
@@ -66,7 +67,7 @@ def make_app(url: str, schema: str | None):
         GC_FREEZE_ON_START = False
         WTF_CSRF_ENABLED = True
         INBOX_PAGE_SIZE = PAGE
-        AUDIT_ARCHIVE_DIR = tempfile.mkdtemp(prefix="bench-audit-archive-")
+        AUDIT_ARCHIVE_DIR = str(scratch_directory("bench-audit-archive-"))
 
     return create_app(BenchConfig)
 

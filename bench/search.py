@@ -25,7 +25,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -33,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("GC_FREEZE_ON_START", "false")
 
@@ -194,7 +194,7 @@ def main():
                 url = "postgresql+psycopg://" + url[len(prefix):]
         targets = [(url, "search_small"), (url, "search_big")]
     else:
-        workdir = Path(tempfile.mkdtemp(prefix="bench-search-"))
+        workdir = scratch_directory("bench-search-")
         targets = [(f"sqlite:///{workdir / name}.db", None) for name in ("small", "big")]
     sizes = [args.small, args.small * args.multiplier]
     apps = []

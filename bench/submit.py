@@ -21,7 +21,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import date
@@ -32,6 +31,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_directory  # noqa: E402
 
 
 class Police:
@@ -64,7 +64,7 @@ class Police:
 
 def main(n_per_round: int = 30, rounds: int = 3) -> None:
     police = Police()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-submit-"))
+    workdir = scratch_directory("bench-submit-")
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     env = dict(os.environ, FLASK_APP="app:create_app", DATABASE_URL=database, POLICE_ADAPTER="http",
                POLICE_URL=police.url, DEPLOY_ON_START="false", SCHEDULER_ENABLED="false",
