@@ -16,6 +16,10 @@ Measured twice, each time in alternating rounds:
   gone cold on the other core) changes by half within an hour: a bare WSGI answer under the same
   gunicorn settings measured 0.40 and 0.58 ms per request twenty minutes apart. Printed for the
   record; a loaded server, whose workers do not sleep between requests, pays little of it.
+The last line is a bare WSGI answer (bench/http_bare.py) under the same gunicorn settings, to a
+request like the flow's, measured after each column's rounds: what a request costs the worker
+before any of the service's code runs (gunicorn's parsing, the socket, the access line). Its
+small working set barely feels the change of core that the service's requests do.
 
     .venv/bin/python bench/http_layer.py [INSTANCES_PER_ROUND [ROUNDS]]
 
@@ -135,27 +139,26 @@ def main(n_per_round: int = 100, rounds: int = 5) -> None:
                                     "--scope", "tasks:write", "--role", "officer", "--region", "AST",
                                     "--assignee", "bench.officer"],
                            cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.split()[-1]
-    port = _free_port()
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                            "--threads", "1", "bench.http_wsgi:app"],
-                           cwd=ROOT, env=dict(env, GUNICORN_WORKERS="1", GUNICORN_THREADS="1",
-                                                 GUNICORN_MAX_REQUESTS="0"),  # one worker for the whole run
-                           stdout=subprocess.DEVNULL, stderr=open(workdir / "web.log", "w"))
+    web, port = _gunicorn("bench.http_wsgi:app", env, workdir / "web.log")
+    bare, bare_port = _gunicorn("bench.http_bare:app", env, workdir / "bare.log")
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base)
+        _wait_until_up(f"http://127.0.0.1:{bare_port}")
         [worker] = children(web.pid)
+        [bare_worker] = children(bare.pid)
         http = OverHttp(base, token, worker)
         every_core = os.sched_getaffinity(0)
-        measured = {}
+        measured, floor = {}, {}
         for name, cores in (("one core", {min(every_core)}), ("every core", every_core)):
-            set_cores([os.getpid(), web.pid, worker], cores)
+            set_cores([os.getpid(), web.pid, worker, bare.pid, bare_worker], cores)
             http.run(10), local.run(10)  # warm both: imports, caches, first statements
             http_cpu = local_cpu = 0.0
             for _ in range(rounds):
                 http_cpu += http.run(n_per_round)
                 local_cpu += local.run(n_per_round)
             measured[name] = (local_cpu, http_cpu)
+            floor[name] = _bare_request_cpu(f"http://127.0.0.1:{bare_port}", token, bare_worker, 1000)
         total = n_per_round * rounds
         kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
         print(f"sample flow, {total} instances per column in {rounds} alternating rounds ({kind})")
@@ -166,9 +169,35 @@ def main(n_per_round: int = 100, rounds: int = 5) -> None:
               "   CPU per instance (5 calls)")
         print(f"{'ratio HTTP/in-process':30}: {one[1] / one[0]:7.2f}    {every[1] / every[0]:8.2f}"
               "      (target <= 2.5, on one core)")
+        print(f"{'a bare WSGI answer, same setup':30}: {floor['one core'] * 1000:7.2f} ms "
+              f"{floor['every core'] * 1000:8.2f} ms   worker CPU per request, before any of the service's code")
     finally:
-        web.terminate()
-        web.wait(30)
+        for server in (web, bare):
+            server.terminate()
+            server.wait(30)
+
+
+def _gunicorn(app: str, env: dict, log: Path):
+    """gunicorn with the service's settings (gunicorn.conf.py), one worker process of one thread
+    kept for the whole run (two measures take more requests than GUNICORN_MAX_REQUESTS)."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", app],
+                              cwd=ROOT, env=dict(env, GUNICORN_WORKERS="1", GUNICORN_THREADS="1",
+                                                 GUNICORN_MAX_REQUESTS="0"),
+                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    return server, port
+
+
+def _bare_request_cpu(base: str, token: str, worker_pid: int, n: int) -> float:
+    """The bare answer's worker CPU per request, for a request like the flow's (token, JSON body)."""
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    for _ in range(50):
+        http.post(f"{base}/api/v1/tasks", json={"data": DECISION}, timeout=60)
+    before = cpu_seconds(worker_pid)
+    for _ in range(n):
+        http.post(f"{base}/api/v1/tasks", json={"data": DECISION}, timeout=60)
+    return (cpu_seconds(worker_pid) - before) / n
 
 
 if __name__ == "__main__":
