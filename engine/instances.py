@@ -268,7 +268,7 @@ def looking_at(row: ProcessInstance):
     try:
         yield workflow
     finally:
-        cache.give_back(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"])
+        cache.put(row.id, row.version, workflow, current_app.config["WORKFLOW_CACHE_SIZE"], over_newer=False)
 
 
 def advance(row: ProcessInstance, workflow: BpmnWorkflow, actor: str = "system") -> None:
@@ -635,20 +635,14 @@ class _WorkflowCache:
             return item[1]
         return None
 
-    def give_back(self, instance_id, version, workflow, size):
-        """Return a workflow taken only to be read, unless a step put a newer one meanwhile."""
-        with self._lock:
-            if instance_id not in self._items and size > 0:
-                self._items[instance_id] = (version, workflow)
-                while len(self._items) > size:
-                    self._items.popitem(last=False)
-
-    def put(self, instance_id, version, workflow, size):
+    def put(self, instance_id, version, workflow, size, over_newer=True):
+        """Keep a step's workflow; `over_newer=False` (a workflow taken only to be read, given
+        back) keeps it only if no step put another one for the instance meanwhile."""
         from .isolation import active
         if active():
             return  # a rehearsal's instances vanish with its rollback
         with self._lock:
-            if size > 0:
+            if size > 0 and (over_newer or instance_id not in self._items):
                 self._items[instance_id] = (version, workflow)
             while len(self._items) > size:
                 self._items.popitem(last=False)

@@ -11,6 +11,8 @@ The line still goes through the `gunicorn.access` logger, so web/log_masking.py 
 """
 from __future__ import annotations
 
+import traceback
+
 from gunicorn.config import AccessLogFormat
 from gunicorn.glogging import Logger
 
@@ -33,7 +35,6 @@ class AccessLogger(Logger):
         try:
             self.access_log.info(line)
         except Exception:
-            import traceback
             self.error(traceback.format_exc())
 
 
